@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import { registerWasmKernelFixes } from './wasm-kernels/index';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** Which backend a run used and why each earlier choice was skipped (goes into every run record). */
+export interface BackendInfo {
+  name: BackendName;
+  /** tfjs backend id as registered with tfjs-core ('tensorflow', 'wasm', 'cpu'). */
+  tfjsBackend: string;
+  skipped: { name: BackendName; reason: string }[];
+  /** Kernel overrides registered on this backend (wasm only). */
+  kernelFixes: string[];
+  tfjsVersion: string;
+}
+
+const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const PACKAGE: Record<BackendName, string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: '@tensorflow/tfjs-backend-cpu',
+};
+
+let current: BackendInfo | null = null;
+
+function isBackendName(s: string): s is BackendName {
+  return (ORDER as string[]).includes(s);
+}
+
+/**
+ * Initialize tensors once per process: tfjs-node-gpu, tfjs-node, wasm, cpu in that order.
+ * `prefer` (or env EMRL_BACKEND) forces one backend; an unavailable forced backend is an error.
+ */
+export async function initBackend(opts: { prefer?: BackendName | 'auto' } = {}): Promise<BackendInfo> {
+  const envPref = process.env['EMRL_BACKEND'];
+  const prefer = opts.prefer && opts.prefer !== 'auto' ? opts.prefer : envPref && envPref !== 'auto' ? envPref : undefined;
+  if (prefer !== undefined && !isBackendName(prefer)) {
+    throw new Error(`EMRL_BACKEND / backend option: unknown backend "${prefer}"; expected one of ${ORDER.join(', ')} or auto`);
+  }
+  if (current && (prefer === undefined || prefer === current.name)) return current;
+  const candidates = prefer ? [prefer] : ORDER;
+  const skipped: BackendInfo['skipped'] = [];
+  for (const name of candidates) {
+    try {
+      const info = await tryBackend(name);
+      current = { ...info, skipped };
+      return current;
+    } catch (e) {
+      skipped.push({ name, reason: (e as Error).message.split('\n')[0] ?? String(e) });
+    }
+  }
+  throw new Error(
+    `no tensor backend could be initialized: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}` +
+      (prefer ? ` (forced by ${opts.prefer ? 'the backend option' : 'EMRL_BACKEND'}; unset it to fall back)` : ''),
+  );
+}
+
+/** The backend chosen by initBackend, or null before it ran. */
+export function currentBackend(): BackendInfo | null {
+  return current;
+}
+
+async function tryBackend(name: BackendName): Promise<Omit<BackendInfo, 'skipped'>> {
+  const require = createRequire(import.meta.url);
+  if (name === 'tensorflow-gpu' || name === 'tensorflow') {
+    // Native bindings register the 'tensorflow' backend on import; they are optionalDependencies.
+    require(PACKAGE[name]);
+    if (!(await tf.setBackend('tensorflow'))) throw new Error(`${PACKAGE[name]} loaded but its backend did not start`);
+    return { name, tfjsBackend: 'tensorflow', kernelFixes: [], tfjsVersion: tf.version_core };
+  }
+  if (name === 'wasm') {
+    await import('@tensorflow/tfjs-backend-wasm');
+    if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not start');
+    await tf.ready();
+    const kernelFixes = registerWasmKernelFixes();
+    return { name, tfjsBackend: 'wasm', kernelFixes, tfjsVersion: tf.version_core };
+  }
+  await import('@tensorflow/tfjs-backend-cpu');
+  if (!(await tf.setBackend('cpu'))) throw new Error('cpu backend did not start');
+  return { name, tfjsBackend: 'cpu', kernelFixes: [], tfjsVersion: tf.version_core };
+}
