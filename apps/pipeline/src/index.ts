@@ -1,0 +1,1 @@
+// @emrl/pipeline public API (config schemas, scheduler) for programmatic use.
