@@ -19,4 +19,9 @@ export interface Tokenizer {
   stopTokenIds(stops: readonly string[]): number[];
   /** Renders a chat template from tokenizer_config.json; throws a clear error when there is none. */
   applyChatTemplate?(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
+  /** Files that recreate this tokenizer with loadTokenizer (file name -> content), used by savePretrained. */
+  toFiles?(): TokenizerFiles;
 }
+
+/** tokenizer.json, tokenizer_config.json (and anything else a tokenizer needs), keyed by file name. */
+export type TokenizerFiles = Record<string, string>;

@@ -33,4 +33,6 @@ export interface Task {
   pretrainingDocuments?(count: number, seed: number): string[];
   /** Task-specific per-completion labels for diagnostics, e.g. { direct: 1 } for a modchain guess. */
   describeCompletion?(completion: string, example: TaskExample): Record<string, number>;
+  /** A correct completion in the task's own format (for SFT and tests); built-in generated tasks only. */
+  referenceCompletion?(example: TaskExample): string;
 }

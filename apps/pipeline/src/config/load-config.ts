@@ -1,0 +1,110 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { basename, extname } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { Stage } from '@emrl/rl-grpo';
+import { ConfigError, formatIssues } from './config-error';
+import { didYouMean } from './did-you-mean';
+import { PipelineFileSchema, type PipelineConfig, type StageSpec } from './pipeline-schema';
+import { BUILTIN_STAGE_KINDS, type StageRegistry, stageRegistry } from './stage-registry';
+
+/** Parse YAML (or JSON, by extension) text into plain data; syntax errors name file, line and column. */
+export function parseConfigText(text: string, file: string): unknown {
+  if (extname(file).toLowerCase() === '.json') {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new ConfigError(file, [`invalid JSON: ${(e as Error).message}`]);
+    }
+  }
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => `YAML syntax error at line ${e.linePos?.[0]?.line ?? '?'}, column ${e.linePos?.[0]?.col ?? '?'}: ${e.message.split('\n')[0]}`),
+    );
+  }
+  return doc.toJS() as unknown;
+}
+
+export function readConfigFile(file: string): unknown {
+  if (!existsSync(file)) throw new ConfigError(file, ['file not found; check the path (relative paths are resolved from the current folder)']);
+  return parseConfigText(readFileSync(file, 'utf8'), file);
+}
+
+function defaultName(file: string): string {
+  const base = basename(file, extname(file)).replace(/[^A-Za-z0-9._-]/g, '-');
+  return base === '' || base === 'config' ? 'pipeline' : base;
+}
+
+/**
+ * Validate a pipeline (parsed YAML/JSON) against the file schema and each stage entry against the
+ * schema of its registered StageFactory. All problems are collected into one ConfigError.
+ */
+export function parsePipelineConfig(data: unknown, file: string, registry: StageRegistry = stageRegistry): PipelineConfig {
+  const parsed = PipelineFileSchema.safeParse(data);
+  if (!parsed.success) throw new ConfigError(file, formatIssues(parsed.error.issues, data, PipelineFileSchema));
+  const problems: string[] = [];
+  const stages: StageSpec[] = [];
+  const seen = new Map<string, number>();
+  parsed.data.stages.forEach((entry, i) => {
+    const keys = Object.keys(entry);
+    if (keys.length !== 1) {
+      problems.push(
+        `stages[${i}]: expected exactly one key naming the stage kind (e.g. "- em: { steps: 10 }"), received ${keys.length === 0 ? 'an empty object' : `keys ${keys.join(', ')}`}`,
+      );
+      return;
+    }
+    const kind = keys[0]!;
+    const factory = registry.get(kind);
+    if (!factory) {
+      const known = registry.kinds();
+      if ((BUILTIN_STAGE_KINDS as readonly string[]).includes(kind)) {
+        problems.push(
+          `stages[${i}].${kind}: stage kind "${kind}" has no implementation registered in this build (registered: ${known.join(', ') || 'none'})`,
+        );
+      } else {
+        const guess = didYouMean(kind, [...new Set([...known, ...BUILTIN_STAGE_KINDS])]);
+        problems.push(
+          `stages[${i}]: unknown stage kind "${kind}"${guess ? ` (did you mean "${guess}"?)` : ''}; registered kinds: ${known.join(', ') || 'none'}`,
+        );
+      }
+      return;
+    }
+    const raw = entry[kind] ?? {};
+    const options = factory.schema.safeParse(raw);
+    if (!options.success) {
+      problems.push(...formatIssues(options.error.issues, raw, factory.schema, ['stages', i, kind]));
+      return;
+    }
+    const n = (seen.get(kind) ?? 0) + 1;
+    seen.set(kind, n);
+    stages.push({ id: n === 1 ? kind : `${kind}-${n}`, kind, options: options.data });
+  });
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return { ...parsed.data, name: parsed.data.name ?? defaultName(file), stages };
+}
+
+export function loadPipelineConfig(file: string, registry: StageRegistry = stageRegistry): PipelineConfig {
+  return parsePipelineConfig(readConfigFile(file), file, registry);
+}
+
+/** The pipeline file form (`stages: [{ kind: options }]`) of a validated config, every default filled. */
+export type ResolvedPipelineFile = Omit<PipelineConfig, 'stages'> & { stages: Record<string, unknown>[] };
+
+/**
+ * Fully resolved JSON (defaults filled, stage options as parsed) in the file form, so it can be
+ * re-parsed by parsePipelineConfig (resume does exactly that from config.json).
+ */
+export function resolveConfig(config: PipelineConfig): ResolvedPipelineFile {
+  const { stages, ...rest } = config;
+  return JSON.parse(JSON.stringify({ ...rest, stages: stages.map((s) => ({ [s.kind]: s.options })) })) as ResolvedPipelineFile;
+}
+
+/** Construct the Stage objects of a validated config through the registry. */
+export function createStages(config: PipelineConfig, registry: StageRegistry = stageRegistry): Stage[] {
+  return config.stages.map((s) => {
+    const factory = registry.get(s.kind);
+    if (!factory) throw new Error(`stage kind "${s.kind}" is not registered (registered: ${registry.kinds().join(', ') || 'none'})`);
+    return factory.create(s.id, s.options);
+  });
+}

@@ -1,0 +1,65 @@
+import { join } from 'node:path';
+import { EMPTY, type Observable } from 'rxjs';
+import { createStages, parsePipelineConfig, resolveConfig } from './config/load-config';
+import type { PipelineConfig } from './config/pipeline-schema';
+import type { PipelineEvent } from './pipeline-events';
+import { buildRunRecord } from './run-record';
+import { CONFIG_FILE, RunDir } from './run-dir';
+import type { PipelineRuntime } from './runtime';
+import { runPipeline } from './scheduler';
+
+export interface PreparedRun {
+  runDir: RunDir;
+  config: PipelineConfig;
+  /** Cold: subscribe to run. Already-finished runs (resume) give an empty run-less stream. */
+  events: Observable<PipelineEvent>;
+  alreadyFinished: boolean;
+}
+
+async function prepare(config: PipelineConfig, runtime: PipelineRuntime) {
+  const stages = createStages(config, runtime.registry);
+  const backend = await runtime.initBackend(config.backend);
+  const task = await runtime.loadTask(config.task);
+  const policy = await runtime.loadPolicy(config.model, config.seed);
+  const diagnose = config.diagnostics.enabled
+    ? (p: typeof policy, boundary: string) => runtime.diagnose(p, boundary, { task, config: config.diagnostics, seed: config.seed })
+    : () => Promise.resolve({});
+  return { stages, backend, task, policy, diagnose };
+}
+
+/** Load the model and task, create the run directory and return the (cold) pipeline. */
+export async function startRun(opts: { config: PipelineConfig; runtime: PipelineRuntime; root?: string; dir?: string }): Promise<PreparedRun> {
+  const { config, runtime } = opts;
+  const p = await prepare(config, runtime);
+  const runDir = RunDir.create({ name: config.name, ...(opts.root ? { root: opts.root } : {}), ...(opts.dir ? { dir: opts.dir } : {}) });
+  runDir.writeConfig(buildRunRecord({ name: config.name, pipeline: resolveConfig(config), seed: config.seed, backend: p.backend }));
+  const events = runPipeline({
+    stages: p.stages,
+    context: { policy: p.policy, task: p.task, seed: config.seed },
+    diagnose: p.diagnose,
+    runDir,
+    name: runDir.dir.split(/[\\/]/).pop()!,
+    loadCheckpoint: (path) => runtime.loadCheckpoint(path, p.policy),
+  });
+  return { runDir, config, events, alreadyFinished: false };
+}
+
+/** Re-open a run directory and continue from its last completed checkpoint. */
+export async function resumeRun(opts: { dir: string; runtime: PipelineRuntime }): Promise<PreparedRun> {
+  const runDir = RunDir.open(opts.dir);
+  const record = runDir.readConfig();
+  const config = parsePipelineConfig(record.pipeline, join(runDir.dir, CONFIG_FILE), opts.runtime.registry);
+  const state = runDir.readState();
+  if (state?.finished) return { runDir, config, events: EMPTY, alreadyFinished: true };
+  const p = await prepare(config, opts.runtime);
+  const events = runPipeline({
+    stages: p.stages,
+    context: { policy: p.policy, task: p.task, seed: config.seed },
+    diagnose: p.diagnose,
+    runDir,
+    resume: state !== undefined,
+    name: runDir.dir.split(/[\\/]/).pop()!,
+    loadCheckpoint: (path) => opts.runtime.loadCheckpoint(path, p.policy),
+  });
+  return { runDir, config, events, alreadyFinished: false };
+}

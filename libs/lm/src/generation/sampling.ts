@@ -1,0 +1,109 @@
+import type { Rng } from './rng';
+
+/** Sampling knobs, applied in the Hugging Face order: temperature, then top-k, then top-p. */
+export interface SamplingParams {
+  /** 0 = greedy (argmax). */
+  temperature: number;
+  /** Keep the k highest logits (ties at the k-th value are kept); 0 = off. */
+  topK: number;
+  /** Nucleus sampling (arXiv 1904.09751): smallest set whose mass reaches topP; 1 = off. */
+  topP: number;
+}
+
+export interface SampledToken {
+  token: number;
+  /** Log-probability of the token under the distribution it was drawn from (greedy: raw log-softmax). */
+  logprob: number;
+}
+
+/** Index of the largest value (first one on ties). */
+export function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if ((row[i] as number) > (row[best] as number)) best = i;
+  return best;
+}
+
+/** log(sum(exp(row))), stable. */
+export function logSumExp(row: ArrayLike<number>): number {
+  let m = -Infinity;
+  for (let i = 0; i < row.length; i++) m = Math.max(m, row[i] as number);
+  if (m === -Infinity) return -Infinity;
+  let s = 0;
+  for (let i = 0; i < row.length; i++) s += Math.exp((row[i] as number) - m);
+  return m + Math.log(s);
+}
+
+/** Threshold below which a token's relative probability is too small to matter for top-p pruning. */
+const TOP_P_PRUNE = 1e-7;
+
+/**
+ * Draws one token from a logits row [V] in plain JS (reproducible on every backend).
+ * Greedy when temperature is 0.
+ */
+export function sampleToken(row: ArrayLike<number>, params: SamplingParams, rng: Rng): SampledToken {
+  const v = row.length;
+  if (params.temperature === 0) {
+    const token = argmax(row);
+    return { token, logprob: (row[token] as number) - logSumExp(row) };
+  }
+  const invT = 1 / params.temperature;
+  // top-k: keep z >= k-th largest z.
+  let kth = -Infinity;
+  if (params.topK > 0 && params.topK < v) {
+    const sorted = Float64Array.from(row as ArrayLike<number>).sort(); // ascending
+    kth = (sorted[v - params.topK] as number) * invT;
+  }
+  let max = -Infinity;
+  for (let i = 0; i < v; i++) max = Math.max(max, (row[i] as number) * invT);
+  // Unnormalized probabilities of the kept tokens.
+  let idx: number[] = [];
+  let w: number[] = [];
+  let total = 0;
+  for (let i = 0; i < v; i++) {
+    const z = (row[i] as number) * invT;
+    if (z < kth) continue;
+    const e = Math.exp(z - max);
+    idx.push(i);
+    w.push(e);
+    total += e;
+  }
+  if (params.topP < 1) ({ idx, w, total } = nucleus(idx, w, total, params.topP));
+  let u = rng.nextFloat() * total;
+  let pick = idx.length - 1;
+  for (let j = 0; j < idx.length; j++) {
+    u -= w[j] as number;
+    if (u < 0) {
+      pick = j;
+      break;
+    }
+  }
+  return { token: idx[pick] as number, logprob: Math.log((w[pick] as number) / total) };
+}
+
+/**
+ * Keeps tokens in descending probability while the mass before them is < topP (at least one).
+ * Tokens with relative weight < TOP_P_PRUNE are skipped from the sort when the rest already reaches
+ * topP: they come after every larger token, so they could not be kept anyway.
+ */
+function nucleus(idx: number[], w: number[], total: number, topP: number): { idx: number[]; w: number[]; total: number } {
+  let order: number[] = [];
+  let mass = 0;
+  for (let j = 0; j < idx.length; j++) {
+    if ((w[j] as number) >= TOP_P_PRUNE) {
+      order.push(j);
+      mass += w[j] as number;
+    }
+  }
+  if (mass / total < topP) order = idx.map((_, j) => j);
+  order.sort((a, b) => (w[b] as number) - (w[a] as number) || (idx[a] as number) - (idx[b] as number));
+  const keptIdx: number[] = [];
+  const keptW: number[] = [];
+  let before = 0;
+  for (const j of order) {
+    if (keptIdx.length > 0 && before / total >= topP) break;
+    keptIdx.push(idx[j] as number);
+    keptW.push(w[j] as number);
+    before += w[j] as number;
+  }
+  return { idx: keptIdx, w: keptW, total: before };
+}

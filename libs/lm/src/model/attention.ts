@@ -1,0 +1,80 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from '../config';
+import type { KVCache } from './kv-cache';
+import { linear } from './layers';
+import { applyRope } from './rope';
+
+export type WeightLookup = (name: string) => tf.Tensor;
+
+/**
+ * Scaled dot-product attention with grouped-query heads (GQA, arXiv 2305.13245) without repeating
+ * k/v: query head h uses kv head floor(h / G), G = H / Hkv (Hugging Face repeat_kv order), so the
+ * G query heads of one kv head are contiguous and fold into the row axis of one batched matmul.
+ *
+ * q [B, H, T, hd] (already scaled by 1/sqrt(hd)), kT [B, Hkv, hd, Tk], v [B, Hkv, Tk, hd],
+ * bias [B, 1, T, Tk] additive -> [B, H, T, hd].
+ */
+export function groupedAttention(q: tf.Tensor4D, kT: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, h, t, hd] = q.shape;
+    const hkv = kT.shape[1];
+    const tk = kT.shape[3];
+    const g = h / hkv;
+    const scores = tf.matMul(tf.reshape(q, [b * hkv, g * t, hd]), tf.reshape(kT, [b * hkv, hd, tk])); // [B*Hkv, G*T, Tk]
+    const probs = tf.softmax(tf.add(tf.reshape(scores, [b, h, t, tk]), bias)); // [B, H, T, Tk]
+    const out = tf.matMul(tf.reshape(probs, [b * hkv, g * t, tk]), tf.reshape(v, [b * hkv, tk, hd])); // [B*Hkv, G*T, hd]
+    return tf.reshape(out, [b, h, t, hd]);
+  });
+}
+
+export interface AttentionContext {
+  config: ModelConfig;
+  weight: WeightLookup;
+  batch: number;
+  seqLen: number;
+  bias: tf.Tensor4D; // [B, 1, T, Tk]
+  rope: { cos: tf.Tensor3D; sin: tf.Tensor3D } | null; // each [N, 1, hd]
+  cache?: KVCache;
+}
+
+/** q [N, H*hd], k and v [N, Hkv*hd] from the normalized hidden state x [N, D]. */
+function projectQkv(x: tf.Tensor2D, layer: number, ctx: AttentionContext): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
+  const { config: c, weight } = ctx;
+  if (c.family === 'gpt2') {
+    const p = `transformer.h.${layer}.attn.c_attn`;
+    const qkv = linear(x, weight(`${p}.weight`) as tf.Tensor2D, weight(`${p}.bias`) as tf.Tensor1D); // [N, 3D]
+    const d = c.hiddenSize;
+    return tf.split(qkv, [d, d, d], 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+  }
+  const p = `model.layers.${layer}.self_attn`;
+  const proj = (n: string): tf.Tensor2D =>
+    linear(x, weight(`${p}.${n}.weight`) as tf.Tensor2D, c.attentionBias ? (weight(`${p}.${n}.bias`) as tf.Tensor1D) : undefined);
+  return [proj('q_proj'), proj('k_proj'), proj('v_proj')];
+}
+
+/** Self-attention sublayer: x [N, D] -> [N, D] (before the residual add). Appends to ctx.cache. */
+export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionContext): tf.Tensor2D {
+  const { config: c, batch: b, seqLen: t } = ctx;
+  const n = b * t;
+  const h = c.numHeads;
+  const hkv = c.numKvHeads;
+  const hd = c.headDim;
+  const [q2, k2, v2] = projectQkv(x, layer, ctx);
+  let q3 = tf.reshape(tf.mul(q2, 1 / Math.sqrt(hd)), [n, h, hd]) as tf.Tensor3D;
+  let k3 = tf.reshape(k2, [n, hkv, hd]) as tf.Tensor3D;
+  if (ctx.rope) {
+    q3 = applyRope(q3, ctx.rope.cos, ctx.rope.sin);
+    k3 = applyRope(k3, ctx.rope.cos, ctx.rope.sin);
+  }
+  const q = tf.transpose(tf.reshape(q3, [b, t, h, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
+  let kT = tf.transpose(tf.reshape(k3, [b, t, hkv, hd]), [0, 2, 3, 1]) as tf.Tensor4D; // [B, Hkv, hd, T]
+  let v = tf.transpose(tf.reshape(v2, [b, t, hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, Hkv, T, hd]
+  if (ctx.cache) ({ kT, v } = ctx.cache.append(layer, kT, v)); // Tk = past + T
+  const att = groupedAttention(q, kT, v, ctx.bias); // [B, H, T, hd]
+  const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [n, h * hd]) as tf.Tensor2D; // [N, H*hd]
+  if (c.family === 'gpt2') {
+    const p = `transformer.h.${layer}.attn.c_proj`;
+    return linear(merged, ctx.weight(`${p}.weight`) as tf.Tensor2D, ctx.weight(`${p}.bias`) as tf.Tensor1D);
+  }
+  return linear(merged, ctx.weight(`model.layers.${layer}.self_attn.o_proj.weight`) as tf.Tensor2D);
+}

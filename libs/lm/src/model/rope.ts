@@ -1,0 +1,36 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+// Rotary position embeddings (RoFormer, arXiv 2104.09864) in the Hugging Face "rotate_half"
+// convention: the rotated pairs are (x[i], x[i + d/2]), not adjacent elements.
+
+/** inv_freq[i] = theta^(-2i/d), i < d/2. */
+export function ropeInvFreq(headDim: number, theta: number): Float32Array {
+  const half = headDim / 2;
+  const out = new Float32Array(half);
+  for (let i = 0; i < half; i++) out[i] = 1 / Math.pow(theta, (2 * i) / headDim);
+  return out;
+}
+
+/** cos/sin tables for positions [N] (any numeric dtype) -> each [N, 1, headDim] (broadcast over heads). */
+export function ropeTables(positions: tf.Tensor1D, headDim: number, theta: number): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
+  return tf.tidy(() => {
+    const invFreq = tf.tensor2d(ropeInvFreq(headDim, theta), [1, headDim / 2]);
+    const n = positions.shape[0];
+    const angles = tf.matMul(tf.reshape(tf.cast(positions, 'float32'), [n, 1]), invFreq); // [N, d/2]
+    const emb = tf.concat([angles, angles], 1); // [N, d]
+    const shape: [number, number, number] = [n, 1, headDim];
+    return { cos: tf.reshape(tf.cos(emb), shape), sin: tf.reshape(tf.sin(emb), shape) };
+  });
+}
+
+/** rotate_half(x) = concat(-x2, x1) over the last axis. */
+export function rotateHalf(x: tf.Tensor3D): tf.Tensor3D {
+  const half = x.shape[2] / 2;
+  const [x1, x2] = tf.split(x, [half, half], 2);
+  return tf.concat([tf.neg(x2 as tf.Tensor3D), x1 as tf.Tensor3D], 2);
+}
+
+/** x [N, H, d] -> x*cos + rotate_half(x)*sin. */
+export function applyRope(x: tf.Tensor3D, cos: tf.Tensor3D, sin: tf.Tensor3D): tf.Tensor3D {
+  return tf.add(tf.mul(x, cos), tf.mul(rotateHalf(x), sin));
+}

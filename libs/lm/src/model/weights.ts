@@ -1,0 +1,163 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from '../config';
+import { createRng, deriveSeed, hashString } from '../generation/rng';
+
+/** How one parameter is stored, converted and initialized. */
+export interface WeightSpec {
+  /** Hugging Face name, e.g. "model.layers.0.self_attn.q_proj.weight". */
+  name: string;
+  /** Internal shape. Linear weights are [in, out]. */
+  shape: number[];
+  /** True when Hugging Face stores it [out, in] (nn.Linear): transposed on load and save. */
+  transposed: boolean;
+  init: 'normal' | 'residual' | 'zeros' | 'ones';
+}
+
+/** Shape in the Hugging Face checkpoint. */
+export function hfShape(spec: WeightSpec): number[] {
+  return spec.transposed ? [...spec.shape].reverse() : spec.shape;
+}
+
+/** Every parameter of a config, in a fixed order. */
+export function weightSpecs(c: ModelConfig): WeightSpec[] {
+  const specs: WeightSpec[] = [];
+  const add = (name: string, shape: number[], init: WeightSpec['init'], transposed = false): void => {
+    specs.push({ name, shape, transposed, init });
+  };
+  const d = c.hiddenSize;
+  if (c.family === 'gpt2') {
+    // GPT-2 uses Conv1D, whose weights are already [in, out]: nothing is transposed.
+    add('transformer.wte.weight', [c.vocabSize, d], 'normal');
+    add('transformer.wpe.weight', [c.maxPositions, d], 'normal');
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `transformer.h.${i}`;
+      add(`${p}.ln_1.weight`, [d], 'ones');
+      add(`${p}.ln_1.bias`, [d], 'zeros');
+      add(`${p}.attn.c_attn.weight`, [d, 3 * d], 'normal');
+      add(`${p}.attn.c_attn.bias`, [3 * d], 'zeros');
+      add(`${p}.attn.c_proj.weight`, [d, d], 'residual');
+      add(`${p}.attn.c_proj.bias`, [d], 'zeros');
+      add(`${p}.ln_2.weight`, [d], 'ones');
+      add(`${p}.ln_2.bias`, [d], 'zeros');
+      add(`${p}.mlp.c_fc.weight`, [d, c.intermediateSize], 'normal');
+      add(`${p}.mlp.c_fc.bias`, [c.intermediateSize], 'zeros');
+      add(`${p}.mlp.c_proj.weight`, [c.intermediateSize, d], 'residual');
+      add(`${p}.mlp.c_proj.bias`, [d], 'zeros');
+    }
+    add('transformer.ln_f.weight', [d], 'ones');
+    add('transformer.ln_f.bias', [d], 'zeros');
+    return specs;
+  }
+  // Llama / Qwen2: nn.Linear stores [out, in]; every *_proj and lm_head is transposed to [in, out].
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  add('model.embed_tokens.weight', [c.vocabSize, d], 'normal');
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    add(`${p}.input_layernorm.weight`, [d], 'ones');
+    add(`${p}.self_attn.q_proj.weight`, [d, q], 'normal', true);
+    add(`${p}.self_attn.k_proj.weight`, [d, kv], 'normal', true);
+    add(`${p}.self_attn.v_proj.weight`, [d, kv], 'normal', true);
+    if (c.attentionBias) {
+      add(`${p}.self_attn.q_proj.bias`, [q], 'zeros');
+      add(`${p}.self_attn.k_proj.bias`, [kv], 'zeros');
+      add(`${p}.self_attn.v_proj.bias`, [kv], 'zeros');
+    }
+    add(`${p}.self_attn.o_proj.weight`, [q, d], 'residual', true);
+    add(`${p}.post_attention_layernorm.weight`, [d], 'ones');
+    add(`${p}.mlp.gate_proj.weight`, [d, c.intermediateSize], 'normal', true);
+    add(`${p}.mlp.up_proj.weight`, [d, c.intermediateSize], 'normal', true);
+    add(`${p}.mlp.down_proj.weight`, [c.intermediateSize, d], 'residual', true);
+  }
+  add('model.norm.weight', [d], 'ones');
+  if (!c.tieWordEmbeddings) add('lm_head.weight', [d, c.vocabSize], 'normal', true);
+  return specs;
+}
+
+/**
+ * Deterministic GPT-2-style init: N(0, 0.02) for embeddings and linear weights, residual output
+ * projections (attn c_proj / o_proj, mlp c_proj / down_proj) N(0, 0.02 / sqrt(2 * numLayers))
+ * (GPT-2 paper; nanoGPT), biases 0, norm gains 1. Each tensor has its own stream seeded by
+ * (seed, name), so values do not depend on the backend or on other tensors.
+ */
+export function initTensor(spec: WeightSpec, numLayers: number, seed: number): tf.Tensor {
+  const size = spec.shape.reduce((a, b) => a * b, 1);
+  if (spec.init === 'zeros') return tf.zeros(spec.shape);
+  if (spec.init === 'ones') return tf.ones(spec.shape);
+  const std = spec.init === 'residual' ? 0.02 / Math.sqrt(2 * numLayers) : 0.02;
+  const rng = createRng(deriveSeed(seed, hashString(spec.name)));
+  const values = new Float32Array(size);
+  for (let i = 0; i < size; i++) values[i] = rng.nextNormal() * std;
+  return tf.tensor(values, spec.shape, 'float32');
+}
+
+/** Buffers some Hugging Face checkpoints carry that are not parameters. */
+const IGNORED = [/\.attn\.bias$/, /\.attn\.masked_bias$/, /rotary_emb\.inv_freq$/];
+
+/**
+ * Validates a Hugging Face tensor map against the config and returns internal-layout float32
+ * tensors (new tensors; the input map is not disposed). Linear weights of Llama/Qwen2 ([out, in])
+ * are transposed to [in, out]; GPT-2 Conv1D weights are taken as they are. GPT-2 names without
+ * the "transformer." prefix (as saved from GPT2Model) are accepted; a tied lm_head.weight is ignored.
+ */
+export function hfToInternal(config: ModelConfig, tensors: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
+  const specs = weightSpecs(config);
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const found = new Map<string, tf.Tensor>();
+  const unexpected: string[] = [];
+  for (const [rawName, t] of tensors) {
+    let name = rawName;
+    if (config.family === 'gpt2' && !name.startsWith('transformer.') && byName.has(`transformer.${name}`)) name = `transformer.${name}`;
+    if (IGNORED.some((re) => re.test(name))) continue;
+    if (name === 'lm_head.weight' && config.tieWordEmbeddings) continue;
+    if (!byName.has(name)) unexpected.push(rawName);
+    else found.set(name, t);
+  }
+  const fmt = (s: number[]): string => `[${s.join(', ')}]`;
+  const missing = specs.filter((s) => !found.has(s.name));
+  if (missing.length > 0) {
+    const list = missing.slice(0, 5).map((s) => `${s.name} ${fmt(hfShape(s))}`);
+    throw new Error(
+      `fromHfTensors: missing tensor${missing.length > 1 ? 's' : ''} ${list.join(', ')}` +
+        `${missing.length > 5 ? ` and ${missing.length - 5} more` : ''} for ${config.modelType} ` +
+        `(${config.numLayers} layers, tieWordEmbeddings ${config.tieWordEmbeddings}); check that config.json matches the checkpoint`,
+    );
+  }
+  if (unexpected.length > 0) {
+    throw new Error(
+      `fromHfTensors: unexpected tensor${unexpected.length > 1 ? 's' : ''} ${unexpected.slice(0, 5).join(', ')}` +
+        ` for ${config.modelType} with ${config.numLayers} layers (attentionBias ${config.attentionBias}, ` +
+        `tieWordEmbeddings ${config.tieWordEmbeddings}); check that config.json matches the checkpoint`,
+    );
+  }
+  for (const s of specs) {
+    const t = found.get(s.name) as tf.Tensor;
+    const want = hfShape(s);
+    if (t.shape.length !== want.length || t.shape.some((v, i) => v !== want[i])) {
+      throw new Error(`fromHfTensors: tensor ${s.name} has shape ${fmt(t.shape)}, expected ${fmt(want)} (Hugging Face layout) for this config.json`);
+    }
+  }
+  const out = new Map<string, tf.Tensor>();
+  for (const s of specs) {
+    const t = found.get(s.name) as tf.Tensor;
+    out.set(
+      s.name,
+      tf.tidy(() => {
+        const f = t.dtype === 'float32' ? t : tf.cast(t, 'float32');
+        return s.transposed ? tf.transpose(f) : tf.clone(f);
+      }),
+    );
+  }
+  return out;
+}
+
+/** Internal weights -> Hugging Face layout (new tensors the caller disposes). */
+export function internalToHf(config: ModelConfig, weights: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
+  const out = new Map<string, tf.Tensor>();
+  for (const s of weightSpecs(config)) {
+    const w = weights.get(s.name);
+    if (!w) throw new Error(`toHfTensors: model has no weight ${s.name}`);
+    out.set(s.name, s.transposed ? tf.transpose(w) : tf.clone(w));
+  }
+  return out;
+}

@@ -1,0 +1,3 @@
+export * from './pack-batch';
+export * from './token-stats';
+export * from './masked';

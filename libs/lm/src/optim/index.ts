@@ -1,0 +1,4 @@
+export * from './config';
+export * from './schedule';
+export * from './clip';
+export * from './adamw';

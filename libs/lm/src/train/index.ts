@@ -1,0 +1,3 @@
+export * from './cross-entropy';
+export * from './batch-source';
+export * from './train-causal-lm';

@@ -1,0 +1,143 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { transposeLastTwo } from './transpose';
+import {
+  asWasmBackend,
+  byteOffset,
+  heapF32,
+  makeView,
+  releaseView,
+  tensorId,
+  xnnMatMul,
+  type WasmBackend,
+} from './wasm-backend';
+
+/**
+ * BatchMatMul on wasm. The stock kernel runs XNNPACK only for untransposed batch-1 products and a
+ * scalar triple loop otherwise (10-30x slower; every matMul gradient is transposed). Here:
+ *  1. transposed operands are transposed explicitly (C++ Transpose, rank 3 fast path);
+ *  2. a shared right operand (b batch 1) folds a's batch into rows: one XNNPACK call;
+ *  3. otherwise one XNNPACK call per batch entry on zero-copy views of the operands.
+ */
+export function batchMatMulKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const backend = asWasmBackend(args.backend);
+  const a = args.inputs['a']!;
+  const b = args.inputs['b']!;
+  const transposeA = Boolean(args.attrs?.['transposeA']);
+  const transposeB = Boolean(args.attrs?.['transposeB']);
+  return batchMatMul(backend, a, b, transposeA, transposeB);
+}
+
+export interface MatMulPlan {
+  m: number;
+  k: number;
+  n: number;
+  outShape: number[];
+  /** For each output batch entry, the batch entry of a and of b it reads (broadcasting). */
+  aIndex: Int32Array;
+  bIndex: Int32Array;
+  batchA: number;
+  batchB: number;
+}
+
+/** Shapes and broadcast index maps of a (possibly transposed, batched) matMul. */
+export function planMatMul(aShape: number[], bShape: number[], transposeA: boolean, transposeB: boolean): MatMulPlan {
+  const ar = aShape.length;
+  const br = bShape.length;
+  if (ar < 2 || br < 2) throw new Error(`libs/lm/src/wasm-kernels BatchMatMul: inputs must have rank >= 2, got a [${aShape}] and b [${bShape}]`);
+  const m = transposeA ? aShape[ar - 1]! : aShape[ar - 2]!;
+  const k = transposeA ? aShape[ar - 2]! : aShape[ar - 1]!;
+  const kb = transposeB ? bShape[br - 1]! : bShape[br - 2]!;
+  const n = transposeB ? bShape[br - 2]! : bShape[br - 1]!;
+  if (k !== kb) {
+    throw new Error(
+      `Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${aShape} and ${bShape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`,
+    );
+  }
+  const aBatchShape = aShape.slice(0, -2);
+  const bBatchShape = bShape.slice(0, -2);
+  const batchShape = tf.broadcast_util.assertAndGetBroadcastShape(aBatchShape, bBatchShape);
+  return {
+    m,
+    k,
+    n,
+    outShape: [...batchShape, m, n],
+    aIndex: broadcastIndex(batchShape, aBatchShape),
+    bIndex: broadcastIndex(batchShape, bBatchShape),
+    batchA: tf.util.sizeFromShape(aBatchShape),
+    batchB: tf.util.sizeFromShape(bBatchShape),
+  };
+}
+
+/** Flat index into `inShape` (right-aligned, size-1 axes broadcast) for each flat index of `outShape`. */
+export function broadcastIndex(outShape: number[], inShape: number[]): Int32Array {
+  const size = tf.util.sizeFromShape(outShape);
+  const result = new Int32Array(size);
+  const rank = outShape.length;
+  const offset = rank - inShape.length;
+  const inStrides = new Array<number>(rank).fill(0);
+  let s = 1;
+  for (let i = inShape.length - 1; i >= 0; i--) {
+    inStrides[i + offset] = inShape[i] === 1 ? 0 : s;
+    s *= inShape[i]!;
+  }
+  for (let flat = 0; flat < size; flat++) {
+    let rem = flat;
+    let idx = 0;
+    for (let ax = rank - 1; ax >= 0; ax--) {
+      const d = outShape[ax]!;
+      idx += (rem % d) * inStrides[ax]!;
+      rem = Math.floor(rem / d);
+    }
+    result[flat] = idx;
+  }
+  return result;
+}
+
+export function batchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): tf.TensorInfo {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') {
+    throw new Error(`libs/lm/src/wasm-kernels BatchMatMul: only float32 is supported on wasm, got ${a.dtype} x ${b.dtype}; cast the inputs first`);
+  }
+  const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
+  const { m, k, n } = plan;
+  const out = backend.makeOutput(plan.outShape, 'float32');
+  const batch = plan.aIndex.length;
+  if (batch * m * n === 0) return out;
+  if (k === 0) {
+    heapF32(backend, out).fill(0);
+    return out;
+  }
+  const aU = transposeA ? transposeLastTwo(backend, a) : a; // [batchA, m, k]
+  const bU = transposeB ? transposeLastTwo(backend, b) : b; // [batchB, k, n]
+  try {
+    if (plan.batchB === 1) {
+      // b shared by every batch entry: a's batch folds into rows, out [batch*m, n] is contiguous.
+      xnnMatMul(backend, tensorId(backend, aU), tensorId(backend, bU), tensorId(backend, out), plan.batchA * m, k, n);
+    } else {
+      loopXnn(backend, aU, bU, out, plan);
+    }
+  } finally {
+    if (aU !== a) backend.disposeData(aU.dataId);
+    if (bU !== b) backend.disposeData(bU.dataId);
+  }
+  return out;
+}
+
+function loopXnn(backend: WasmBackend, aU: tf.TensorInfo, bU: tf.TensorInfo, out: tf.TensorInfo, plan: MatMulPlan): void {
+  const { m, k, n, aIndex, bIndex } = plan;
+  const aBase = byteOffset(backend, aU);
+  const bBase = byteOffset(backend, bU);
+  const outBase = byteOffset(backend, out);
+  const outId = tensorId(backend, out);
+  for (let i = 0; i < aIndex.length; i++) {
+    const av = plan.batchA === 1 ? null : makeView(backend, [1, m, k], aBase + aIndex[i]! * m * k * 4);
+    const bv = makeView(backend, [1, k, n], bBase + bIndex[i]! * k * n * 4);
+    const ov = aIndex.length === 1 ? null : makeView(backend, [1, m, n], outBase + i * m * n * 4);
+    try {
+      xnnMatMul(backend, av ? tensorId(backend, av) : tensorId(backend, aU), tensorId(backend, bv), ov ? tensorId(backend, ov) : outId, m, k, n);
+    } finally {
+      if (av) releaseView(backend, av);
+      releaseView(backend, bv);
+      if (ov) releaseView(backend, ov);
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import { z } from 'zod';
+import type { Policy } from '../policy';
+import { sampleGroups } from '../rollout';
+import { streamSeed } from '../seed';
+import type { SplitName, Task, TaskExample } from '../tasks/task';
+import { calibration, majorityVote, meanPassAtK, sequenceProbabilityConfidence, type ConfidencePair } from './metrics';
+
+export const EvalConfigSchema = z
+  .object({
+    temperatures: z.array(z.number().min(0)).min(1).default([0, 0.3, 0.6, 1]).meta({ description: 'Evaluation temperatures; 0 = greedy (one sample per prompt).' }),
+    samples: z.number().int().positive().default(4).meta({ description: 'Samples per prompt at temperatures > 0 (k for pass@k / maj@k).' }),
+    split: z.enum(['train', 'test', 'probe']).default('test'),
+    limit: z.number().int().positive().optional().meta({ description: 'Use only the first N prompts of the split.' }),
+    topP: z.number().gt(0).max(1).default(1),
+    maxNewTokens: z.number().int().positive().optional().meta({ description: "Default: the task's maxCompletionLength." }),
+    batchSize: z.number().int().positive().default(256).meta({ description: 'Sequences per generate call.' }),
+    calibrationBins: z.number().int().positive().default(10),
+  })
+  .strict();
+export type EvalConfig = z.infer<typeof EvalConfigSchema>;
+
+export interface CalibrationSummary {
+  /** How confidence is defined (see eval/metrics.ts). */
+  method: 'sample-consistency' | 'sequence-probability';
+  ece: number;
+  brier: number;
+  meanConfidence: number;
+  n: number;
+}
+
+export interface TemperatureResult {
+  temperature: number;
+  samplesPerPrompt: number;
+  /** pass@1 averaged over prompts and samples. */
+  accuracy: number;
+  passAtK: Record<string, number>;
+  /** Majority vote of the samples is correct (k = samplesPerPrompt). */
+  majAtK: number;
+  meanLength: number;
+  formatFailureRate: number;
+  truncatedRate: number;
+  /** Means of task.describeCompletion (e.g. modchain's `direct` rate). */
+  extra: Record<string, number>;
+  calibration: CalibrationSummary[];
+}
+
+export interface EvalResult {
+  task: string;
+  split: SplitName;
+  numPrompts: number;
+  seed: number;
+  config: EvalConfig;
+  byTemperature: TemperatureResult[];
+  generatedTokens: number;
+  seconds: number;
+}
+
+/** Log-probs of the tokens that spell the extracted answer's last occurrence (byte-exact mapping). */
+function answerSpanLogprobs(policy: Policy, tokens: readonly number[], logprobs: readonly number[], answer: string): number[] {
+  const text = policy.tokenizer.decode(tokens);
+  const at = text.lastIndexOf(answer);
+  if (at < 0) return [];
+  const span: number[] = [];
+  let prefix = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const end = policy.tokenizer.decode(tokens.slice(0, i + 1)).length;
+    if (end > at && prefix < at + answer.length) span.push(logprobs[i]!);
+    prefix = end;
+  }
+  return span;
+}
+
+function summarize(method: CalibrationSummary['method'], pairs: ConfidencePair[], bins: number): CalibrationSummary[] {
+  if (pairs.length === 0) return [];
+  const r = calibration(pairs, bins);
+  const meanConfidence = pairs.reduce((a, p) => a + p.confidence, 0) / pairs.length;
+  return [{ method, ece: r.ece, brier: r.brier, meanConfidence, n: r.n }];
+}
+
+/**
+ * Accuracy at each temperature with a fixed sampling seed, pass@k, maj@k, mean length, format
+ * failures, task diagnostics and confidence calibration. Two confidence definitions are reported:
+ * sample-consistency (share of k samples agreeing with the majority answer; needs k > 1) and
+ * sequence-probability (exp of the mean log-prob of the answer tokens, per sample).
+ */
+export async function evaluate(
+  policy: Policy,
+  task: Task,
+  config: z.input<typeof EvalConfigSchema>,
+  opts: { seed: number; onProgress?: (done: number, total: number) => void } = { seed: 0 },
+): Promise<EvalResult> {
+  const c = EvalConfigSchema.parse(config);
+  const t0 = performance.now();
+  const all = task.split(c.split);
+  const examples: readonly TaskExample[] = c.limit ? all.slice(0, c.limit) : all;
+  if (examples.length === 0) throw new Error(`evaluate: task "${task.name}" has no prompts in split "${c.split}"`);
+  const maxNewTokens = c.maxNewTokens ?? task.maxCompletionLength;
+  const byTemperature: TemperatureResult[] = [];
+  let generatedTokens = 0;
+  const total = c.temperatures.length * examples.length;
+  let done = 0;
+  for (const temperature of c.temperatures) {
+    const k = temperature === 0 ? 1 : c.samples;
+    const promptsPerCall = Math.max(1, Math.floor(c.batchSize / k));
+    const correctCounts: { n: number; c: number }[] = [];
+    let majCorrect = 0;
+    let lengthSum = 0;
+    let formatFail = 0;
+    let truncated = 0;
+    const extraSums: Record<string, number> = {};
+    const consistency: ConfidencePair[] = [];
+    const seqProb: ConfidencePair[] = [];
+    for (let start = 0; start < examples.length; start += promptsPerCall) {
+      const chunk = examples.slice(start, start + promptsPerCall);
+      const r = await sampleGroups(policy, task, chunk, k, {
+        temperature,
+        topP: c.topP,
+        topK: 0,
+        maxNewTokens,
+        seed: streamSeed(opts.seed, 'eval', temperature, start),
+      });
+      generatedTokens += r.numGeneratedTokens;
+      chunk.forEach((ex, p) => {
+        const answers: (string | null)[] = [];
+        const flags: boolean[] = [];
+        let correct = 0;
+        for (let g = 0; g < k; g++) {
+          const i = p * k + g;
+          const completion = r.completions[i]!;
+          const v = task.verify(completion, ex);
+          answers.push(v.extracted);
+          flags.push(v.correct);
+          if (v.correct) correct++;
+          if (!v.formatOk) formatFail++;
+          if (r.truncated[i]) truncated++;
+          lengthSum += r.completionIds[i]!.length;
+          for (const [key, val] of Object.entries(task.describeCompletion?.(completion, ex) ?? {})) {
+            extraSums[key] = (extraSums[key] ?? 0) + val;
+          }
+          if (v.extracted !== null) {
+            const span = answerSpanLogprobs(policy, r.completionIds[i]!, r.samplingLogprobs[i]!, v.extracted);
+            if (span.length) seqProb.push({ confidence: sequenceProbabilityConfidence(span).confidence, correct: v.correct });
+          } else {
+            seqProb.push({ confidence: 0, correct: false });
+          }
+        }
+        correctCounts.push({ n: k, c: correct });
+        const vote = majorityVote(answers);
+        // Verdicts depend only on the extracted answer, so the vote is right iff a sample giving it was.
+        const majCorrectHere = vote.answer !== null && answers.some((a, g) => a === vote.answer && flags[g]);
+        if (majCorrectHere) majCorrect++;
+        if (k > 1) consistency.push({ confidence: vote.count / k, correct: majCorrectHere });
+        done++;
+      });
+      opts.onProgress?.(done, total);
+    }
+    const n = examples.length * k;
+    const passAtK: Record<string, number> = {};
+    for (const kk of [1, 2, 4, 8, 16, 32, 64].filter((x) => x <= k)) passAtK[String(kk)] = meanPassAtK(correctCounts, kk);
+    if (!passAtK[String(k)]) passAtK[String(k)] = meanPassAtK(correctCounts, k);
+    const extra: Record<string, number> = {};
+    for (const [key, val] of Object.entries(extraSums)) extra[key] = val / n;
+    byTemperature.push({
+      temperature,
+      samplesPerPrompt: k,
+      accuracy: correctCounts.reduce((a, x) => a + x.c, 0) / n,
+      passAtK,
+      majAtK: majCorrect / examples.length,
+      meanLength: lengthSum / n,
+      formatFailureRate: formatFail / n,
+      truncatedRate: truncated / n,
+      extra,
+      calibration: [
+        ...summarize('sample-consistency', consistency, c.calibrationBins),
+        ...summarize('sequence-probability', seqProb, c.calibrationBins),
+      ],
+    });
+  }
+  return {
+    task: task.name,
+    split: c.split,
+    numPrompts: examples.length,
+    seed: opts.seed,
+    config: c,
+    byTemperature,
+    generatedTokens,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

@@ -1,0 +1,56 @@
+import { Observable } from 'rxjs';
+import { EvalConfigSchema, evaluate, type EvalConfig } from '../eval/evaluate';
+import type { Stage, StageContext, StageEvent, StageFactory } from '../stage';
+
+/** Evaluation as a stage: accuracy by temperature, pass@k, maj@k, calibration. Leaves the policy unchanged. */
+export class EvalStage implements Stage<EvalConfig> {
+  readonly kind = 'eval';
+  constructor(
+    readonly id: string,
+    readonly config: EvalConfig,
+  ) {}
+
+  run(ctx: StageContext): Observable<StageEvent> {
+    return new Observable<StageEvent>((subscriber) => {
+      const total = this.config.temperatures.length;
+      subscriber.next({ type: 'started', stage: this.id, kind: this.kind, totalSteps: total, time: Date.now() });
+      const t0 = performance.now();
+      let cancelled = false;
+      const handle = setImmediate(async () => {
+        try {
+          const result = await evaluate(ctx.policy, ctx.task, this.config, {
+            seed: ctx.seed,
+            onProgress: (done, all) =>
+              subscriber.next({
+                type: 'progress',
+                stage: this.id,
+                step: Math.round((done / all) * total),
+                totalSteps: total,
+                etaSec: ((performance.now() - t0) / 1000 / done) * (all - done),
+              }),
+          });
+          const summary: Record<string, number> = {};
+          for (const r of result.byTemperature) {
+            summary[`eval/accuracy@t${r.temperature}`] = r.accuracy;
+            summary[`eval/maj_at_k@t${r.temperature}`] = r.majAtK;
+          }
+          subscriber.next({ type: 'metrics', stage: this.id, step: total, metrics: summary });
+          subscriber.next({ type: 'finished', stage: this.id, policy: ctx.policy, summary, result });
+          subscriber.complete();
+        } catch (e) {
+          if (!cancelled) subscriber.error(e);
+        }
+      });
+      return () => {
+        cancelled = true;
+        clearImmediate(handle);
+      };
+    });
+  }
+}
+
+export const evalStageFactory: StageFactory<typeof EvalConfigSchema> = {
+  kind: 'eval',
+  schema: EvalConfigSchema,
+  create: (id, config) => new EvalStage(id, config),
+};

@@ -1,0 +1,90 @@
+import { evaluate } from '../eval/evaluate';
+import { GrpoConfigSchema, type GrpoConfig } from '../grpo-config';
+import { combineHooks } from '../hooks';
+import type { TrainerHooks } from '../plugin';
+import { createLossTermPlugins } from '../plugin-registry';
+import type { Stage, StageContext, StageEvent, StageFactory } from '../stage';
+import { findLatestCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint } from '../stage-checkpoint';
+import { stepLoop } from '../stage-loop';
+import { GrpoTrainer } from '../trainer';
+import type { Observable } from 'rxjs';
+
+/** GRPO training as a pipeline stage. Extra hooks (early stopping, logging) can be passed in code. */
+export class GrpoStage implements Stage<GrpoConfig> {
+  readonly kind = 'grpo';
+  constructor(
+    readonly id: string,
+    readonly config: GrpoConfig,
+    private readonly extraHooks: TrainerHooks[] = [],
+  ) {}
+
+  run(ctx: StageContext): Observable<StageEvent> {
+    const c = this.config;
+    let trainer: GrpoTrainer | null = null;
+    let last: Record<string, number> = {};
+    return stepLoop({
+      stage: this.id,
+      kind: this.kind,
+      totalSteps: c.steps,
+      logEvery: c.logEvery,
+      setup: async () => {
+        const plugins = createLossTermPlugins(c.plugins);
+        trainer = new GrpoTrainer({
+          policy: ctx.policy,
+          task: ctx.task,
+          config: c,
+          seed: ctx.seed,
+          plugins,
+          hooks: combineHooks([...plugins.map((p) => p.hooks), ...this.extraHooks]),
+          id: this.id,
+        });
+        if (ctx.resumeStep !== undefined && ctx.checkpointDir) {
+          const latest = await findLatestCheckpoint(ctx.checkpointDir);
+          if (latest) {
+            const { state, optimizerState } = await loadTrainingCheckpoint(latest.path, ctx.policy);
+            trainer.loadStateTensors(optimizerState);
+            Object.values(optimizerState).forEach((t) => t.dispose());
+            trainer.loadPluginStates(state.pluginStates);
+            return { startStep: state.step, logs: [`resumed from ${latest.path} (step ${state.step})`] };
+          }
+        }
+        return { startStep: 0 };
+      },
+      step: async (step) => {
+        const out = await trainer!.step(step);
+        if (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0) {
+          const r = await evaluate(ctx.policy, ctx.task, { temperatures: [0], split: 'test', limit: c.evalLimit }, { seed: ctx.seed });
+          out.metrics['eval_accuracy'] = r.byTemperature[0]!.accuracy;
+        }
+        last = out.metrics;
+        return out;
+      },
+      checkpoint: async (step, isLast) => {
+        if (!ctx.checkpointDir) return null;
+        const every = c.checkpointEvery;
+        if (!isLast && !(every > 0 && (step + 1) % every === 0)) return null;
+        const saved = await saveTrainingCheckpoint(ctx.checkpointDir, {
+          step: step + 1,
+          policy: ctx.policy,
+          optimizerState: trainer!.stateTensors(),
+          pluginStates: trainer!.pluginStates(),
+        });
+        return saved.path;
+      },
+      finish: async () => ({
+        policy: { ...ctx.policy, name: `${ctx.policy.name}>${this.id}` },
+        summary: last,
+      }),
+      teardown: () => {
+        trainer?.dispose();
+        trainer = null;
+      },
+    });
+  }
+}
+
+export const grpoStageFactory: StageFactory<typeof GrpoConfigSchema> = {
+  kind: 'grpo',
+  schema: GrpoConfigSchema,
+  create: (id, config) => new GrpoStage(id, config),
+};
