@@ -1,16 +1,17 @@
 /**
  * make-tiny-qwen2: writes a tiny random-weight Qwen2 checkpoint directory for tests.
  *
- * Usage: npx tsx tools/make-tiny-qwen2.ts [outDir]   (default libs/lm/fixtures/tiny-qwen2)
+ * Usage: npx tsx --import ./tools/bench/register-hooks.ts tools/make-tiny-qwen2.ts [outDir]
+ *        (default outDir libs/lm/fixtures/tiny-qwen2; the hook lets tfjs-core's deep imports load under tsx)
  *
  * Writes config.json (Qwen2ForCausalLM: hidden 32, 2 layers, 4 heads, 2 kv heads, intermediate 64,
  * untied lm_head, q/k/v bias), model.safetensors (BF16, like the released Qwen2 weights),
  * tokenizer.json (byte-level BPE with a small merges list and Qwen2's pre-tokenizer split),
  * tokenizer_config.json (Qwen2 chat template) and generation_config.json. Deterministic (seed 1234).
- * Then run tools/torch_reference.py to refresh expected_logits.json.
+ * Then run `/usr/bin/python3 tools/torch_reference.py` to refresh expected_logits.json.
  */
 import { join, resolve } from 'node:path';
-import { buildByteLevelBpeJson, QWEN2_SPLIT_PATTERN, writeFileAtomic, writeSafetensors, type RawTensor } from '@emrl/lm';
+import { buildByteLevelBpeJson, QWEN2_CHAT_TEMPLATE, QWEN2_SPLIT_PATTERN, writeFileAtomic, writeSafetensors, type RawTensor } from '@emrl/lm';
 
 const SEED = 1234;
 
@@ -21,13 +22,6 @@ const MERGES: [string, string][] = [
   ['u', 's'], ['us', 'er'], ['Ċ', 'Ċ'], ['i', 's'], ['Ġ', 'is'],
 ];
 const SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
-
-/** Qwen2-Instruct's chat template (default system prompt when the first message is not a system one). */
-export const QWEN2_CHAT_TEMPLATE =
-  "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}" +
-  "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}" +
-  "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
-  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 /** mulberry32 + Box-Muller: a tiny deterministic normal sampler. */
 function normalSampler(seed: number): () => number {

@@ -76,7 +76,7 @@ export class RunDir {
   /** Open an existing run directory (resume, report). */
   static open(dir: string): RunDir {
     const abs = resolve(dir);
-    if (!existsSync(join(abs, CONFIG_FILE))) throw new Error(`${abs}: not a run directory (no ${CONFIG_FILE})`);
+    if (!existsSync(join(abs, EVENTS_FILE))) throw new Error(`${abs}: not a run directory (no ${EVENTS_FILE})`);
     return new RunDir(abs);
   }
 

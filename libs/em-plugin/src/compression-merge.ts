@@ -40,10 +40,7 @@ function mergeTemperature(adapter: TemperatureAdapter, hf: ReadonlyMap<string, t
   if (!norm) {
     return { ok: false, reason: `no final norm weight found (looked for ${FINAL_NORMS.map(([w]) => w).join(', ')}); pass model.toHfTensors()` };
   }
-  if (hf.has('lm_head.bias')) {
-    // A head bias is scaled too, which keeps the merge exact.
-    FINAL_NORMS.push(['lm_head.bias', null]);
-  }
+  // A head bias (none in gpt2/llama/qwen2) is scaled too, which keeps the merge exact.
   const inv = 1 / adapter.temperature();
   const names = [norm[0], ...(norm[1] && hf.has(norm[1]) ? [norm[1]] : []), ...(hf.has('lm_head.bias') ? ['lm_head.bias'] : [])];
   const out = new Map(hf);

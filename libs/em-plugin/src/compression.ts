@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '@emrl/lm';
+import { writeFileAtomic, type LogitsAdapter } from '@emrl/lm';
 import { gaussian, mulberry32 } from './rng';
 
 /**
@@ -11,16 +11,6 @@ import { gaussian, mulberry32 } from './rng';
  * and evaluation see them, and removed with `model.setLogitsAdapter(null)`.
  * Each is saved as its own small JSON file `<model-dir>/adapters/<name>.json`.
  */
-
-/**
- * Structurally identical to lm's `LogitsAdapter` (libs/lm/src/model/logits-adapter.ts); declared
- * here because lm's public entry did not export it yet. Any CompressionAdapter is a LogitsAdapter.
- */
-export interface LogitsAdapterLike {
-  name: string;
-  variables(): tf.Variable[];
-  apply(logits: tf.Tensor3D): tf.Tensor3D; // [B, T, V] -> [B, T, V]
-}
 
 export const AdapterKindSchema = z.enum(['temperature', 'vector-scaling']);
 export type AdapterKind = z.infer<typeof AdapterKindSchema>;
@@ -52,7 +42,8 @@ export const AdapterFileSchema = z
   });
 export type AdapterFile = z.infer<typeof AdapterFileSchema>;
 
-export interface CompressionAdapter extends LogitsAdapterLike {
+/** A LogitsAdapter that can be saved as a file. */
+export interface CompressionAdapter extends LogitsAdapter {
   readonly kind: AdapterKind;
   toJSON(provenance?: Record<string, unknown>): AdapterFile;
   dispose(): void;

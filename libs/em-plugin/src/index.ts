@@ -1,1 +1,9 @@
 // @emrl/em-plugin public API: everything EM, on rl-grpo's public API.
+export * from './losses';
+export * from './answer-entropy';
+export * from './selection';
+export * from './regularizer';
+export * from './compression';
+export * from './compression-merge';
+export * from './compression-train';
+export * from './early-stop';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core alone registers no gradients; these losses are used under tf.grad.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// lm's ops also register tfjs-core's gradients (tfjs-core alone registers none).
+import { tokenEntropy } from '@emrl/lm';
 
 /**
  * Token-, sequence- and policy-gradient entropy-minimization losses.
@@ -12,17 +12,12 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 export type EntropyPooling = 'token-mean' | 'sequence-mean';
 
 /**
- * Full-vocabulary entropy of softmax(z / tau) at every position.
- * H = -sum_v p_v log p_v; gradient dH/dz_j = -p_j (log p_j + H) / tau.
- * Own implementation (lm's ops/tokenEntropy was not yet available when this was written).
+ * Full-vocabulary entropy of softmax(z / tau) at every position [B, T, V] -> [B, T]
+ * (lm's tokenEntropy). H = -sum_v p_v log p_v; dH/dz_j = -p_j (log p_j + H) / tau.
  */
 export function tokenEntropies(logits: tf.Tensor3D, temperature = 1): tf.Tensor2D {
   checkTemperature(temperature, 'temperature');
-  return tf.tidy(() => {
-    const scaled = temperature === 1 ? logits : tf.div(logits, temperature); // [B, T, V]
-    const logp = tf.logSoftmax(scaled, -1); // [B, T, V]
-    return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor2D; // [B, T]
-  });
+  return tokenEntropy(logits, temperature);
 }
 
 /**

@@ -25,6 +25,17 @@ const PACKAGE: Record<BackendName, string> = {
 
 let current: BackendInfo | null = null;
 
+/**
+ * tfjs-core ships its gradient functions only as an ESM side-effect module whose directory
+ * imports Node cannot load; the @tensorflow/tfjs umbrella's Node bundle registers the same
+ * functions (into tfjs's global registry, shared by every copy of tfjs-core).
+ */
+export function ensureGradientsRegistered(): void {
+  if (tf.getGradient('Abs') !== undefined) return;
+  createRequire(import.meta.url)('@tensorflow/tfjs');
+  if (tf.getGradient('Abs') === undefined) throw new Error('could not register tfjs gradients (is @tensorflow/tfjs installed?)');
+}
+
 function isBackendName(s: string): s is BackendName {
   return (ORDER as string[]).includes(s);
 }
@@ -39,6 +50,7 @@ export async function initBackend(opts: { prefer?: BackendName | 'auto' } = {}):
   if (prefer !== undefined && !isBackendName(prefer)) {
     throw new Error(`EMRL_BACKEND / backend option: unknown backend "${prefer}"; expected one of ${ORDER.join(', ')} or auto`);
   }
+  ensureGradientsRegistered();
   if (current && (prefer === undefined || prefer === current.name)) return current;
   const candidates = prefer ? [prefer] : ORDER;
   const skipped: BackendInfo['skipped'] = [];

@@ -24,3 +24,6 @@ export * from './model/weights';
 export * from './generation/rng';
 export * from './generation/sampling';
 export * from './generation/generate';
+export * from './ops/index';
+export * from './optim/index';
+export * from './train/index';

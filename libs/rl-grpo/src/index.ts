@@ -20,3 +20,8 @@ export * from './eval/evaluate';
 export * from './plugins/entropy-bonus';
 export * from './stages/grpo-stage';
 export * from './stages/eval-stage';
+export * from './tasks/answer';
+export * from './tasks/modchain';
+export * from './tasks/word-problems';
+export * from './tasks/jsonl';
+export * from './tasks/registry';

@@ -28,8 +28,8 @@ export const LogitStatsConfigSchema = z.object({
     .object({ min: z.number(), max: z.number(), bins: z.number().int().min(1) })
     .refine((h) => h.max > h.min, { message: 'histogram.max must be greater than histogram.min' })
     .default({ min: -40, max: 40, bins: 160 }),
-  /** Upper bound on elements per tfjs chunk (rows x V). */
-  chunkElements: z.number().int().positive().default(1 << 22),
+  /** Upper bound on elements per tfjs chunk (rows x V); ~15 float32 temporaries of this size live at once. */
+  chunkElements: z.number().int().positive().default(1 << 20),
 });
 export type LogitStatsConfig = z.infer<typeof LogitStatsConfigSchema>;
 
@@ -155,14 +155,22 @@ export function skewness(values: Float32Array | Float64Array | readonly number[]
 
 /** Per-row [count, mean, M2, M3] over the entries where `valid` holds. x, valid: [n, V] -> [n, 4]. */
 function rowMoments(x: tf.Tensor2D, valid: tf.Tensor2D): tf.Tensor2D {
-  const zero = tf.zerosLike(x);
-  const cnt = tf.sum(tf.cast(valid, 'float32'), 1, true); // [n, 1]
-  const mean = tf.div(tf.sum(tf.where(valid, x, zero), 1, true), tf.maximum(cnt, 1)); // [n, 1]
-  const d = tf.where(valid, tf.sub(x, mean), zero); // [n, V]
+  const validF = tf.cast(valid, 'float32'); // [n, V]
+  const xz = tf.where(valid, x, tf.zerosLike(x)); // [n, V] non-finite -> 0 (a multiply would give NaN)
+  const cnt = tf.sum(validF, 1, true); // [n, 1]
+  const mean = tf.div(tf.sum(xz, 1, true), tf.maximum(cnt, 1)); // [n, 1]
+  const d = tf.mul(tf.sub(xz, mean), validF); // [n, V]
   const d2 = tf.square(d);
-  const m2 = tf.sum(d2, 1, true);
-  const m3 = tf.sum(tf.mul(d2, d), 1, true);
-  return tf.concat([cnt, mean, m2, m3], 1) as tf.Tensor2D; // [n, 4]
+  return tf.concat([cnt, mean, tf.sum(d2, 1, true), tf.sum(tf.mul(d2, d), 1, true)], 1) as tf.Tensor2D; // [n, 4]
+}
+
+/** rowMoments when every entry is valid (no select, which is slow on wasm). */
+function denseRowMoments(x: tf.Tensor2D): tf.Tensor2D {
+  const mean = tf.mean(x, 1, true); // [n, 1]
+  const d = tf.sub(x, mean); // [n, V]
+  const d2 = tf.square(d);
+  const cnt = tf.fill(mean.shape, x.shape[1]);
+  return tf.concat([cnt, mean, tf.sum(d2, 1, true), tf.sum(tf.mul(d2, d), 1, true)], 1) as tf.Tensor2D; // [n, 4]
 }
 
 function validMask(x: tf.Tensor2D, dropZeros: boolean): tf.Tensor2D {
@@ -180,6 +188,73 @@ interface RowStats {
   maxProb: number;
   top1: number;
   top2: number;
+}
+
+type ChunkTensors = {
+  z: tf.Tensor2D;
+  /** Which z entries the raw scopes keep; undefined = all (fast path). */
+  rawValid: tf.Tensor2D | undefined;
+  raw: tf.Tensor2D;
+  /** undefined on the fast path: the log-prob moments follow from the raw ones (affine map). */
+  logprob: tf.Tensor2D | undefined;
+  topRaw: tf.Tensor2D;
+  topLogprob: tf.Tensor2D;
+  lse: tf.Tensor;
+  entropy: tf.Tensor;
+  maxProb: tf.Tensor;
+  top1: tf.Tensor;
+  top2: tf.Tensor;
+};
+
+/** Per-row statistics of the rows `idx` of flat [N, V]. Call inside tf.tidy. */
+function chunkStats(flat: tf.Tensor2D, idx: number[], tau: number, k: number, dropZeros: boolean): ChunkTensors {
+  const z = tf.gather(flat, tf.tensor1d(idx, 'int32')) as tf.Tensor2D; // [n, V]
+  const zt = tf.div(z, tau) as tf.Tensor2D; // [n, V]
+  const top = tf.topk(z, k, true).values as tf.Tensor2D; // [n, k]
+  const rest = {
+    top1: tf.slice(top, [0, 0], [-1, 1]),
+    top2: k > 1 ? tf.slice(top, [0, 1], [-1, 1]) : tf.fill([idx.length, 1], Number.NaN),
+    topRaw: rowMoments(top, validMask(top, dropZeros)),
+  };
+  const allFinite = !dropZeros && tf.all(tf.isFinite(z)).dataSync()[0] === 1;
+  if (allFinite) {
+    // One exp over [n, V]; H = log S - sum(e * s) / S with s = z' - max, e = exp(s), S = sum e.
+    const mx = tf.max(zt, 1, true); // [n, 1]
+    const sh = tf.sub(zt, mx); // [n, V]
+    const e = tf.exp(sh);
+    const se = tf.sum(e, 1, true); // [n, 1]
+    const logSe = tf.log(se);
+    const lse = tf.add(mx, logSe); // [n, 1]
+    const topLp = tf.sub(tf.div(top, tau), lse) as tf.Tensor2D; // [n, k]
+    return {
+      ...rest,
+      z,
+      rawValid: undefined,
+      raw: denseRowMoments(z),
+      logprob: undefined,
+      topLogprob: rowMoments(topLp, validMask(topLp, dropZeros)),
+      lse,
+      entropy: tf.sub(logSe, tf.div(tf.sum(tf.mul(e, sh), 1, true), se)),
+      maxProb: tf.div(1, se), // exp(max - lse)
+    };
+  }
+  const lse = tf.logSumExp(zt, 1, true); // [n, 1]
+  const lp = tf.sub(zt, lse) as tf.Tensor2D; // [n, V] log_softmax(z / tau)
+  const p = tf.exp(lp);
+  const plogp = tf.where(tf.greater(p, 0), tf.mul(p, lp), tf.zerosLike(p)); // 0 * -inf -> 0
+  const topLp = tf.sub(tf.div(top, tau), lse) as tf.Tensor2D; // [n, k]
+  const rawValid = validMask(z, dropZeros);
+  return {
+    ...rest,
+    z,
+    rawValid,
+    raw: rowMoments(z, rawValid),
+    logprob: rowMoments(lp, validMask(lp, dropZeros)),
+    topLogprob: rowMoments(topLp, validMask(topLp, dropZeros)),
+    lse,
+    entropy: tf.neg(tf.sum(plogp, 1)),
+    maxProb: tf.exp(tf.sub(tf.max(zt, 1, true), lse)),
+  };
 }
 
 function momentsAt(data: Float32Array | Int32Array | Uint8Array, r: number): Moments {
@@ -223,11 +298,15 @@ function figuresOf(rows: readonly RowStats[]): Record<string, number | null> {
     'top_k/raw_logits': (r) => r.topRaw,
     'top_k/logprobs_at_tau': (r) => r.topLogprob,
   };
-  for (const s of SKEW_SUPPORTS) {
-    for (const v of SKEW_VALUES) {
-      const get = pick[`${s}/${v}`]!;
-      f[`skewness/per_position_mean/${s}/${v}`] = meanFinite(rows.map((r) => skewnessFromMoments(get(r), F32_RES)));
-      f[`skewness/pooled/${s}/${v}`] = finiteOrNull(skewnessFromMoments(rows.map(get).reduce(mergeMoments, EMPTY), F32_RES));
+  for (const p of SKEW_POOLINGS) {
+    for (const s of SKEW_SUPPORTS) {
+      for (const v of SKEW_VALUES) {
+        const get = pick[`${s}/${v}`]!;
+        f[`skewness/${p}/${s}/${v}`] =
+          p === 'per_position_mean'
+            ? meanFinite(rows.map((r) => skewnessFromMoments(get(r), F32_RES)))
+            : finiteOrNull(skewnessFromMoments(rows.map(get).reduce(mergeMoments, EMPTY), F32_RES));
+      }
     }
   }
   return f;
@@ -275,50 +354,30 @@ export function logitStatistics(input: LogitStatsInput): LogitStatistics {
   const dropped = { raw_logits: 0, logprobs_at_tau: 0 };
 
   const rows: RowStats[] = [];
-  const flat = tf.reshape(input.logits, [B * T, V]); // [B*T, V] (a view)
+  const flat = tf.reshape(input.logits, [B * T, V]) as tf.Tensor2D; // [B*T, V] (a view)
   const chunkRows = Math.max(1, Math.floor(cfg.chunkElements / V));
   try {
     for (let start = 0; start < positions.length; start += chunkRows) {
       const idx = positions.slice(start, start + chunkRows);
-      const out = tf.tidy(() => {
-        const z = tf.gather(flat, tf.tensor1d(idx, 'int32')) as tf.Tensor2D; // [n, V]
-        const zt = tf.div(z, tau) as tf.Tensor2D; // [n, V]
-        const lse = tf.logSumExp(zt, 1, true); // [n, 1]
-        const lp = tf.sub(zt, lse) as tf.Tensor2D; // [n, V] log_softmax(z / tau)
-        const p = tf.exp(lp);
-        const plogp = tf.where(tf.greater(p, 0), tf.mul(p, lp), tf.zerosLike(p));
-        const entropy = tf.neg(tf.sum(plogp, 1)); // [n]
-        const maxProb = tf.exp(tf.max(lp, 1)); // [n]
-        const top = tf.topk(z, k, true).values as tf.Tensor2D; // [n, k]
-        const topLp = tf.sub(tf.div(top, tau), lse) as tf.Tensor2D; // [n, k]
-        const rawValid = validMask(z, cfg.dropZeros);
-        const lpValid = validMask(lp, cfg.dropZeros);
-        return {
-          z,
-          rawValid,
-          raw: rowMoments(z, rawValid),
-          logprob: rowMoments(lp, lpValid),
-          topRaw: rowMoments(top, validMask(top, cfg.dropZeros)),
-          topLogprob: rowMoments(topLp, validMask(topLp, cfg.dropZeros)),
-          entropy,
-          maxProb,
-          top1: tf.slice(top, [0, 0], [-1, 1]),
-          top2: k > 1 ? tf.slice(top, [0, 1], [-1, 1]) : tf.fill([idx.length, 1], Number.NaN),
-        };
-      });
+      const out = tf.tidy(() => chunkStats(flat, idx, tau, k, cfg.dropZeros));
       try {
         const raw = out.raw.dataSync();
-        const logprob = out.logprob.dataSync();
+        const logprob = out.logprob?.dataSync();
         const topRaw = out.topRaw.dataSync();
         const topLogprob = out.topLogprob.dataSync();
+        const lse = out.lse.dataSync();
         const entropy = out.entropy.dataSync();
         const maxProb = out.maxProb.dataSync();
         const top1 = out.top1.dataSync();
         const top2 = out.top2.dataSync();
         for (let r = 0; r < idx.length; r++) {
+          const rawM = momentsAt(raw, r);
           const row: RowStats = {
-            raw: momentsAt(raw, r),
-            logprob: momentsAt(logprob, r),
+            raw: rawM,
+            // log_softmax(z / tau) = z / tau - lse: moments of an affine map of the row.
+            logprob: logprob
+              ? momentsAt(logprob, r)
+              : { n: rawM.n, mean: rawM.mean / tau - lse[r]!, m2sum: rawM.m2sum / tau ** 2, m3sum: rawM.m3sum / tau ** 3 },
             topRaw: momentsAt(topRaw, r),
             topLogprob: momentsAt(topLogprob, r),
             entropy: entropy[r]!,
@@ -332,10 +391,10 @@ export function logitStatistics(input: LogitStatsInput): LogitStatistics {
         }
         // Histogram of the kept raw logits, counted in JS (chunk-sized download).
         const zv = out.z.dataSync();
-        const valid = out.rawValid.dataSync();
+        const valid = out.rawValid?.dataSync();
         const width = (hMax - hMin) / bins;
         for (let i = 0; i < zv.length; i++) {
-          if (!valid[i]) continue;
+          if (valid && !valid[i]) continue;
           const x = zv[i]!;
           total++;
           if (x < hMin) underflow++;
@@ -343,7 +402,7 @@ export function logitStatistics(input: LogitStatsInput): LogitStatistics {
           else counts[Math.min(bins - 1, Math.floor((x - hMin) / width))]! += 1;
         }
       } finally {
-        for (const t of Object.values(out)) t.dispose();
+        for (const t of Object.values(out) as (tf.Tensor | undefined)[]) t?.dispose();
       }
     }
   } finally {

@@ -10,7 +10,6 @@
 // Clip-higher (epsHigh > epsLow) follows DAPO.
 import * as tf from '@tensorflow/tfjs-core';
 // Gradients are registered separately from the ops in tfjs-core; this loss is always differentiated.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { z } from 'zod';
 
 export const GrpoLossTypeSchema = z.enum(['grpo', 'bnpo', 'dr_grpo']);

@@ -41,13 +41,16 @@ function stepDirName(step: number): string {
 async function tensorsToRaw(tensors: tf.NamedTensorMap): Promise<Map<string, RawTensor>> {
   const out = new Map<string, RawTensor>();
   for (const [name, t] of Object.entries(tensors)) {
-    const data = await t.data();
-    out.set(name, { shape: t.shape.slice(), data: data instanceof Int32Array ? data : Float32Array.from(data as Float32Array) });
+    // Counters (int32) are stored as F32: exact for any step count below 2^24.
+    out.set(name, { shape: t.shape.slice(), data: Float32Array.from(await t.data()) });
   }
   return out;
 }
 
-/** Writes a complete checkpoint for `step` (number of completed steps) and points latest.json at it. */
+/**
+ * Writes a complete checkpoint for `step` (number of completed steps) and points latest.json at it.
+ * Takes ownership of `optimizerState` (disposes it).
+ */
 export async function saveTrainingCheckpoint(
   dir: string,
   args: { step: number; policy: Policy; optimizerState?: tf.NamedTensorMap; pluginStates?: TrainerState['pluginStates']; extra?: Record<string, unknown> },
@@ -58,7 +61,9 @@ export async function saveTrainingCheckpoint(
   await rm(tmp, { recursive: true, force: true });
   await savePretrained(tmp, args.policy.model, args.policy.tokenizer);
   if (args.optimizerState && Object.keys(args.optimizerState).length) {
-    await writeSafetensors(join(tmp, 'optimizer.safetensors'), await tensorsToRaw(args.optimizerState));
+    const raw = await tensorsToRaw(args.optimizerState);
+    Object.values(args.optimizerState).forEach((t) => t.dispose());
+    await writeSafetensors(join(tmp, 'optimizer.safetensors'), raw);
   }
   const state: TrainerState = { step: args.step, pluginStates: args.pluginStates ?? {}, extra: args.extra ?? {} };
   await writeFileAtomic(join(tmp, 'trainer-state.json'), JSON.stringify(state, null, 2));

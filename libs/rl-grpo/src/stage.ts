@@ -11,8 +11,10 @@ export interface StageContext {
   seed: number;
   /** Directory where this stage may write checkpoints (`<run>/checkpoints/<stage-id>`); absent = don't. */
   checkpointDir?: string;
-  /** Resume from this checkpoint step inside the stage (the scheduler found it on disk). */
+  /** Set when resuming: the stage continues from its latest checkpoint in checkpointDir, if any. */
   resumeStep?: number;
+  /** Results of the stages that finished earlier in this pipeline, by stage id (e.g. a selection ranking). */
+  previous?: Readonly<Record<string, { kind: string; result?: unknown }>>;
 }
 
 /** Events a stage emits, in order: started, (progress | metrics | checkpoint | log)*, finished. */

@@ -143,7 +143,8 @@ export class GrpoTrainer {
     // Clipping happens here (so grad_norm is logged before clipping); the optimizer only steps.
     this.optimizer = new AdamW(
       { lr: this.config.lr, weightDecay: this.config.weightDecay, gradClip: 0 },
-      { variables: this.policy.model.trainableVariables() },
+      // Moments are named by the Hugging Face weight names so checkpoints resume in a new process.
+      { variables: this.policy.model.weights },
     );
     // The frozen reference is the policy as it enters this trainer (TRL: the initial model).
     this.reference = this.config.beta > 0 ? this.policy.model.clone() : null;
@@ -216,7 +217,7 @@ export class GrpoTrainer {
     return tf.tidy(() => {
       const b = toPackedBatch(a);
       const logits = model.forward(b.inputIds, { attentionMask: b.attentionMask });
-      return tokenLogProbsAndEntropy(logits, b.targets, this.config.temperature).logprobs;
+      return tokenLogProbsAndEntropy(logits, b.targets, this.config.temperature).logProbs;
     });
   }
 
@@ -285,7 +286,7 @@ export class GrpoTrainer {
         const { value, grads } = tf.variableGrads(() => {
           const b = toPackedBatch(part);
           const logits = this.model.forward(b.inputIds, { attentionMask: b.attentionMask }); // [b, T, V]
-          const { logprobs, entropy } = tokenLogProbsAndEntropy(logits, b.targets, c.temperature); // [b, T]
+          const { logProbs: logprobs, entropy } = tokenLogProbsAndEntropy(logits, b.targets, c.temperature); // [b, T]
           const advT = tf.tensor1d(advantages.subarray(s, e));
           const out = grpoLoss({
             logprobs,
@@ -327,11 +328,8 @@ export class GrpoTrainer {
           }
           return total;
         }, vars);
-        value.dispose();
-        for (const [name, t] of kept) {
-          add(name, t.dataSync()[0]!, weight);
-          t.dispose();
-        }
+        for (const [name, t] of kept) add(name, t.dataSync()[0]!, weight);
+        new Set([value, ...kept.values()]).forEach((t) => t.dispose());
         if (acc === null) acc = grads;
         else {
           const prev: tf.NamedTensorMap = acc;

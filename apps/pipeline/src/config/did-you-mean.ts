@@ -15,7 +15,7 @@ export function levenshtein(a: string, b: string): number {
 
 /**
  * The closest candidate when it is close enough to be a plausible typo (distance at most
- * max(1, floor(len/3)), case-insensitive), else undefined.
+ * max(1, ceil(len/3)), case-insensitive), else undefined.
  */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
@@ -27,6 +27,6 @@ export function didYouMean(input: string, candidates: readonly string[]): string
       bestDist = d;
     }
   }
-  const limit = Math.max(1, Math.floor(input.length / 3));
+  const limit = Math.max(1, Math.ceil(input.length / 3));
   return bestDist <= limit ? best : undefined;
 }

@@ -42,11 +42,13 @@ function defaultName(file: string): string {
  */
 export function parsePipelineConfig(data: unknown, file: string, registry: StageRegistry = stageRegistry): PipelineConfig {
   const parsed = PipelineFileSchema.safeParse(data);
-  if (!parsed.success) throw new ConfigError(file, formatIssues(parsed.error.issues, data, PipelineFileSchema));
-  const problems: string[] = [];
+  const problems: string[] = parsed.success ? [] : formatIssues(parsed.error.issues, data, PipelineFileSchema);
   const stages: StageSpec[] = [];
   const seen = new Map<string, number>();
-  parsed.data.stages.forEach((entry, i) => {
+  const rawStages = data !== null && typeof data === 'object' ? (data as { stages?: unknown }).stages : undefined;
+  // Stage entries are checked even when the top level has problems, so one run shows all of them.
+  (Array.isArray(rawStages) ? rawStages : []).forEach((entry: unknown, i) => {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return;
     const keys = Object.keys(entry);
     if (keys.length !== 1) {
       problems.push(
@@ -70,7 +72,7 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
       }
       return;
     }
-    const raw = entry[kind] ?? {};
+    const raw = (entry as Record<string, unknown>)[kind] ?? {};
     const options = factory.schema.safeParse(raw);
     if (!options.success) {
       problems.push(...formatIssues(options.error.issues, raw, factory.schema, ['stages', i, kind]));
@@ -80,7 +82,7 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
     seen.set(kind, n);
     stages.push({ id: n === 1 ? kind : `${kind}-${n}`, kind, options: options.data });
   });
-  if (problems.length > 0) throw new ConfigError(file, problems);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   return { ...parsed.data, name: parsed.data.name ?? defaultName(file), stages };
 }
 

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /** x [N, in] @ w [in, out] (+ b [out]) -> [N, out]. */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
-  const y = tf.matMul(x, w);
+  const y: tf.Tensor2D = tf.matMul(x, w);
   return b ? (tf.add(y, b) as tf.Tensor2D) : y;
 }
 

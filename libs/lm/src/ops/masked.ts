@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 
 function checkShapes(x: tf.Tensor, mask: tf.Tensor, fn: string): void {
   if (x.shape.join(',') !== mask.shape.join(',')) {

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone registers no gradients; ops here are used under tf.grad.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 
 function checkTemperature(temperature: number): void {
   if (!(temperature > 0) || !Number.isFinite(temperature)) {

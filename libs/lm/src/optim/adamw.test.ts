@@ -1,6 +1,5 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { setupTestBackend } from '../testing';
 import { AdamW } from './adamw';
 

@@ -63,6 +63,7 @@ export class HfTokenizer implements Tokenizer {
   }
 
   decode(ids: readonly number[], opts: { keepSpecial?: boolean } = {}): string {
+    if (ids.length === 0) return ''; // @huggingface/tokenizers throws on an empty list
     return this.impl.decode([...ids], { skip_special_tokens: !opts.keepSpecial, clean_up_tokenization_spaces: false });
   }
 

@@ -112,7 +112,7 @@ describe('trainCausalLM masks, callbacks and abort', () => {
       d.slice(1).forEach((tok, i) => expect(CYCLE.indexOf(tok)).toBe((CYCLE.indexOf(d[i]!) + 1) % CYCLE.length));
     }
     const p = packTrainBatch({ docs: [[7, 8, 9], [4, 5]] }, 0, false);
-    expect(Array.from(p.lossMask)).toEqual([1, 1, 1, 0]);
+    expect(Array.from(p.lossMask)).toEqual([1, 1, 0, 1, 0, 0]); // T = 3: targets 8 9 pad | 5 pad pad
     expect(() => packTrainBatch({ docs: [[7]] }, 0, false)).toThrow(/docs\[0\]/);
     expect(() => tokenStreamSource({ tokens: [1, 2], seqLen: 4 })).toThrow(/seqLen/);
   });

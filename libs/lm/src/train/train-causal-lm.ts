@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { AdamW } from '../optim/adamw';
 import { clipGlobalNorm } from '../optim/clip';
 import type { OptimizerConfig, OptimizerConfigInput } from '../optim/config';

@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batchMatMulKernel } from './batch-mat-mul';
+import { powKernel, tanhKernel } from './elementwise';
 import { fusedMatMulKernel } from './fused-mat-mul';
+import { gatherV2Kernel } from './gather';
 import { hasOriginal, originalKernel, saveOriginal } from './original-kernels';
+import { sliceKernel, splitVKernel } from './slice';
 import { transposeKernel } from './transpose';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum';
 
@@ -10,13 +13,21 @@ import { unsortedSegmentSumKernel } from './unsorted-segment-sum';
  * - BatchMatMul: transposed and batched products through XNNPACK instead of a scalar loop;
  * - _FusedMatMul: same for tf.fused.matMul;
  * - Transpose: axis merging first, JS above rank 4 (the C++ generic path is slow);
- * - UnsortedSegmentSum: missing on wasm (gradient of embedding lookups).
+ * - UnsortedSegmentSum: missing on wasm (gradient of embedding lookups);
+ * - Slice / SplitV: heap-to-heap row copies (stock copies the whole input out of the heap per slice);
+ * - GatherV2: slice copies instead of an element loop;
+ * - Tanh: 2 * sigmoid(2x) - 1 on the XNNPACK sigmoid; Pow: small integer exponents by multiplication.
  */
 const FIXES: { kernelName: string; kernelFunc: tf.KernelFunc }[] = [
   { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel as unknown as tf.KernelFunc },
   { kernelName: '_FusedMatMul', kernelFunc: fusedMatMulKernel as unknown as tf.KernelFunc },
   { kernelName: 'Transpose', kernelFunc: transposeKernel as unknown as tf.KernelFunc },
   { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel as unknown as tf.KernelFunc },
+  { kernelName: 'Slice', kernelFunc: sliceKernel as unknown as tf.KernelFunc },
+  { kernelName: 'SplitV', kernelFunc: splitVKernel as unknown as tf.KernelFunc },
+  { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel as unknown as tf.KernelFunc },
+  { kernelName: 'Tanh', kernelFunc: tanhKernel as unknown as tf.KernelFunc },
+  { kernelName: 'Pow', kernelFunc: powKernel as unknown as tf.KernelFunc },
 ];
 
 let registered: string[] = [];

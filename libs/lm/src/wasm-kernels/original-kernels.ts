@@ -26,8 +26,9 @@ export function callOriginal(
   backend: unknown,
   attrs: tf.NamedAttrMap = {},
 ): tf.TensorInfo {
-  const config = originals.get(kernelName);
-  if (!config) throw new Error(`libs/lm/src/wasm-kernels: no original wasm kernel "${kernelName}" was saved`);
+  // Kernels without a fix are looked up live; fixed ones must come from the saved originals.
+  const config = originals.get(kernelName) ?? tf.getKernel(kernelName, 'wasm');
+  if (!config) throw new Error(`libs/lm/src/wasm-kernels: no wasm kernel "${kernelName}" is registered`);
   const out = config.kernelFunc({ inputs, backend: backend as tf.KernelBackend, attrs });
   if (Array.isArray(out)) throw new Error(`libs/lm/src/wasm-kernels: kernel "${kernelName}" returned several outputs`);
   return out;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  answerConfidence,
   brierScore,
   calibration,
   expectedCalibrationError,
@@ -116,5 +117,10 @@ describe('answer confidence', () => {
     expect(c.confidence).toBeCloseTo(0.25, 14); // geometric mean of 0.5 and 0.125
     expect(c.answer).toBe('7');
     expect(() => sequenceProbabilityConfidence([])).toThrow(/empty answer span/);
+  });
+
+  it('answerConfidence dispatches on the method name', () => {
+    expect(answerConfidence({ method: 'sample-consistency', answers: ['x', 'y', 'x'] }).confidence).toBeCloseTo(2 / 3, 14);
+    expect(answerConfidence({ method: 'sequence-probability', answerTokenLogprobs: [Math.log(0.9)] }).confidence).toBeCloseTo(0.9, 14);
   });
 });

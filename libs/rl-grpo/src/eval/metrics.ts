@@ -210,3 +210,14 @@ export function sequenceProbabilityConfidence(answerTokenLogprobs: readonly numb
   }
   return { answer, confidence: Math.exp(s / answerTokenLogprobs.length), method: 'sequence-probability' };
 }
+
+/** Either definition by name, so callers can take the method from a config. */
+export function answerConfidence(
+  input:
+    | { method: 'sample-consistency'; answers: readonly (string | null)[] }
+    | { method: 'sequence-probability'; answerTokenLogprobs: readonly number[]; answer?: string | null },
+): AnswerConfidence {
+  return input.method === 'sample-consistency'
+    ? sampleConsistencyConfidence(input.answers)
+    : sequenceProbabilityConfidence(input.answerTokenLogprobs, input.answer ?? null);
+}

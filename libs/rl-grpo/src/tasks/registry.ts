@@ -54,7 +54,7 @@ builtin('jsonl', JsonlSpecSchema, ({ type: _t, path, ...options }, ctx) =>
 /**
  * Adds a task type. With `schema`, specs are validated (and defaulted) before `factory` sees them.
  * Re-registering an existing type (built-ins included) needs `{ override: true }`.
- * Returns a function that removes the registration (restoring nothing it replaced).
+ * Returns a function that undoes the registration (restoring the one it replaced, if any).
  */
 export function registerTask(
   type: string,
@@ -67,10 +67,13 @@ export function registerTask(
   if (registry.has(type) && !opts.override) {
     throw new Error(`registerTask: task type '${type}' is already registered; pass { override: true } to replace it`);
   }
+  const previous = registry.get(type);
   const registration: Registration = { factory, schema: opts.schema };
   registry.set(type, registration);
   return () => {
-    if (registry.get(type) === registration) registry.delete(type);
+    if (registry.get(type) !== registration) return;
+    if (previous) registry.set(type, previous);
+    else registry.delete(type);
   };
 }
 

@@ -1,0 +1,29 @@
+export function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+export function htmlTable(header: string[], rows: string[][]): string {
+  return `<table><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+/** A self-contained page: inline CSS, inline SVG figures, no scripts or external requests. */
+export function htmlPage(title: string, sections: { heading: string; body: string }[]): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child,td:nth-child(2){text-align:left}
+figure{display:inline-block;margin:0.5em}.note{color:#666;font-size:13px}
+</style></head><body>
+<h1>${escapeHtml(title)}</h1>
+${sections.map((s) => `<section><h2>${escapeHtml(s.heading)}</h2>\n${s.body}</section>`).join('\n')}
+</body></html>
+`;
+}
+
+export function figure(svg: string, id: string): string {
+  return `<figure id="${escapeHtml(id)}" class="plot">${svg}</figure>`;
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { createRng } from './rng';
+import { logSumExp, sampleToken } from './sampling';
+
+const LOGITS = [2.0, 1.0, 0.5, 0.0, -1.0, -3.0];
+
+function softmax(z: number[]): number[] {
+  const m = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+function frequencies(params: { temperature: number; topK: number; topP: number }, n = 40_000): number[] {
+  const rng = createRng(11);
+  const counts = new Array<number>(LOGITS.length).fill(0);
+  for (let i = 0; i < n; i++) counts[sampleToken(LOGITS, params, rng).token]! += 1;
+  return counts.map((c) => c / n);
+}
+
+describe('sampleToken', () => {
+  it('greedy picks the argmax and reports the raw log-softmax', () => {
+    const r = sampleToken(LOGITS, { temperature: 0, topK: 0, topP: 1 }, createRng(0));
+    expect(r.token).toBe(0);
+    expect(r.logprob).toBeCloseTo(2 - logSumExp(LOGITS), 10);
+  });
+
+  it('samples softmax(z / T) at temperature T', () => {
+    const want = softmax(LOGITS.map((z) => z / 0.7));
+    const got = frequencies({ temperature: 0.7, topK: 0, topP: 1 });
+    got.forEach((f, i) => expect(Math.abs(f - want[i]!)).toBeLessThan(0.01));
+  });
+
+  it('top-k renormalizes over the k largest; the log-prob is under that distribution', () => {
+    const want = softmax(LOGITS.slice(0, 3));
+    const got = frequencies({ temperature: 1, topK: 3, topP: 1 });
+    got.slice(0, 3).forEach((f, i) => expect(Math.abs(f - want[i]!)).toBeLessThan(0.01));
+    expect(got.slice(3).every((f) => f === 0)).toBe(true);
+    const r = sampleToken(LOGITS, { temperature: 1, topK: 3, topP: 1 }, createRng(5));
+    expect(r.logprob).toBeCloseTo(Math.log(want[r.token]!), 10);
+  });
+
+  it('top-p keeps the smallest prefix whose mass reaches p (Hugging Face rule)', () => {
+    const p = softmax(LOGITS); // [0.575, 0.211, 0.128, 0.078, 0.029, 0.004]
+    // mass before token 2 is 0.786 < 0.8, so tokens 0..2 are kept; token 3 has 0.914 >= 0.8 before it.
+    const kept = softmax(LOGITS.slice(0, 3));
+    const got = frequencies({ temperature: 1, topK: 0, topP: 0.8 });
+    expect(p[0]! + p[1]!).toBeLessThan(0.8);
+    got.slice(0, 3).forEach((f, i) => expect(Math.abs(f - kept[i]!)).toBeLessThan(0.01));
+    expect(got.slice(3).every((f) => f === 0)).toBe(true);
+    // A tiny top-p keeps only the most likely token.
+    expect(frequencies({ temperature: 1, topK: 0, topP: 0.01 }, 200)[0]).toBe(1);
+  });
+
+  it('applies top-k before top-p', () => {
+    // top-k 2 -> softmax([2, 1]) = [0.731, 0.269]; top-p 0.7 then keeps only token 0.
+    const got = frequencies({ temperature: 1, topK: 2, topP: 0.7 }, 500);
+    expect(got[0]).toBe(1);
+  });
+
+  it('top-k 1 equals greedy', () => {
+    const rng = createRng(3);
+    for (let i = 0; i < 20; i++) expect(sampleToken(LOGITS, { temperature: 1.3, topK: 1, topP: 1 }, rng).token).toBe(0);
+  });
+});
