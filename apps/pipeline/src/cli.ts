@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { ConfigError } from './config/config-error';
 import { parsePipelineConfig, readConfigFile } from './config/load-config';
 import { applyOverride, parseSetFlag } from './config/overrides';
@@ -239,7 +239,6 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
       }),
     );
 
-  program.addOption(new Option('--version', 'print the version').hideHelp());
   return { program, exitCode: () => code };
 }
 

@@ -1,1 +1,27 @@
 // @emrl/pipeline public API (config schemas, scheduler) for programmatic use.
+export * from './config/config-error';
+export * from './config/did-you-mean';
+export * from './config/pipeline-schema';
+export * from './config/stage-registry';
+export * from './config/load-config';
+export * from './config/overrides';
+export * from './config/presets';
+export * from './atomic-write';
+export * from './pipeline-events';
+export * from './metrics-csv';
+export * from './run-dir';
+export * from './run-record';
+export * from './scheduler';
+export * from './runtime';
+export * from './runner';
+export * from './execute';
+export * from './progress';
+export * from './report/diagnostics-schema';
+export * from './report/summary';
+export * from './report/run-report';
+export * from './report/plots';
+export * from './sweep/sweep-config';
+export * from './sweep/aggregate';
+export * from './sweep/run-sweep';
+export * from './sweep/sweep-report';
+export { createProgram, runCli, EXIT, type CliOptions } from './cli';

@@ -20,6 +20,8 @@ export interface StageRecord {
   policyChanged?: boolean;
   outputPolicy?: string;
   summary?: Record<string, number>;
+  /** The stage's JSON result (e.g. a selection ranking), handed to later stages as `previous`. */
+  result?: unknown;
 }
 
 /** stage-state.json: what a resume needs. `eventsBytes` = length of events.jsonl at the last durable point. */

@@ -21,8 +21,10 @@ async function prepare(config: PipelineConfig, runtime: PipelineRuntime) {
   const backend = await runtime.initBackend(config.backend);
   const task = await runtime.loadTask(config.task);
   const policy = await runtime.loadPolicy(config.model, config.seed);
+  const base = { task, config: config.diagnostics, seed: config.seed };
+  const probe = config.diagnostics.enabled && runtime.prepareProbe ? await runtime.prepareProbe(policy, base) : undefined;
   const diagnose = config.diagnostics.enabled
-    ? (p: typeof policy, boundary: string) => runtime.diagnose(p, boundary, { task, config: config.diagnostics, seed: config.seed })
+    ? (p: typeof policy, boundary: string) => runtime.diagnose(p, boundary, { ...base, probe })
     : () => Promise.resolve({});
   return { stages, backend, task, policy, diagnose };
 }

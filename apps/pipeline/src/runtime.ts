@@ -16,6 +16,8 @@ export interface DiagnoseContext {
   task: Task;
   config: DiagnosticsConfig;
   seed: number;
+  /** What prepareProbe returned for the run's initial policy (e.g. fixed probe responses). */
+  probe?: unknown;
 }
 
 /** Everything the app needs from the libraries to run a pipeline; tests pass fakes. */
@@ -26,6 +28,11 @@ export interface PipelineRuntime {
   loadPolicy(model: ModelSpec, seed: number): Promise<Policy>;
   /** Builds the task; the task registry validates the task spec's own options. */
   loadTask(task: TaskSpec): Promise<Task>;
+  /**
+   * Called once per run (and again on resume) with the INITIAL policy, before any stage trains it:
+   * fixes what every boundary is measured on (probe responses), so boundaries compare like with like.
+   */
+  prepareProbe?(policy: Policy, ctx: Omit<DiagnoseContext, 'probe'>): Promise<unknown>;
   /** Boundary diagnostics; must return a report/diagnostics-schema.ts DiagnosticsRecord. */
   diagnose(policy: Policy, boundary: string, ctx: DiagnoseContext): ObservableInput<Record<string, unknown>>;
   /** Restore a stage's saved policy (resume). `base` is the run's initial policy (tokenizer, config). */

@@ -70,6 +70,7 @@ export function runPipeline(opts: RunPipelineOptions): Observable<PipelineEvent>
             rec.status = 'completed';
             rec.wallMs += now() - stageStart;
             rec.summary = e.summary;
+            rec.result = e.result;
             rec.policyChanged = e.policy !== policy || e.policy.name !== policy.name;
             rec.outputPolicy = e.policy.name;
           }
@@ -108,7 +109,16 @@ export function runPipeline(opts: RunPipelineOptions): Observable<PipelineEvent>
         rec.status = 'running';
         current = stage.id;
         stageStart = now();
-        const ctx: StageContext = { ...opts.context, policy, checkpointDir: runDir.checkpointDir(stage.id), ...(resumeStep !== undefined ? { resumeStep } : {}) };
+        const previous = Object.fromEntries(
+          state.stages.filter((s) => s.status === 'completed').map((s) => [s.id, { kind: s.kind, result: s.result }]),
+        );
+        const ctx: StageContext = {
+          ...opts.context,
+          policy,
+          previous,
+          checkpointDir: runDir.checkpointDir(stage.id),
+          ...(resumeStep !== undefined ? { resumeStep } : {}),
+        };
         const events = stage.run(ctx) as Observable<PipelineEvent>;
         if (resumeStep === undefined) return events;
         // The first attempt's `started` is already in events.jsonl (before the checkpoint).

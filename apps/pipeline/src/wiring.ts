@@ -1,13 +1,68 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadPretrained } from '@emrl/lm';
+import { createTask, evalStageFactory, grpoStageFactory, type Policy } from '@emrl/rl-grpo';
+import { compressStageFactory, emStageFactory, loadAdapter, selectStageFactory } from '@emrl/em-plugin';
+import { registerStageFactory } from './config/stage-registry';
+import { diagnosePolicy, prepareProbeSet } from './diagnostics';
 import { configureRuntime, getRuntime, type PipelineRuntime } from './runtime';
+import type { ModelSpec } from './config/pipeline-schema';
+
+/** Repository root (apps/pipeline/src -> ../../..). */
+export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+/** Embedded base models live in <repo>/models/<id>; `npm run build:base-model` rebuilds them. */
+export const EMBEDDED_MODELS_DIR = join(REPO_ROOT, 'models');
+export const DEFAULT_EMBEDDED_MODEL = 'modchain-byte';
+
+/** Loads a Hugging Face directory and applies any compression layers saved in `<dir>/adapters/`. */
+export async function loadPolicyFromDir(dir: string, name: string): Promise<Policy> {
+  const { model, tokenizer } = await loadPretrained(dir);
+  const adapters = join(dir, 'adapters');
+  if (existsSync(adapters)) {
+    const files = readdirSync(adapters).filter((f) => f.endsWith('.json'));
+    if (files.length > 1) throw new Error(`${adapters}: ${files.length} adapters found; emrl applies one logits adapter at a time`);
+    if (files.length === 1) model.setLogitsAdapter(await loadAdapter(join(adapters, files[0]!)));
+  }
+  return { model, tokenizer, name };
+}
+
+export function resolveModelDir(spec: ModelSpec): string {
+  if (spec.type === 'hf') return resolve(spec.path);
+  const id = spec.id ?? DEFAULT_EMBEDDED_MODEL;
+  const dir = join(EMBEDDED_MODELS_DIR, id);
+  if (!existsSync(join(dir, 'config.json'))) {
+    const have = existsSync(EMBEDDED_MODELS_DIR) ? readdirSync(EMBEDDED_MODELS_DIR).join(', ') : 'none';
+    throw new Error(`model: embedded model "${id}" not found in ${EMBEDDED_MODELS_DIR} (available: ${have}); rebuild it with npm run build:base-model`);
+  }
+  return dir;
+}
+
+let wired = false;
 
 /**
  * Connect the libraries to the app: called once by main.ts and by every sweep worker process.
- * Plug-in points (each currently reports "not wired" when used):
- *   - registerStageFactory(...) for select / em / grpo / compress / eval (rl-grpo, em-plugin)
- *   - configureRuntime({ loadPolicy, loadTask, diagnose, loadCheckpoint })
+ * Registers the stage kinds of rl-grpo (grpo, eval) and em-plugin (select, em, compress) and the
+ * model, task, diagnostics and checkpoint loaders.
  */
 export function wireRuntime(): PipelineRuntime {
-  return configureRuntime({});
+  if (!wired) {
+    for (const f of [selectStageFactory, emStageFactory, grpoStageFactory, compressStageFactory, evalStageFactory]) registerStageFactory(f);
+    wired = true;
+  }
+  return configureRuntime({
+    loadPolicy: async (spec) => {
+      const dir = resolveModelDir(spec);
+      return loadPolicyFromDir(dir, spec.type === 'embedded' ? (spec.id ?? DEFAULT_EMBEDDED_MODEL) : dir.split(/[\\/]/).pop()!);
+    },
+    loadTask: async (spec) => createTask(spec as Parameters<typeof createTask>[0], { baseDir: process.cwd() }),
+    prepareProbe: (policy, ctx) => prepareProbeSet(policy, ctx),
+    diagnose: (policy, boundary, ctx) => diagnosePolicy(policy, boundary, ctx),
+    loadCheckpoint: async (path, base) => {
+      const p = await loadPolicyFromDir(path, `${base.name}@${path.split(/[\\/]/).slice(-2).join('/')}`);
+      return p;
+    },
+  });
 }
 
 export { getRuntime };

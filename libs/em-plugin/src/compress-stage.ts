@@ -118,6 +118,8 @@ export class CompressStage implements Stage<CompressStageConfig> {
         };
       },
       teardown: () => {
+        // The model keeps an attached adapter; one merged into the weights (or never attached) goes.
+        if (adapter && model.getLogitsAdapter() !== adapter) adapter.dispose();
         if (batch) {
           batch.logits.dispose();
           batch.lossMask.dispose();

@@ -16,8 +16,11 @@ import {
   type TaskExample,
 } from '@emrl/rl-grpo';
 import { answerEntropy, majorityAnswer } from './answer-entropy';
+import { AgreementPlateau, EarlyStopper, EntropyPlateau, SkewnessJump, type StopCriterion, type StopDecision } from './early-stop';
+import { HELDOUT_SKEWNESS_SCOPE, measureHeldOutSignals, type HeldOutSignals } from './heldout-signals';
 import { tokenEntropyLoss } from './losses';
 import type { SelectionResult } from './selection';
+import { WeightSnapshots } from './weight-snapshots';
 
 const d = (description: string) => ({ description });
 
@@ -26,6 +29,47 @@ export const EmPromptSourceSchema = z.union([
   z.object({ text: z.array(z.string().min(1)).min(1) }).strict().meta(d('Explicit prompt texts.')),
   z.object({ split: z.enum(['train', 'test', 'probe']), count: z.number().int().positive().default(1) }).strict(),
 ]);
+
+export const EM_EARLY_STOP_SIGNALS = ['agreement', 'entropy-plateau', 'skewness-jump'] as const;
+
+/** Default minDelta per signal (see the field's description). */
+export const EM_EARLY_STOP_MIN_DELTA: Record<(typeof EM_EARLY_STOP_SIGNALS)[number], number> = {
+  agreement: 0,
+  'entropy-plateau': 0.01,
+  'skewness-jump': 0.5,
+};
+
+/**
+ * Label-free early stopping of the EM stage (one-shot EM, arXiv 2505.20282, leaves over-confidence
+ * open: the loss keeps falling after accuracy peaks). Signals are measured on held-out UNLABELED
+ * prompts after every `every`-th step (heldout-signals.ts) and before the first one (step 0).
+ */
+export const EmEarlyStopConfigSchema = z
+  .object({
+    signal: z.enum(EM_EARLY_STOP_SIGNALS).default('agreement').meta(
+      d('agreement: stop when maj@k consistency (heldout/agreement) stops improving; entropy-plateau: when the relative drop of heldout/entropy stalls; skewness-jump: when heldout/skewness jumps.'),
+    ),
+    split: z.enum(['train', 'test', 'probe']).default('probe').meta(d('Held-out prompts come from this split (answers unused).')),
+    heldOut: z.number().int().positive().default(8).meta(d('Number of held-out prompts (from the start of the split).')),
+    samples: z.number().int().positive().default(4).meta(d('k samples per held-out prompt (agreement needs k >= 2).')),
+    sampleTemperature: z.number().min(0).optional().meta(d("Sampling temperature of the held-out draw; default: the stage's sampleTemperature.")),
+    patience: z.number().int().positive().default(2).meta(d('Measurements without progress before stopping (agreement, entropy-plateau).')),
+    minDelta: z.number().min(0).optional().meta(
+      d('agreement: smallest improvement that counts (default 0); entropy-plateau: smallest relative drop that counts as progress (default 0.01); skewness-jump: |change| that counts as a jump (default 0.5).'),
+    ),
+    minSteps: z.number().int().min(0).default(0).meta(d('Never stop before this many completed steps.')),
+    every: z.number().int().positive().default(1).meta(d('Measure after every N-th step (and the last).')),
+    restoreBest: z.boolean().default(false).meta(
+      d("On a stop, restore the weights of the criterion's best step (keeps up to patience + 2 copies of the weights in memory)."),
+    ),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.signal === 'agreement' && c.samples < 2) {
+      ctx.addIssue({ code: 'custom', path: ['samples'], message: 'em-stage earlyStop: signal "agreement" needs samples >= 2 (maj@k over k samples); raise samples' });
+    }
+  });
+export type EmEarlyStopConfig = z.infer<typeof EmEarlyStopConfigSchema>;
 
 /**
  * One-shot entropy minimization (arXiv 2505.20282) as a stage. Paper defaults: tau 0.5, top-p 0.95,
@@ -48,6 +92,7 @@ export const EmStageConfigSchema = z
     maxNewTokens: z.number().int().positive().optional(),
     checkpointEvery: z.number().int().min(0).default(0).meta(d('Save every N steps (0: only at the end).')),
     logEvery: z.number().int().positive().default(1),
+    earlyStop: EmEarlyStopConfigSchema.optional().meta(d('Label-free early stopping on held-out unlabeled prompts (off when absent).')),
   })
   .strict();
 export type EmStageConfig = z.infer<typeof EmStageConfigSchema>;
@@ -67,6 +112,130 @@ export function resolveEmPrompts(config: EmStageConfig, ctx: StageContext, stage
   return ctx.task.split(p.split).slice(0, p.count);
 }
 
+/** The criterion for an EM early-stop config (signals named as heldout-signals.ts emits them). */
+export function emStopCriterion(c: EmEarlyStopConfig): StopCriterion {
+  const minDelta = c.minDelta ?? EM_EARLY_STOP_MIN_DELTA[c.signal];
+  switch (c.signal) {
+    case 'agreement':
+      return new AgreementPlateau({ patience: c.patience, minDelta }, 'heldout/agreement');
+    case 'entropy-plateau':
+      return new EntropyPlateau({ threshold: minDelta, patience: c.patience }, 'heldout/entropy');
+    case 'skewness-jump':
+      return new SkewnessJump({ threshold: minDelta }, 'heldout/skewness');
+  }
+}
+
+/** Early-stop state saved in checkpoints (trainer-state.json `extra.earlyStop`) so a resume replays it. */
+const EarlyStopStateSchema = z.object({
+  history: z.array(z.object({ step: z.number().int().min(0), signals: z.record(z.string(), z.number()) })),
+  responses: z.array(z.array(z.number().int())),
+});
+type EarlyStopState = z.infer<typeof EarlyStopStateSchema>;
+
+/** Held-out measurement, stopper and (optionally) best-weight snapshots of one EM stage run. */
+class EmEarlyStopRun {
+  readonly stopper: EarlyStopper;
+  readonly history: EarlyStopState['history'] = [];
+  responses: number[][] | null = null;
+  readonly snapshots: WeightSnapshots | null;
+  private readonly examples: TaskExample[];
+  private bestAgreement: { step: number; value: number } | null = null;
+  restoredStep: number | null = null;
+
+  constructor(
+    readonly config: EmEarlyStopConfig,
+    private readonly stage: EmStageConfig,
+    private readonly ctx: StageContext,
+    private readonly stageId: string,
+  ) {
+    this.stopper = new EarlyStopper({ criteria: [emStopCriterion(config)], minSteps: config.minSteps });
+    this.examples = ctx.task.split(config.split).slice(0, config.heldOut);
+    if (this.examples.length === 0) {
+      throw new Error(`stage "${stageId}": earlyStop.split "${config.split}" of task "${ctx.task.name}" has no prompts; pick another earlyStop.split`);
+    }
+    this.snapshots = config.restoreBest ? new WeightSnapshots() : null;
+  }
+
+  describe(): string {
+    return (
+      `early stop on ${this.config.signal} over ${this.examples.length} held-out ${this.config.split} prompt(s) x ${this.config.samples} samples ` +
+      `(skewness scope ${HELDOUT_SKEWNESS_SCOPE} on fixed responses; entropy at tau ${this.stage.temperature})`
+    );
+  }
+
+  shouldMeasure(step: number): boolean {
+    return (step + 1) % this.config.every === 0 || step === this.stage.steps - 1;
+  }
+
+  /** Measures the policy after `completed` steps and feeds the stopper. */
+  async measure(completed: number): Promise<{ signals: HeldOutSignals; decision: StopDecision | null }> {
+    const c = this.config;
+    const m = await measureHeldOutSignals(this.ctx.policy, this.ctx.task, {
+      examples: this.examples,
+      samples: c.samples,
+      sampleTemperature: c.sampleTemperature ?? this.stage.sampleTemperature,
+      topP: this.stage.topP,
+      temperature: this.stage.temperature,
+      maxNewTokens: this.stage.maxNewTokens ?? this.ctx.task.maxCompletionLength,
+      seed: streamSeed(this.ctx.seed, this.stageId, 'heldout'),
+      fixedResponses: this.responses ?? undefined,
+    });
+    this.responses ??= m.responses;
+    const decision = this.record(completed, m.signals);
+    if (this.snapshots) this.keepSnapshot(completed);
+    return { signals: m.signals, decision };
+  }
+
+  /** Restores the decision's best step when restoreBest is on; returns a note for the stop reason. */
+  restore(decision: StopDecision): string {
+    if (!this.snapshots) return '';
+    if (this.snapshots.restore(decision.bestStep, this.ctx.policy.model)) {
+      this.restoredStep = decision.bestStep;
+      return `; restored the weights of step ${decision.bestStep}`;
+    }
+    return `; restoreBest: the weights of step ${decision.bestStep} were not kept (kept steps ${this.snapshots.steps().join(', ') || 'none'}), final weights kept`;
+  }
+
+  state(): EarlyStopState {
+    return { history: this.history, responses: this.responses ?? [] };
+  }
+
+  /** Replays a saved history (resume); returns the decision it reaches, if any. */
+  replay(saved: unknown): StopDecision | null {
+    const parsed = EarlyStopStateSchema.safeParse(saved);
+    if (!parsed.success) throw new Error(`stage "${this.stageId}": checkpoint extra.earlyStop is malformed (${parsed.error.message}); delete the checkpoint to start the stage over`);
+    this.responses = parsed.data.responses.length ? parsed.data.responses : null;
+    let decision: StopDecision | null = null;
+    for (const h of parsed.data.history) decision = this.record(h.step, h.signals as HeldOutSignals);
+    return decision;
+  }
+
+  dispose(): void {
+    this.snapshots?.dispose();
+  }
+
+  private record(completed: number, signals: HeldOutSignals): StopDecision | null {
+    this.history.push({ step: completed, signals: { ...signals } });
+    const a = signals['heldout/agreement'];
+    if (Number.isFinite(a) && (!this.bestAgreement || a > this.bestAgreement.value + (this.config.minDelta ?? 0))) this.bestAgreement = { step: completed, value: a };
+    return this.stopper.update(completed, signals);
+  }
+
+  /**
+   * Every criterion's best step lies within the last patience + 1 measurements when it fires
+   * (agreement: the peak `patience` measurements back; entropy-plateau: the step before the
+   * plateau; skewness-jump: the previous measurement); the agreement peak is also pinned, in case
+   * minSteps held the stop back.
+   */
+  private keepSnapshot(completed: number): void {
+    const snaps = this.snapshots!;
+    snaps.take(completed, this.ctx.policy.model);
+    const recent = new Set(this.history.slice(-(this.config.patience + 1)).map((h) => h.step));
+    const pinned = this.config.signal === 'agreement' ? this.bestAgreement?.step : undefined;
+    snaps.retain((s) => recent.has(s) || s === pinned);
+  }
+}
+
 /** The EM warm-start stage: on-policy rollouts of the chosen prompt(s), minimize their token entropy. */
 export class EmStage implements Stage<EmStageConfig> {
   readonly kind = 'em';
@@ -80,6 +249,8 @@ export class EmStage implements Stage<EmStageConfig> {
     let optimizer: AdamW | null = null;
     let prompts: TaskExample[] = [];
     let last: Record<string, number> = {};
+    let early: EmEarlyStopRun | null = null;
+    let decision: StopDecision | null = null;
     const policy = ctx.policy;
     return stepLoop({
       stage: this.id,
@@ -89,15 +260,30 @@ export class EmStage implements Stage<EmStageConfig> {
       setup: async () => {
         prompts = resolveEmPrompts(c, ctx, this.id);
         optimizer = new AdamW({ lr: c.lr, weightDecay: c.weightDecay, gradClip: 0 }, { variables: policy.model.weights });
+        early = c.earlyStop ? new EmEarlyStopRun(c.earlyStop, c, ctx, this.id) : null;
         const logs = [`EM on ${prompts.length} prompt(s): ${prompts.map((p) => JSON.stringify(p.prompt)).join(', ')}`];
+        if (early) logs.push(early.describe());
         if (ctx.resumeStep !== undefined && ctx.checkpointDir) {
           const latest = await findLatestCheckpoint(ctx.checkpointDir);
           if (latest) {
             const { state, optimizerState } = await loadTrainingCheckpoint(latest.path, policy);
             optimizer.loadState(optimizerState);
             Object.values(optimizerState).forEach((t) => t.dispose());
-            return { startStep: state.step, logs: [...logs, `resumed from ${latest.path} (step ${state.step})`] };
+            logs.push(`resumed from ${latest.path} (step ${state.step})`);
+            if (early) {
+              decision = early.replay(state.extra['earlyStop'] ?? { history: [], responses: [] });
+              if (early.history.length === 0) await early.measure(state.step);
+              if (decision) {
+                logs.push(`already stopped early at step ${decision.step}: ${decision.reason}`);
+                return { startStep: c.steps, logs };
+              }
+            }
+            return { startStep: state.step, logs };
           }
+        }
+        if (early) {
+          const { signals } = await early.measure(0);
+          logs.push(`held-out signals before EM: ${Object.entries(signals).map(([k, v]) => `${k} = ${v.toFixed(4)}`).join(', ')}`);
         }
         return { startStep: 0, logs };
       },
@@ -112,7 +298,8 @@ export class EmStage implements Stage<EmStageConfig> {
         });
         const tGen = performance.now();
         const packed = packBatchArrays(r.promptIds, r.completionIds, policy.tokenizer.padTokenId);
-        const vars = policy.model.trainableVariables();
+        // The model's weights only: a logits adapter (compression layer), if attached, stays frozen.
+        const vars = policy.model.trainableVariables({ includeAdapter: false });
         const { value, grads } = tf.variableGrads(() => {
           const b = toPackedBatch(packed);
           const logits = policy.model.forward(b.inputIds, { attentionMask: b.attentionMask }); // [B, T, V]
@@ -127,7 +314,7 @@ export class EmStage implements Stage<EmStageConfig> {
         const answers = r.completions.map((comp) => ctx.task.extractAnswer(comp));
         const lengths = r.completionIds.map((t) => t.length);
         const maj = majorityAnswer(answers);
-        const tEnd = performance.now();
+        const tTrain = performance.now();
         last = {
           loss,
           'em/entropy': loss,
@@ -137,26 +324,63 @@ export class EmStage implements Stage<EmStageConfig> {
           'em/majority_share': maj ? maj.share : 0,
           'completions/mean_length': lengths.reduce((a, b) => a + b, 0) / lengths.length,
           'completions/clipped_ratio': r.truncated.filter(Boolean).length / r.truncated.length,
-          'perf/step_time': (tEnd - t0) / 1000,
           'perf/generation_time': (tGen - t0) / 1000,
-          'perf/tokens_per_sec': (packed.batchSize * packed.seqLen * 2) / ((tEnd - t0) / 1000),
+          'perf/tokens_per_sec': (packed.batchSize * packed.seqLen * 2) / ((tTrain - t0) / 1000),
         };
-        return { metrics: last };
+        let stop: { reason: string } | undefined;
+        if (early?.shouldMeasure(step)) {
+          const m = await early.measure(step + 1);
+          Object.assign(last, m.signals);
+          if (m.decision) {
+            decision = m.decision;
+            last['early_stop/best_step'] = m.decision.bestStep;
+            stop = { reason: `early-stop/${m.decision.criterion}: ${m.decision.reason}; best step ${m.decision.bestStep}${early.restore(m.decision)}` };
+          }
+        }
+        last['perf/step_time'] = (performance.now() - t0) / 1000;
+        return stop ? { metrics: last, stop } : { metrics: last };
       },
       checkpoint: async (step, isLast) => {
         if (!ctx.checkpointDir) return null;
         if (!isLast && !(c.checkpointEvery > 0 && (step + 1) % c.checkpointEvery === 0)) return null;
-        const saved = await saveTrainingCheckpoint(ctx.checkpointDir, { step: step + 1, policy, optimizerState: optimizer!.state() });
+        const saved = await saveTrainingCheckpoint(ctx.checkpointDir, {
+          step: step + 1,
+          policy,
+          optimizerState: optimizer!.state(),
+          extra: early ? { earlyStop: early.state() } : {},
+        });
         return saved.path;
       },
-      finish: async () => ({
-        policy: { ...policy, name: `${policy.name}>${this.id}` },
-        summary: last,
-        result: { prompts: prompts.map((p) => ({ id: p.id, prompt: p.prompt })) },
-      }),
+      finish: async (stopped) => {
+        const summary = { ...last };
+        if (decision) {
+          summary['early_stop/step'] = stopped?.step ?? decision.step;
+          summary['early_stop/best_step'] = decision.bestStep;
+        }
+        return {
+          policy: { ...policy, name: `${policy.name}>${this.id}` },
+          summary,
+          result: {
+            prompts: prompts.map((p) => ({ id: p.id, prompt: p.prompt })),
+            ...(early
+              ? {
+                  earlyStop: {
+                    signal: early.config.signal,
+                    skewnessScope: HELDOUT_SKEWNESS_SCOPE,
+                    decision,
+                    restoredStep: early.restoredStep,
+                    history: early.history,
+                  },
+                }
+              : {}),
+          },
+        };
+      },
       teardown: () => {
         optimizer?.dispose();
         optimizer = null;
+        early?.dispose();
+        early = null;
       },
     });
   }

@@ -27,3 +27,4 @@ export * from './generation/generate';
 export * from './ops/index';
 export * from './optim/index';
 export * from './train/index';
+export * from './wasm-kernels/index';

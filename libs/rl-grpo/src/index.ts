@@ -25,3 +25,4 @@ export * from './tasks/modchain';
 export * from './tasks/word-problems';
 export * from './tasks/jsonl';
 export * from './tasks/registry';
+export * from './logit-probe';

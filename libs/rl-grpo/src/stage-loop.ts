@@ -5,6 +5,8 @@ import type { StageEvent } from './stage';
 export interface StepOutcome {
   metrics: Record<string, number>;
   stop?: { reason: string };
+  /** The step did not run (a beforeStep hook stopped first): no metrics, no checkpoint for it. */
+  skipped?: boolean;
 }
 
 /** The pieces of a step-based training stage; `stepLoop` turns them into a cancellable Observable. */
@@ -66,6 +68,15 @@ export function stepLoop(spec: StepLoopSpec): Observable<StageEvent> {
           await tick();
           if (cancelled) return;
           const out = await spec.step(step);
+          if (out.skipped) {
+            // Only `step` steps are complete; checkpoint them if the last one was not saved yet.
+            const reason = out.stop?.reason ?? 'a hook stopped the stage before the step';
+            stopped = { step, reason };
+            const path = spec.checkpoint && step > startStep ? await spec.checkpoint(step - 1, true) : null;
+            if (path) emit({ type: 'checkpoint', stage: spec.stage, step, path });
+            emit({ type: 'log', stage: spec.stage, level: 'info', message: `stopped before step ${step + 1}: ${reason}` });
+            break;
+          }
           stepsRun++;
           const isLast = step === spec.totalSteps - 1 || out.stop !== undefined;
           if (step % logEvery === 0 || isLast) {

@@ -36,6 +36,8 @@ export interface GrpoStepResult {
   metrics: Record<string, number>;
   /** Set when a hook asked to stop after this step. */
   stop?: { reason: string };
+  /** True when a beforeStep hook stopped the run before this step did anything. */
+  skipped?: boolean;
 }
 
 /** The GRPO schedule option in lm's terms (total steps = the stage's steps). */
@@ -196,7 +198,10 @@ export class GrpoTrainer {
       if (round < c.maxRefills) refills++;
     }
     if (!c.dynamicSampling) return { rollouts: all!, rewards: this.score(all!, step), refills, sampledGroups, zeroStdGroups };
-    const { rollouts } = selectGroups(all!, kept.slice(0, c.promptsPerStep));
+    // Every group had equal rewards even after the refills: train on the first promptsPerStep groups
+    // (zero advantages; KL and plugin terms still act) rather than on an empty batch.
+    const chosen = kept.length ? kept.slice(0, c.promptsPerStep) : Array.from({ length: Math.min(c.promptsPerStep, sampledGroups) }, (_, g) => g);
+    const { rollouts } = selectGroups(all!, chosen);
     return { rollouts, rewards: this.score(rollouts, step), refills, sampledGroups, zeroStdGroups };
   }
 
@@ -225,7 +230,7 @@ export class GrpoTrainer {
   async step(step: number): Promise<GrpoStepResult> {
     const c = this.config;
     const hookBefore = await this.hooks.beforeStep?.({ stage: this.id, step, totalSteps: c.steps });
-    if (hookBefore && hookBefore.stop) return { metrics: {}, stop: { reason: hookBefore.reason } };
+    if (hookBefore && hookBefore.stop) return { metrics: {}, stop: { reason: hookBefore.reason }, skipped: true };
     const t0 = performance.now();
     const { rollouts, rewards, refills, sampledGroups, zeroStdGroups } = await this.collect(step);
     const tGen = performance.now();
@@ -281,7 +286,10 @@ export class GrpoTrainer {
       for (let m = 0; m < parts.length; m++) {
         const part = parts[m]!;
         const [s, e] = slices[m]!;
-        const weight = part.lossMask.reduce((a, b) => a + b, 0) / Math.max(1, lossTokens);
+        // Share of micro-batch m in the full-batch loss: its tokens for bnpo (token mean over the
+        // batch), its rows for grpo / dr_grpo (means over sequences). Gradients and metrics use it.
+        const weight =
+          c.lossType === 'bnpo' ? part.lossMask.reduce((a, b) => a + b, 0) / Math.max(1, lossTokens) : part.batchSize / B;
         const kept = new Map<string, tf.Tensor>();
         const { value, grads } = tf.variableGrads(() => {
           const b = toPackedBatch(part);
@@ -330,24 +338,16 @@ export class GrpoTrainer {
         }, vars);
         for (const [name, t] of kept) add(name, t.dataSync()[0]!, weight);
         new Set([value, ...kept.values()]).forEach((t) => t.dispose());
-        if (acc === null) acc = grads;
+        // grpoLoss normalizes within each micro-batch; the weighted sum is the full batch's gradient.
+        if (parts.length === 1 && weight === 1) acc = grads;
         else {
-          const prev: tf.NamedTensorMap = acc;
+          const prev: tf.NamedTensorMap | null = acc;
           acc = {};
           for (const k of Object.keys(grads)) {
-            acc[k] = tf.add(prev[k]!, grads[k]!);
-            prev[k]!.dispose();
+            acc[k] = tf.tidy(() => (prev ? tf.add(prev[k]!, tf.mul(grads[k]!, weight)) : tf.mul(grads[k]!, weight)));
+            prev?.[k]!.dispose();
             grads[k]!.dispose();
           }
-        }
-      }
-      // grpoLoss normalizes within each micro-batch; average micro-batches so the step matches one big batch.
-      if (parts.length > 1) {
-        const prev = acc!;
-        acc = {};
-        for (const k of Object.keys(prev)) {
-          acc[k] = tf.div(prev[k]!, parts.length);
-          prev[k]!.dispose();
         }
       }
       const clipped = clipGlobalNorm(acc!, c.gradClip > 0 ? c.gradClip : Infinity);

@@ -92,7 +92,8 @@ export async function runSweep(opts: {
       const child = fork(opts.workerEntry ?? DEFAULT_WORKER, [], { execArgv: ['--import', tsx], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
       children.add(child);
       const prefix = (buf: Buffer): void => {
-        for (const line of buf.toString().split('\n')) if (line.trim()) log(`[${cell.id}] ${line.replace(/\r?\x1b\[2K/g, '')}`);
+        // Workers are not on a TTY, so their progress is already one plain line per N steps.
+        for (const line of buf.toString().split('\n')) if (line.trim()) log(`[${cell.id}] ${line}`);
       };
       child.stdout?.on('data', prefix);
       child.stderr?.on('data', prefix);

@@ -22,6 +22,7 @@ export class GrpoStage implements Stage<GrpoConfig> {
     const c = this.config;
     let trainer: GrpoTrainer | null = null;
     let last: Record<string, number> = {};
+    let hooks: TrainerHooks = {};
     return stepLoop({
       stage: this.id,
       kind: this.kind,
@@ -29,13 +30,14 @@ export class GrpoStage implements Stage<GrpoConfig> {
       logEvery: c.logEvery,
       setup: async () => {
         const plugins = createLossTermPlugins(c.plugins);
+        hooks = combineHooks([...plugins.map((p) => p.hooks), ...this.extraHooks]);
         trainer = new GrpoTrainer({
           policy: ctx.policy,
           task: ctx.task,
           config: c,
           seed: ctx.seed,
           plugins,
-          hooks: combineHooks([...plugins.map((p) => p.hooks), ...this.extraHooks]),
+          hooks,
           id: this.id,
         });
         if (ctx.resumeStep !== undefined && ctx.checkpointDir) {
@@ -52,9 +54,13 @@ export class GrpoStage implements Stage<GrpoConfig> {
       },
       step: async (step) => {
         const out = await trainer!.step(step);
-        if (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0) {
+        if (!out.skipped && c.evalEvery > 0 && (step + 1) % c.evalEvery === 0) {
+          const info = { stage: this.id, step, totalSteps: c.steps };
+          await hooks.beforeEval?.(info);
           const r = await evaluate(ctx.policy, ctx.task, { temperatures: [0], split: 'test', limit: c.evalLimit }, { seed: ctx.seed });
           out.metrics['eval_accuracy'] = r.byTemperature[0]!.accuracy;
+          const after = await hooks.afterEval?.({ ...info, metrics: out.metrics });
+          if (after && after.stop && !out.stop) out.stop = { reason: after.reason };
         }
         last = out.metrics;
         return out;

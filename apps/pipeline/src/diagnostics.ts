@@ -1,0 +1,111 @@
+import {
+  evaluate,
+  probeLogitStatistics,
+  type LogitProbeResult,
+  type Policy,
+  type Task,
+  type TaskExample,
+} from '@emrl/rl-grpo';
+import type { DiagnoseContext } from './runtime';
+import type { DiagnosticsRecord } from './report/diagnostics-schema';
+
+/** Fixed per run: the probe prompts and the initial policy's responses to them. */
+export interface ProbeSet {
+  examples: TaskExample[];
+  /** The initial policy's own samples at logitStatsTemperature: every boundary is also measured on these. */
+  fixedResponses: number[][];
+}
+
+const SKEW_RAW = 'skewness/pooled/full_vocab/raw_logits';
+
+function probeExamples(task: Task, size: number): TaskExample[] {
+  const probe = task.split('probe');
+  const pool = probe.length ? probe : task.split('test');
+  if (pool.length === 0) throw new Error(`task "${task.name}" has neither a probe nor a test split; diagnostics need prompts`);
+  return pool.slice(0, size);
+}
+
+/** Samples the fixed probe responses from the run's initial policy. */
+export async function prepareProbeSet(policy: Policy, ctx: Omit<DiagnoseContext, 'probe'>): Promise<ProbeSet> {
+  const examples = probeExamples(ctx.task, ctx.config.probeSize);
+  const own = await probeLogitStatistics(policy, ctx.task, {
+    examples,
+    sampleTemperature: ctx.config.logitStatsTemperature,
+    seed: ctx.seed,
+  });
+  return { examples, fixedResponses: own.responses };
+}
+
+function figures(r: LogitProbeResult): Record<string, number | null> {
+  return r.stats.figures;
+}
+
+/**
+ * The logit-shift record of one stage boundary: accuracy by temperature and calibration on the
+ * probe prompts, and logit statistics in every scope on (a) the policy's own samples at
+ * logitStatsTemperature and (b) the initial policy's fixed responses (same positions at every
+ * boundary). The headline skewness is pooled, full-vocabulary, raw logits, own samples -- the
+ * paper's measurement as far as it is specified (arXiv 2505.20282); every other scope is kept.
+ */
+export async function diagnosePolicy(policy: Policy, boundary: string, ctx: DiagnoseContext): Promise<DiagnosticsRecord> {
+  const c = ctx.config;
+  const probe = (ctx.probe as ProbeSet | undefined) ?? (await prepareProbeSet(policy, ctx));
+  const k = c.samplesPerPrompt;
+  const statsOpts = {
+    temperature: 1,
+    ...(c.logitStatsTopK > 0 ? { topK: c.logitStatsTopK } : {}),
+    histogram: { min: -30, max: 30, bins: c.histogramBins },
+  };
+  const own = await probeLogitStatistics(policy, ctx.task, {
+    examples: probe.examples,
+    sampleTemperature: c.logitStatsTemperature,
+    seed: ctx.seed,
+    stats: statsOpts,
+  });
+  const fixed = await probeLogitStatistics(policy, ctx.task, { examples: probe.examples, responses: probe.fixedResponses, stats: statsOpts });
+  const evalLimit = Math.max(c.probeSize, 1);
+  const ev = await evaluate(
+    policy,
+    ctx.task,
+    { temperatures: c.temperatures, samples: k, split: ctx.task.split('probe').length ? 'probe' : 'test', limit: evalLimit, ...(c.maxNewTokens ? { maxNewTokens: c.maxNewTokens } : {}) },
+    { seed: ctx.seed },
+  );
+  const seqProb = ev.byTemperature
+    .flatMap((t) => t.calibration.map((cal) => ({ ...cal, temperature: t.temperature })))
+    .filter((cal) => cal.method === 'sequence-probability');
+  const headline = seqProb.find((cal) => cal.temperature === 0) ?? seqProb[0];
+  const o = figures(own);
+  const num = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  return {
+    boundary,
+    policy: policy.name,
+    scope: `logits of the policy's own samples on ${probe.examples.length} probe prompts at T=${c.logitStatsTemperature}, response positions, raw logits, full vocabulary, pooled over positions (entropy at tau=1)`,
+    accuracyByTemperature: ev.byTemperature.map((t) => ({ temperature: t.temperature, accuracy: t.accuracy, samples: ev.numPrompts * t.samplesPerPrompt })),
+    logitStats: {
+      skewness: num(o[SKEW_RAW]),
+      entropy: num(o['entropy/per_position_mean']),
+      maxProb: num(o['max_prob/mean']),
+      top1Top2Gap: num(o['top1_top2_gap/mean']),
+      top1Zscore: num(o['top1_zscore/mean']),
+      logitMean: num(o['logit_mean/mean']),
+      logitStd: num(o['logit_std/mean']),
+    },
+    calibration: {
+      ece: headline?.ece ?? 0,
+      brier: headline?.brier ?? 0,
+      method: headline ? `sequence-probability at T=${headline.temperature}` : 'none',
+    },
+    histogram: { edges: own.stats.histogram.edges, counts: own.stats.histogram.counts },
+    allScopes: { ownSamples: own.stats.figures, fixedResponses: fixed.stats.figures },
+    evaluation: ev.byTemperature.map((t) => ({
+      temperature: t.temperature,
+      accuracy: t.accuracy,
+      passAtK: t.passAtK,
+      majAtK: t.majAtK,
+      meanLength: t.meanLength,
+      formatFailureRate: t.formatFailureRate,
+      extra: t.extra,
+      calibration: t.calibration,
+    })),
+  } as DiagnosticsRecord;
+}

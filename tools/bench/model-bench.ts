@@ -1,0 +1,111 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { CausalLM, defineModelConfig, generate, type ModelConfig } from '@emrl/lm';
+import { cpuMs, median } from './stats';
+
+export interface TrainShape {
+  name: string;
+  layers: number;
+  width: number;
+  heads: number;
+  batch: number;
+  seq: number;
+}
+
+export const VOCAB = 258;
+
+export function trainShapes(quick: boolean): TrainShape[] {
+  return [
+    { name: 'train-a', layers: 2, width: 96, heads: 4, batch: 64, seq: 51 },
+    { name: 'train-b', layers: 8, width: 512, heads: 8, batch: quick ? 1 : 2, seq: 256 },
+  ];
+}
+
+function configOf(s: TrainShape): ModelConfig {
+  return defineModelConfig({ family: 'gpt2', vocabSize: VOCAB, hiddenSize: s.width, numLayers: s.layers, numHeads: s.heads, maxPositions: Math.max(64, s.seq), padTokenId: 0 });
+}
+
+/**
+ * Training FLOPs per token, forward + backward = 3x forward:
+ *   6 * (12 L D^2 + V D)   weight matmuls (qkv 3D^2, proj D^2, MLP 8D^2 per layer; tied head V D)
+ * + 12 L T D               attention scores and weighted sum (2 * 2 T D per layer forward, full T x T)
+ */
+export function trainFlopsPerToken(s: TrainShape): number {
+  const { layers: l, width: d, seq: t } = s;
+  return 6 * (12 * l * d * d + VOCAB * d) + 12 * l * t * d;
+}
+
+export interface TrainResult {
+  name: string;
+  shape: string;
+  ms: number;
+  tokensPerS: number;
+  gflops: number;
+}
+
+/** Median CPU time of one forward + backward (next-token cross-entropy, grads of all weights). */
+export function benchTrain(s: TrainShape, reps: number): TrainResult {
+  const model = CausalLM.init(configOf(s), 0);
+  const ids = tf.randomUniform([s.batch, s.seq], 0, VOCAB, 'int32', 1) as tf.Tensor2D;
+  const targets = tf.randomUniform([s.batch * s.seq], 0, VOCAB, 'int32', 2) as tf.Tensor1D;
+  const step = (): void => {
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = tf.reshape(model.forward(ids), [s.batch * s.seq, VOCAB]);
+      const lsm = tf.logSoftmax(logits);
+      return tf.neg(tf.mean(tf.sum(tf.mul(lsm, tf.oneHot(targets, VOCAB)), -1))) as tf.Scalar;
+    }, model.trainableVariables());
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  try {
+    step();
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = process.cpuUsage();
+      step();
+      times.push(cpuMs(t0));
+    }
+    const ms = median(times);
+    const tokens = s.batch * s.seq;
+    return {
+      name: s.name,
+      shape: `${s.layers}L x ${s.width}, ${s.heads} heads, batch ${s.batch} x ${s.seq}`,
+      ms,
+      tokensPerS: (tokens * 1000) / ms,
+      gflops: (trainFlopsPerToken(s) * tokens) / ms / 1e6,
+    };
+  } finally {
+    tf.dispose([ids, targets]);
+    model.dispose();
+  }
+}
+
+export interface GenResult {
+  name: string;
+  batch: number;
+  ms: number;
+  tokensPerS: number;
+}
+
+export const NEW_TOKENS = 38;
+const PROMPT_LEN = 13;
+
+/** Greedy generation of 38 new tokens per row from 13-token prompts with the embedded shape (a). */
+export async function benchGenerate(batch: number, useCache: boolean, reps: number): Promise<GenResult> {
+  const model = CausalLM.init(configOf(trainShapes(false)[0]!), 0);
+  const prompts = Array.from({ length: batch }, (_, b) => Array.from({ length: PROMPT_LEN }, (_, i) => (b * 31 + i * 7) % VOCAB));
+  const opts = { maxNewTokens: NEW_TOKENS, temperature: 0, stopTokenIds: [], padTokenId: 0, useCache };
+  try {
+    await generate(model, prompts, opts);
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = process.cpuUsage();
+      const res = await generate(model, prompts, opts);
+      times.push(cpuMs(t0));
+      if (res.numGeneratedTokens !== batch * NEW_TOKENS) throw new Error(`tools/bench: expected ${batch * NEW_TOKENS} tokens, got ${res.numGeneratedTokens}`);
+    }
+    const ms = median(times);
+    return { name: `gen-${useCache ? 'cache' : 'nocache'}-b${batch}`, batch, ms, tokensPerS: (batch * NEW_TOKENS * 1000) / ms };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,116 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Command } from 'commander';
+import os from 'node:os';
+import { initBackend } from '@emrl/lm';
+import { benchKernel, kernelCases, type KernelResult } from './kernel-bench';
+import { benchGenerate, benchTrain, trainShapes, type GenResult, type TrainResult } from './model-bench';
+import { fmt, table } from './stats';
+import { findTorchPython, runTorchBench, type TorchRow } from './torch-runner';
+
+interface Options {
+  quick: boolean;
+  torch: boolean;
+  kernels: boolean;
+  train: boolean;
+  gen: boolean;
+  reps?: string;
+  filter?: string;
+}
+
+const program = new Command()
+  .name('npm run bench --')
+  .description('wasm kernel fixes, training and generation throughput, and the PyTorch reference (docs/PERFORMANCE.md)')
+  .option('--quick', 'fewer repetitions, smaller shape (b) batch', false)
+  .option('--no-torch', 'skip the PyTorch reference')
+  .option('--no-kernels', 'skip the kernel table')
+  .option('--no-train', 'skip forward+backward throughput')
+  .option('--no-gen', 'skip generation throughput')
+  .option('--reps <n>', 'repetitions per measurement (median reported)')
+  .option('--filter <text>', 'only kernel cases whose kernel or shape contains this text');
+
+async function main(): Promise<void> {
+  const opts = program.parse(process.argv).opts<Options>();
+  const reps = opts.reps ? Number(opts.reps) : opts.quick ? 3 : 5;
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`tools/bench: --reps must be a positive integer, got ${opts.reps}`);
+  const info = await initBackend({ prefer: 'wasm' });
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`# emrl bench  ${new Date().toISOString()}`);
+  console.log(`machine: ${os.cpus().length} x ${cpu}, node ${process.version}, load avg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`tfjs ${info.tfjsVersion} backend ${info.tfjsBackend} (threads: 1, SIMD: ${tf.env().getAsync ? String(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) : '?'}); fixes: ${info.kernelFixes.join(', ')}`);
+  console.log(`emrl times are CPU time of this process (the machine is shared; wasm runs on one thread), median of ${reps} repetitions`);
+  console.log('PyTorch: CPU time with 1 thread, wall time with 2 threads (BLAS/OpenMP threads pinned)\n');
+
+  if (opts.kernels) {
+    const rows: KernelResult[] = [];
+    const cases = kernelCases().filter((c) => !opts.filter || `${c.kernel} ${c.what}`.includes(opts.filter));
+    for (const c of cases) rows.push(benchKernel(c, reps, opts.quick ? 15 : 40));
+    console.log('## wasm kernel fixes vs the untouched kernel (same run)\n');
+    console.log(
+      table(
+        ['kernel', 'shape', 'fixed ms', 'stock ms', 'speed-up'],
+        rows.map((r) => [r.kernel, r.what, fmt(r.fixedMs, 2), r.stockMs === null ? 'missing' : fmt(r.stockMs, 2), r.speedup === null ? 'n/a' : `${fmt(r.speedup)}x`]),
+      ),
+    );
+    console.log('');
+  }
+
+  const train: TrainResult[] = [];
+  if (opts.train) for (const s of trainShapes(opts.quick)) train.push(benchTrain(s, s.name === 'train-b' ? Math.max(1, Math.ceil(reps / 2)) : reps));
+  const gen: GenResult[] = [];
+  if (opts.gen) {
+    for (const b of [1, 16, 64]) gen.push(await benchGenerate(b, true, reps));
+    gen.push(await benchGenerate(16, false, Math.max(1, Math.ceil(reps / 2))));
+    if (!opts.quick) gen.push(await benchGenerate(64, false, 1));
+  }
+
+  let torchRows: TorchRow[] = [];
+  let torchNote = '';
+  if (opts.torch && (opts.train || opts.gen)) {
+    const py = findTorchPython();
+    if (py) {
+      const t = runTorchBench(py, [1, 2], opts.quick);
+      torchRows = t.rows;
+      torchNote = `PyTorch ${t.version} (${py}), CPU, float32`;
+    } else torchNote = 'PyTorch not found (apt-get install -y python3-torch libopenblas0-pthread); ratios skipped';
+  }
+  const torchTps = (name: string, threads: number): number | undefined => torchRows.find((r) => r.name === name && r.threads === threads)?.tokens_per_s;
+  const ratio = (ours: number, name: string, threads: number): string => {
+    const t = torchTps(name, threads);
+    return t ? `${fmt(ours / t, 2)}` : '-';
+  };
+
+  if (train.length) {
+    console.log('## forward + backward (GPT-2 family, vocab 258, cross-entropy, grads of all weights)\n');
+    console.log('FLOPs/token = 6 * (12 L D^2 + V D) + 12 L T D  (weight matmuls fwd+bwd, plus attention T x T)\n');
+    console.log(
+      table(
+        ['run', 'shape', 'ms/step', 'tokens/s', 'GFLOP/s', 'torch 1t tok/s', 'emrl/torch 1t', 'torch 2t tok/s', 'emrl/torch 2t'],
+        train.map((r) => [r.name, r.shape, fmt(r.ms), fmt(r.tokensPerS, 0), fmt(r.gflops, 2), fmt(torchTps(r.name, 1) ?? NaN, 0), ratio(r.tokensPerS, r.name, 1), fmt(torchTps(r.name, 2) ?? NaN, 0), ratio(r.tokensPerS, r.name, 2)]),
+      ),
+    );
+    console.log('');
+  }
+  if (gen.length) {
+    const speedups = [16, 64].flatMap((b) => {
+      const c = gen.find((g) => g.name === `gen-cache-b${b}`);
+      const n = gen.find((g) => g.name === `gen-nocache-b${b}`);
+      return c && n ? [`batch ${b}: ${fmt(n.ms / c.ms, 1)}x`] : [];
+    });
+    console.log('## generation, shape (a), greedy, 13-token prompts, 38 new tokens\n');
+    console.log(
+      table(
+        ['run', 'batch', 'ms', 'new tokens/s', 'torch 1t tok/s', 'emrl/torch 1t', 'torch 2t tok/s', 'emrl/torch 2t'],
+        gen.map((r) => [r.name, String(r.batch), fmt(r.ms), fmt(r.tokensPerS, 0), fmt(torchTps(r.name, 1) ?? NaN, 0), ratio(r.tokensPerS, r.name, 1), fmt(torchTps(r.name, 2) ?? NaN, 0), ratio(r.tokensPerS, r.name, 2)]),
+      ),
+    );
+    if (speedups.length) console.log(`\nKV cache speed-up over recomputing the whole prefix each step: ${speedups.join(', ')}`);
+    console.log('');
+  }
+  if (torchNote) console.log(torchNote);
+}
+
+main().catch((e: unknown) => {
+  // Print only the message: the wasm backend's uncaughtException handler would dump its source.
+  console.error(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exitCode = 1;
+});

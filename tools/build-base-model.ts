@@ -1,0 +1,121 @@
+/**
+ * Builds the embedded base model from scratch: a 2-layer GPT-2-style decoder pretrained on noisy
+ * modchain documents (embedded-lab.md), deterministic from its seed, then evaluated on the fixed
+ * test split and written as a Hugging Face directory with a model card (MODEL.md + card.json).
+ *
+ *   npm run build:base-model                                  # the committed recipe
+ *   npm run build:base-model -- --seed 3 --out /tmp/base      # another seed, elsewhere
+ *   npm run build:base-model -- --eval-only models/modchain-byte   # re-evaluate a built model
+ */
+import { Command } from 'commander';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  ByteTokenizer,
+  CausalLM,
+  defineModelConfig,
+  initBackend,
+  loadPretrained,
+  savePretrained,
+  trainCausalLM,
+  writeFileAtomic,
+  type TrainBatch,
+} from '@emrl/lm';
+import { createTask, type ModchainTask, type Policy } from '@emrl/rl-grpo';
+import { buildModelCard, evaluateBaseModel, type BaseModelRecipe } from './base-model/card';
+
+const program = new Command()
+  .name('build-base-model')
+  .description('Pretrain the embedded modchain base model and write it with its model card.')
+  .option('--out <dir>', 'output directory', 'models/modchain-byte')
+  .option('--seed <n>', 'model init + data seed', (v) => parseInt(v, 10), 1)
+  .option('--steps <n>', 'optimizer steps', (v) => parseInt(v, 10), 600)
+  .option('--batch <n>', 'documents per step', (v) => parseInt(v, 10), 64)
+  .option('--lr <x>', 'peak learning rate', parseFloat, 2e-3)
+  .option('--warmup <n>', 'linear warmup steps', (v) => parseInt(v, 10), 100)
+  .option('--width <n>', 'hidden size', (v) => parseInt(v, 10), 96)
+  .option('--layers <n>', 'decoder layers', (v) => parseInt(v, 10), 2)
+  .option('--heads <n>', 'attention heads', (v) => parseInt(v, 10), 4)
+  .option('--noise <p>', 'wrong-step probability in pretraining docs', parseFloat, 0.1)
+  .option('--p-direct <p>', 'direct-answer (guess) probability in pretraining docs', parseFloat, 0.4)
+  .option('--eval-only <dir>', 're-evaluate an existing model directory and print its card numbers')
+  .parse();
+
+const o = program.opts<{
+  out: string; seed: number; steps: number; batch: number; lr: number; warmup: number; width: number; layers: number;
+  heads: number; noise: number; pDirect: number; evalOnly?: string;
+}>();
+
+async function main(): Promise<void> {
+  const backend = await initBackend();
+  if (o.evalOnly) {
+    const { model, tokenizer } = await loadPretrained(resolve(o.evalOnly));
+    const task = createTask({ type: 'modchain', noise: o.noise, pDirect: o.pDirect }) as ModchainTask;
+    const evaluation = await evaluateBaseModel({ model, tokenizer, name: o.evalOnly }, task, (m) => log(m));
+    console.log(JSON.stringify(evaluation, null, 2));
+    return;
+  }
+  const modelSpec = { family: 'gpt2' as const, vocabSize: 258, hiddenSize: o.width, numLayers: o.layers, numHeads: o.heads, maxPositions: 64 };
+  const recipe: BaseModelRecipe = {
+    task: { type: 'modchain', noise: o.noise, pDirect: o.pDirect },
+    model: modelSpec,
+    training: { steps: o.steps, batchSize: o.batch, lr: o.lr, warmupSteps: o.warmup, schedule: 'warmup-cosine', minLrRatio: 0, weightDecay: 0.01, gradClip: 1, lossOn: 'response tokens' },
+    seed: o.seed,
+  };
+  const task = createTask({ type: 'modchain', noise: o.noise, pDirect: o.pDirect }) as ModchainTask;
+  const tokenizer = new ByteTokenizer();
+  const config = defineModelConfig({ ...modelSpec, eosTokenId: tokenizer.eosTokenId, padTokenId: tokenizer.padTokenId });
+  const model = CausalLM.init(config, o.seed);
+  log(`backend ${backend.name}; ${model.numParameters().toLocaleString('en-US')} parameters; ${o.steps} steps x ${o.batch} docs`);
+
+  const docs = task.pretrainingDocuments(o.steps * o.batch, o.seed);
+  const split = docs.map((d) => {
+    const i = d.indexOf('=') + 1;
+    return { prompt: tokenizer.encode(d.slice(0, i)), response: tokenizer.encode(d.slice(i)) };
+  });
+  const data = (step: number, batchSize: number): TrainBatch => {
+    const rows = split.slice(step * batchSize, (step + 1) * batchSize);
+    return { prompts: rows.map((r) => r.prompt), responses: rows.map((r) => r.response) };
+  };
+  const t0 = performance.now();
+  const tty = process.stdout.isTTY;
+  await trainCausalLM(model, {
+    data,
+    batchSize: o.batch,
+    steps: o.steps,
+    padId: tokenizer.padTokenId,
+    optimizer: {
+      lr: o.lr,
+      weightDecay: 0.01,
+      gradClip: 1,
+      schedule: { type: 'warmup-cosine', warmupSteps: o.warmup, totalSteps: o.steps, minLrRatio: 0 },
+    },
+    onStep: (s) => {
+      const done = s.step + 1;
+      const eta = ((performance.now() - t0) / 1000 / done) * (o.steps - done);
+      const line = `step ${done}/${o.steps}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  ${Math.round(s.tokensPerSec)} tok/s  ETA ${eta.toFixed(0)}s`;
+      if (tty) process.stdout.write(`\r${line}   `);
+      else if (done % 50 === 0 || done === o.steps) log(line);
+    },
+  });
+  if (tty) process.stdout.write('\n');
+  const trainingSeconds = (performance.now() - t0) / 1000;
+  const policy: Policy = { model, tokenizer, name: 'modchain-byte' };
+  const evaluation = await evaluateBaseModel(policy, task, (m) => log(m));
+  const out = resolve(o.out);
+  await mkdir(out, { recursive: true });
+  const card = buildModelCard({ recipe, trainingSeconds, backend: backend.name, evaluation, parameters: model.numParameters() });
+  await savePretrained(out, model, tokenizer, { extraFiles: { 'MODEL.md': card.markdown } });
+  await writeFileAtomic(resolve(out, 'card.json'), JSON.stringify(card.json, null, 2) + '\n');
+  log(`wrote ${out} (training ${trainingSeconds.toFixed(0)} s)`);
+  for (const r of evaluation.byTemperature) log(`  T=${r.temperature}: accuracy ${r.accuracy.toFixed(3)}  direct ${r.directRate.toFixed(3)}`);
+}
+
+function log(message: string): void {
+  console.log(`[build-base-model] ${message}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(`build-base-model: ${(e as Error).stack ?? String(e)}`);
+  process.exit(1);
+});
