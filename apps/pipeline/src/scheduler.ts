@@ -92,12 +92,19 @@ export function runPipeline(opts: RunPipelineOptions): Observable<PipelineEvent>
       }
     };
 
+    // A stage that leaves the policy unchanged (select, eval) gets the previous boundary's record.
+    let lastDiagnostics: { policy: Policy; name: string; diagnostics: Record<string, unknown> } | null = null;
     const boundary = (name: string, after: string | null): Observable<PipelineEvent> =>
       defer(() => {
         if (state.boundaries.includes(name)) return EMPTY;
         const start = now();
         const p = policy;
+        if (lastDiagnostics && lastDiagnostics.policy === p && lastDiagnostics.name === p.name) {
+          const diagnostics = { ...lastDiagnostics.diagnostics, reusedFrom: lastDiagnostics.name };
+          return of<PipelineEvent>({ type: 'diagnostics', boundary: name, after, policy: p.name, diagnostics, wallMs: 0, time: now() });
+        }
         return defer(() => opts.diagnose(p, name)).pipe(
+          tap((diagnostics) => (lastDiagnostics = { policy: p, name: p.name, diagnostics })),
           map((diagnostics): PipelineEvent => ({ type: 'diagnostics', boundary: name, after, policy: p.name, diagnostics, wallMs: now() - start, time: now() })),
         );
       });

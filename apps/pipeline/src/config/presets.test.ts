@@ -4,10 +4,10 @@ import { loadPipelineConfig, parseConfigText } from './load-config';
 import { listPresets, presetPath, SWEEP_PRESETS } from './presets';
 import { expandSweep, loadSweepConfig } from '../sweep/sweep-config';
 import { parsePipelineConfig } from './load-config';
-import { createPresetSchemaRegistry } from '../testing/preset-stage-schemas';
+import { wireRuntime } from '../wiring';
 
-// Against the provisional option schemas in testing/preset-stage-schemas.ts until the real factories land.
-const registry = createPresetSchemaRegistry();
+// Against the real stage schemas of rl-grpo and em-plugin, as the CLI wires them.
+const registry = wireRuntime().registry;
 
 describe('presets', () => {
   it('ships the six presets', () => {
