@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPretrained } from '@emrl/lm';
 import { createTask, evalStageFactory, grpoStageFactory, type Policy } from '@emrl/rl-grpo';
-import { compressStageFactory, emStageFactory, loadAdapter, selectStageFactory } from '@emrl/em-plugin';
+import { compressStageFactory, emStageFactory, loadAdapter, removeAdapterStageFactory, selectStageFactory } from '@emrl/em-plugin';
 import { registerStageFactory } from './config/stage-registry';
 import { diagnosePolicy, prepareProbeSet } from './diagnostics';
 import { configureRuntime, getRuntime, type PipelineRuntime } from './runtime';
@@ -47,7 +47,7 @@ let wired = false;
  */
 export function wireRuntime(): PipelineRuntime {
   if (!wired) {
-    for (const f of [selectStageFactory, emStageFactory, grpoStageFactory, compressStageFactory, evalStageFactory]) registerStageFactory(f);
+    for (const f of [selectStageFactory, emStageFactory, grpoStageFactory, compressStageFactory, removeAdapterStageFactory, evalStageFactory]) registerStageFactory(f);
     wired = true;
   }
   return configureRuntime({

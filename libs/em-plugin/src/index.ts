@@ -13,3 +13,4 @@ export * from './em-stage';
 export * from './select-stage';
 export * from './compress-stage';
 export * from './register';
+export * from './remove-adapter-stage';

@@ -10,8 +10,8 @@ import { wireRuntime } from '../wiring';
 const registry = wireRuntime().registry;
 
 describe('presets', () => {
-  it('ships the six presets', () => {
-    expect(listPresets()).toEqual(['curriculum-ablation', 'em-regularized-grpo', 'em-warmstart', 'grpo-only', 'grpo-then-compress', 'grpo-then-em']);
+  it('ships the seven presets', () => {
+    expect(listPresets()).toEqual(['curriculum-ablation', 'em-regularized-grpo', 'em-three-roles', 'em-warmstart', 'grpo-only', 'grpo-then-compress', 'grpo-then-em']);
   });
   for (const name of listPresets().filter((p) => !SWEEP_PRESETS.includes(p))) {
     it(`${name} validates`, () => {
