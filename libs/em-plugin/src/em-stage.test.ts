@@ -203,3 +203,37 @@ describe('EmStage early stopping', () => {
     p.model.dispose();
   });
 });
+
+describe('EmStage evalEvery', () => {
+  /** Greedy accuracy on the first n test prompts, computed directly (independent of evaluate). */
+  async function greedyAccuracy(p: Policy, n: number): Promise<number> {
+    const examples = task.split('test').slice(0, n);
+    const r = await sampleGroups(p, task, examples, 1, { temperature: 0, topP: 1, topK: 0, maxNewTokens: task.maxCompletionLength, seed: 0 });
+    return examples.filter((ex, i) => task.verify(r.completions[i]!, ex).correct).length / examples.length;
+  }
+
+  it('measures test accuracy at step 0 and every N-th step (and the last), without changing the EM trajectory', async () => {
+    const plain = policy(2);
+    const withEval = policy(2);
+    const initial = withEval.model.clone();
+    const base = metricsOf(await run(new EmStage('em', config({ steps: 5 })), { policy: plain, task, seed: 4 }));
+    const events = await run(new EmStage('em', config({ steps: 5, evalEvery: 2, evalLimit: 6 })), { policy: withEval, task, seed: 4 });
+    const ms = metricsOf(events);
+    expect(ms.map((m) => 'eval_accuracy' in m)).toEqual([false, true, false, true, true]);
+    // The measurement never feeds the EM loss: same losses and final weights as a run without it.
+    ms.forEach((m, i) => expect(m['loss']).toBe(base[i]!['loss']));
+    for (const [name, w] of withEval.model.weights) {
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(w, plain.model.weights.get(name)!))).dataSync()[0]!);
+      expect(diff, name).toBe(0);
+    }
+    const result = finishedOf(events).result as { evaluations: { step: number; metrics: Record<string, number> }[] };
+    expect(result.evaluations.map((e) => e.step)).toEqual([0, 2, 4, 5]);
+    expect(result.evaluations[0]!.metrics['eval_accuracy']).toBe(await greedyAccuracy({ ...withEval, model: initial }, 6));
+    expect(ms[4]!['eval_accuracy']).toBe(await greedyAccuracy(withEval, 6));
+    expect(events.some((e) => e.type === 'log' && e.message.startsWith('test accuracy before EM'))).toBe(true);
+    const off = metricsOf(await run(new EmStage('em', config({ steps: 1 })), { policy: plain, task, seed: 4 }));
+    expect(off[0]).not.toHaveProperty('eval_accuracy');
+    [plain, withEval].forEach((x) => x.model.dispose());
+    initial.dispose();
+  });
+});

@@ -3,6 +3,7 @@ import type { Observable } from 'rxjs';
 import { z } from 'zod';
 import { AdamW, clipGlobalNorm, packBatchArrays, toPackedBatch } from '@emrl/lm';
 import {
+  evaluate,
   findLatestCheckpoint,
   loadTrainingCheckpoint,
   sampleGroups,
@@ -14,6 +15,7 @@ import {
   type StageEvent,
   type StageFactory,
   type TaskExample,
+  type TemperatureResult,
 } from '@emrl/rl-grpo';
 import { answerEntropy, majorityAnswer } from './answer-entropy';
 import { AgreementPlateau, EarlyStopper, EntropyPlateau, SkewnessJump, type StopCriterion, type StopDecision } from './early-stop';
@@ -93,6 +95,13 @@ export const EmStageConfigSchema = z
     checkpointEvery: z.number().int().min(0).default(0).meta(d('Save every N steps (0: only at the end).')),
     logEvery: z.number().int().positive().default(1),
     earlyStop: EmEarlyStopConfigSchema.optional().meta(d('Label-free early stopping on held-out unlabeled prompts (off when absent).')),
+    evalEvery: z.number().int().min(0).default(0).meta(
+      d(
+        "Measure greedy accuracy on the task's TEST split (metric eval_accuracy) before the first step and after every N-th step (and the last); 0 = off. " +
+          'A MEASUREMENT ONLY: the test labels are never seen by the EM loss or the early stopper.',
+      ),
+    ),
+    evalLimit: z.number().int().positive().default(100).meta(d('eval_accuracy uses the first N prompts of the test split.')),
   })
   .strict();
 export type EmStageConfig = z.infer<typeof EmStageConfigSchema>;
@@ -123,6 +132,20 @@ export function emStopCriterion(c: EmEarlyStopConfig): StopCriterion {
     case 'skewness-jump':
       return new SkewnessJump({ threshold: minDelta }, 'heldout/skewness');
   }
+}
+
+/** Greedy test accuracy of the policy (labels used for this measurement only), with the task's diagnostics. */
+async function measureTestAccuracy(c: EmStageConfig, ctx: StageContext, stageId: string): Promise<Record<string, number>> {
+  const r = await evaluate(
+    ctx.policy,
+    ctx.task,
+    { temperatures: [0], split: 'test', limit: c.evalLimit, ...(c.maxNewTokens ? { maxNewTokens: c.maxNewTokens } : {}) },
+    { seed: streamSeed(ctx.seed, stageId, 'eval') },
+  );
+  const t: TemperatureResult = r.byTemperature[0]!;
+  const out: Record<string, number> = { eval_accuracy: t.accuracy, eval_format_failure_rate: t.formatFailureRate };
+  for (const [k, v] of Object.entries(t.extra)) out[`eval_${k}`] = v;
+  return out;
 }
 
 /** Early-stop state saved in checkpoints (trainer-state.json `extra.earlyStop`) so a resume replays it. */
@@ -251,6 +274,7 @@ export class EmStage implements Stage<EmStageConfig> {
     let last: Record<string, number> = {};
     let early: EmEarlyStopRun | null = null;
     let decision: StopDecision | null = null;
+    const evaluations: { step: number; metrics: Record<string, number> }[] = [];
     const policy = ctx.policy;
     return stepLoop({
       stage: this.id,
@@ -284,6 +308,11 @@ export class EmStage implements Stage<EmStageConfig> {
         if (early) {
           const { signals } = await early.measure(0);
           logs.push(`held-out signals before EM: ${Object.entries(signals).map(([k, v]) => `${k} = ${v.toFixed(4)}`).join(', ')}`);
+        }
+        if (c.evalEvery > 0) {
+          const metrics = await measureTestAccuracy(c, ctx, this.id);
+          evaluations.push({ step: 0, metrics });
+          logs.push(`test accuracy before EM (greedy, first ${c.evalLimit} test prompts; measurement only): ${metrics['eval_accuracy']!.toFixed(4)}`);
         }
         return { startStep: 0, logs };
       },
@@ -328,14 +357,27 @@ export class EmStage implements Stage<EmStageConfig> {
           'perf/tokens_per_sec': (packed.batchSize * packed.seqLen * 2) / ((tTrain - t0) / 1000),
         };
         let stop: { reason: string } | undefined;
+        let fired: StopDecision | null = null;
         if (early?.shouldMeasure(step)) {
           const m = await early.measure(step + 1);
           Object.assign(last, m.signals);
-          if (m.decision) {
-            decision = m.decision;
-            last['early_stop/best_step'] = m.decision.bestStep;
-            stop = { reason: `early-stop/${m.decision.criterion}: ${m.decision.reason}; best step ${m.decision.bestStep}${early.restore(m.decision)}` };
-          }
+          fired = m.decision;
+        }
+        // Test accuracy of this step's weights (before a restoreBest swaps them); never fed to the stopper.
+        if (c.evalEvery > 0 && ((step + 1) % c.evalEvery === 0 || step === c.steps - 1 || fired)) {
+          const tEval = performance.now();
+          const metrics = await measureTestAccuracy(c, ctx, this.id);
+          evaluations.push({ step: step + 1, metrics });
+          Object.assign(last, metrics);
+          last['perf/eval_time'] = (performance.now() - tEval) / 1000;
+        }
+        if (fired && early) {
+          decision = fired;
+          last['early_stop/best_step'] = fired.bestStep;
+          const note = early.restore(fired);
+          stop = { reason: `early-stop/${fired.criterion}: ${fired.reason}; best step ${fired.bestStep}${note}` };
+          const atBest = early.restoredStep === fired.bestStep ? evaluations.find((e) => e.step === fired.bestStep) : undefined;
+          if (atBest) last['eval_accuracy/restored'] = atBest.metrics['eval_accuracy']!;
         }
         last['perf/step_time'] = (performance.now() - t0) / 1000;
         return stop ? { metrics: last, stop } : { metrics: last };
@@ -362,6 +404,7 @@ export class EmStage implements Stage<EmStageConfig> {
           summary,
           result: {
             prompts: prompts.map((p) => ({ id: p.id, prompt: p.prompt })),
+            ...(c.evalEvery > 0 ? { evaluations } : {}),
             ...(early
               ? {
                   earlyStop: {

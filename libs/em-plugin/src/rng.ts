@@ -1,14 +1,7 @@
-/** Small deterministic PRNG (mulberry32) for seeded tie-breaks and initializations. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '@emrl/lm';
+
+/** Seeded uniform stream for tie-breaks and initializations (lm's mulberry32). */
+export const mulberry32 = seededRandom;
 
 /** Standard normal draws (Box-Muller) from a seeded uniform stream. */
 export function gaussian(rand: () => number): () => number {

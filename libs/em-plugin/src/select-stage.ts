@@ -1,6 +1,6 @@
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { z } from 'zod';
-import { sampleGroups, streamSeed, type Stage, type StageContext, type StageEvent, type StageFactory } from '@emrl/rl-grpo';
+import { oneShotStage, sampleGroups, streamSeed, type Stage, type StageContext, type StageEvent, type StageFactory } from '@emrl/rl-grpo';
 import { selectOneShotPrompts } from './selection';
 
 const d = (description: string) => ({ description });
@@ -32,71 +32,54 @@ export class SelectStage implements Stage<SelectStageConfig> {
 
   run(ctx: StageContext): Observable<StageEvent> {
     const c = this.config;
-    return new Observable<StageEvent>((subscriber) => {
-      let cancelled = false;
-      const candidates = ctx.task.split(c.split).slice(0, c.candidates);
-      subscriber.next({ type: 'started', stage: this.id, kind: this.kind, totalSteps: candidates.length, time: Date.now() });
-      const t0 = performance.now();
-      let call = 0;
-      const handle = setImmediate(async () => {
-        try {
-          const promptsPerCall = Math.max(1, Math.floor(c.batchSize / c.samplesPerPrompt));
-          const result = await selectOneShotPrompts({
-            candidates,
-            k: c.samplesPerPrompt,
-            task: ctx.task,
-            topN: c.topN,
-            seed: ctx.seed,
-            tieBreak: c.tieBreak,
-            batchSize: promptsPerCall,
-            sample: async (prompts) => {
-              const examples = prompts.map((prompt, i) => ({ id: `c${i}`, prompt, answer: '' }));
-              const r = await sampleGroups(ctx.policy, ctx.task, examples, c.samplesPerPrompt, {
-                temperature: c.temperature,
-                topP: c.topP,
-                topK: 0,
-                maxNewTokens: ctx.task.maxCompletionLength,
-                seed: streamSeed(ctx.seed, this.id, call++),
-              });
-              const k = c.samplesPerPrompt;
-              return {
-                completions: prompts.map((_, p) => r.completions.slice(p * k, (p + 1) * k)),
-                tokenCounts: prompts.map((_, p) => r.completionIds.slice(p * k, (p + 1) * k).map((t) => t.length)),
-              };
-            },
-            onProgress: (done, total) => {
-              if (cancelled) return;
-              subscriber.next({
-                type: 'progress',
-                stage: this.id,
-                step: done,
-                totalSteps: total,
-                etaSec: ((performance.now() - t0) / 1000 / done) * (total - done),
-              });
-            },
-          });
-          if (cancelled) return;
-          const top = result.selected[0];
-          const summary: Record<string, number> = {
-            'select/generations': result.cost.generations,
-            'select/tokens': result.cost.tokens ?? Number.NaN,
-            'select/seconds': (performance.now() - t0) / 1000,
-            'select/top_p': top?.p ?? Number.NaN,
-            'select/top_variance': top?.variance ?? Number.NaN,
-            'select/candidates_at_max_variance': top ? top.tiedWith + 1 : 0,
-          };
-          subscriber.next({ type: 'log', stage: this.id, level: 'info', message: result.explanation });
-          subscriber.next({ type: 'metrics', stage: this.id, step: candidates.length, metrics: summary });
-          subscriber.next({ type: 'finished', stage: this.id, policy: ctx.policy, summary, result });
-          subscriber.complete();
-        } catch (e) {
-          if (!cancelled) subscriber.error(e);
-        }
-      });
-      return () => {
-        cancelled = true;
-        clearImmediate(handle);
-      };
+    const candidates = ctx.task.split(c.split).slice(0, c.candidates);
+    return oneShotStage({
+      stage: this.id,
+      kind: this.kind,
+      totalSteps: candidates.length,
+      run: async (emit) => {
+        const t0 = performance.now();
+        let call = 0;
+        const promptsPerCall = Math.max(1, Math.floor(c.batchSize / c.samplesPerPrompt));
+        const result = await selectOneShotPrompts({
+          candidates,
+          k: c.samplesPerPrompt,
+          task: ctx.task,
+          topN: c.topN,
+          seed: ctx.seed,
+          tieBreak: c.tieBreak,
+          batchSize: promptsPerCall,
+          sample: async (prompts) => {
+            const examples = prompts.map((prompt, i) => ({ id: `c${i}`, prompt, answer: '' }));
+            const r = await sampleGroups(ctx.policy, ctx.task, examples, c.samplesPerPrompt, {
+              temperature: c.temperature,
+              topP: c.topP,
+              topK: 0,
+              maxNewTokens: ctx.task.maxCompletionLength,
+              seed: streamSeed(ctx.seed, this.id, call++),
+            });
+            const k = c.samplesPerPrompt;
+            return {
+              completions: prompts.map((_, p) => r.completions.slice(p * k, (p + 1) * k)),
+              tokenCounts: prompts.map((_, p) => r.completionIds.slice(p * k, (p + 1) * k).map((t) => t.length)),
+            };
+          },
+          onProgress: (done, total) =>
+            emit({ type: 'progress', stage: this.id, step: done, totalSteps: total, etaSec: ((performance.now() - t0) / 1000 / done) * (total - done) }),
+        });
+        const top = result.selected[0];
+        const summary: Record<string, number> = {
+          'select/generations': result.cost.generations,
+          'select/tokens': result.cost.tokens ?? Number.NaN,
+          'select/seconds': (performance.now() - t0) / 1000,
+          'select/top_p': top?.p ?? Number.NaN,
+          'select/top_variance': top?.variance ?? Number.NaN,
+          'select/candidates_at_max_variance': top ? top.tiedWith + 1 : 0,
+        };
+        emit({ type: 'log', stage: this.id, level: 'info', message: result.explanation });
+        emit({ type: 'metrics', stage: this.id, step: candidates.length, metrics: summary });
+        return { policy: ctx.policy, summary, result };
+      },
     });
   }
 }

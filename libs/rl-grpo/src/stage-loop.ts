@@ -121,3 +121,43 @@ export function stepLoop(spec: StepLoopSpec): Observable<StageEvent> {
     };
   });
 }
+
+/** A stage that is one job rather than a step loop (evaluation, selection, ...). */
+export interface OneShotSpec {
+  stage: string;
+  kind: string;
+  /** Units of progress the job reports (e.g. temperatures or candidates). */
+  totalSteps: number;
+  /** The job. `emit` forwards progress/log/metrics events (dropped after cancellation). */
+  run(emit: (e: StageEvent) => void, cancelled: () => boolean): Promise<{ policy: Policy; summary: Record<string, number>; result?: unknown }>;
+}
+
+/**
+ * Runs a one-shot job as a cold Observable: started, whatever the job emits, finished. Unsubscribing
+ * drops later events; `waitForStageLoops()` also waits for a job that is still running.
+ */
+export function oneShotStage(spec: OneShotSpec): Observable<StageEvent> {
+  return new Observable<StageEvent>((subscriber) => {
+    let cancelled = false;
+    const emit = (e: StageEvent) => {
+      if (!cancelled) subscriber.next(e);
+    };
+    running++;
+    emit({ type: 'started', stage: spec.stage, kind: spec.kind, totalSteps: spec.totalSteps, time: Date.now() });
+    const handle = setImmediate(async () => {
+      try {
+        const out = await spec.run(emit, () => cancelled);
+        emit({ type: 'finished', stage: spec.stage, policy: out.policy, summary: out.summary, result: out.result });
+        if (!cancelled) subscriber.complete();
+      } catch (e) {
+        if (!cancelled) subscriber.error(e);
+      } finally {
+        markIdle();
+      }
+    });
+    return () => {
+      cancelled = true;
+      void handle;
+    };
+  });
+}

@@ -11,16 +11,18 @@ export type WeightLookup = (name: string) => tf.Tensor;
  * k/v: query head h uses kv head floor(h / G), G = H / Hkv (Hugging Face repeat_kv order), so the
  * G query heads of one kv head are contiguous and fold into the row axis of one batched matmul.
  *
- * q [B, H, T, hd] (already scaled by 1/sqrt(hd)), kT [B, Hkv, hd, Tk], v [B, Hkv, Tk, hd],
- * bias [B, 1, T, Tk] additive -> [B, H, T, hd].
+ * q [B, H, T, hd] (already scaled by 1/sqrt(hd)), k [B, Hkv, Tk, hd], v [B, Hkv, Tk, hd],
+ * bias [B, 1, T, Tk] additive -> [B, H, T, hd]. Keys stay untransposed (q k^T is a transposed
+ * matMul): the cache appends whole [Tk, hd] blocks, and decoding products run as strided JS loops
+ * in the wasm BatchMatMul fix.
  */
-export function groupedAttention(q: tf.Tensor4D, kT: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D): tf.Tensor4D {
+export function groupedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, h, t, hd] = q.shape;
-    const hkv = kT.shape[1];
-    const tk = kT.shape[3];
+    const hkv = k.shape[1];
+    const tk = k.shape[2];
     const g = h / hkv;
-    const scores = tf.matMul(tf.reshape(q, [b * hkv, g * t, hd]), tf.reshape(kT, [b * hkv, hd, tk])); // [B*Hkv, G*T, Tk]
+    const scores = tf.matMul(tf.reshape(q, [b * hkv, g * t, hd]), tf.reshape(k, [b * hkv, tk, hd]), false, true); // [B*Hkv, G*T, Tk]
     const probs = tf.softmax(tf.add(tf.reshape(scores, [b, h, t, tk]), bias)); // [B, H, T, Tk]
     const out = tf.matMul(tf.reshape(probs, [b * hkv, g * t, tk]), tf.reshape(v, [b * hkv, tk, hd])); // [B*Hkv, G*T, hd]
     return tf.reshape(out, [b, h, t, hd]);
@@ -67,10 +69,10 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
     k3 = applyRope(k3, ctx.rope.cos, ctx.rope.sin);
   }
   const q = tf.transpose(tf.reshape(q3, [b, t, h, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
-  let kT = tf.transpose(tf.reshape(k3, [b, t, hkv, hd]), [0, 2, 3, 1]) as tf.Tensor4D; // [B, Hkv, hd, T]
+  let k = tf.transpose(tf.reshape(k3, [b, t, hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, Hkv, T, hd]
   let v = tf.transpose(tf.reshape(v2, [b, t, hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, Hkv, T, hd]
-  if (ctx.cache) ({ kT, v } = ctx.cache.append(layer, kT, v)); // Tk = past + T
-  const att = groupedAttention(q, kT, v, ctx.bias); // [B, H, T, hd]
+  if (ctx.cache) ({ k, v } = ctx.cache.append(layer, k, v)); // Tk = past + T
+  const att = groupedAttention(q, k, v, ctx.bias); // [B, H, T, hd]
   const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [n, h * hd]) as tf.Tensor2D; // [N, H*hd]
   if (c.family === 'gpt2') {
     const p = `transformer.h.${layer}.attn.c_proj`;

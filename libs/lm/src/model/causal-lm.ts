@@ -7,7 +7,7 @@
  *   attentionMask  [B, T] (or [B, Tk] with a cache)   1 = real token, 0 = pad
  *   positions      [B, T]  cumsum(mask) - 1, clamped at 0 (Hugging Face convention)
  *   hidden         [N, D]  kept 2-D so every matmul is an untransposed [N, in] @ [in, out]
- *   q              [B, H, T, hd]; cached keys kT [B, Hkv, hd, Tk]; values [B, Hkv, Tk, hd]
+ *   q              [B, H, T, hd]; cached keys and values [B, Hkv, Tk, hd]
  *   scores         [B, H, T, Tk] + causal/padding bias [B, 1, T, Tk]
  *   logits         [B, T, V]  (after the logits adapter, if one is set)
  *

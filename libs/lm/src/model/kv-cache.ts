@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** One layer's cached keys (stored transposed, so scores are an untransposed matmul) and values. */
+/** One layer's cached keys and values; new positions append whole [T, hd] blocks per (b, head). */
 interface LayerCache {
-  kT: tf.Tensor4D; // [B, Hkv, hd, Tk]
+  k: tf.Tensor4D; // [B, Hkv, Tk, hd]
   v: tf.Tensor4D; // [B, Hkv, Tk, hd]
 }
 
@@ -35,14 +35,14 @@ export class KVCache {
     if (old && old !== mask) old.dispose();
   }
 
-  /** Appends new keys [B, Hkv, hd, T] and values [B, Hkv, T, hd]; returns the full cached tensors. */
-  append(layer: number, kT: tf.Tensor4D, v: tf.Tensor4D): LayerCache {
+  /** Appends new keys and values [B, Hkv, T, hd]; returns the full cached tensors [B, Hkv, Tk, hd]. */
+  append(layer: number, k: tf.Tensor4D, v: tf.Tensor4D): LayerCache {
     const old = this.layers[layer];
     const next: LayerCache = old
-      ? { kT: tf.keep(tf.concat([old.kT, kT], 3)), v: tf.keep(tf.concat([old.v, v], 2)) }
-      : { kT: tf.keep(tf.clone(kT)), v: tf.keep(tf.clone(v)) };
+      ? { k: tf.keep(tf.concat([old.k, k], 2)), v: tf.keep(tf.concat([old.v, v], 2)) }
+      : { k: tf.keep(tf.clone(k)), v: tf.keep(tf.clone(v)) };
     if (old) {
-      old.kT.dispose();
+      old.k.dispose();
       old.v.dispose();
     }
     this.layers[layer] = next;
@@ -51,7 +51,7 @@ export class KVCache {
 
   dispose(): void {
     for (const l of this.layers) {
-      l?.kT.dispose();
+      l?.k.dispose();
       l?.v.dispose();
     }
     this.layers.fill(null);

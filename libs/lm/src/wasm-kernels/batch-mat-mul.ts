@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { callOriginal } from './original-kernels';
 import { transposeLastTwo } from './transpose';
 import {
   asWasmBackend,
@@ -16,7 +17,9 @@ import {
  * scalar triple loop otherwise (10-30x slower; every matMul gradient is transposed). Here:
  *  1. transposed operands are transposed explicitly (C++ Transpose, rank 3 fast path);
  *  2. a shared right operand (b batch 1) folds a's batch into rows: one XNNPACK call;
- *  3. otherwise one XNNPACK call per batch entry on zero-copy views of the operands.
+ *  3. otherwise one XNNPACK call per batch entry on zero-copy views of the operands;
+ *  4. except when each batch entry is tiny (decoding attention, [B*H, 1, hd] @ [B*H, hd, Tk]): one
+ *     XNNPACK call costs ~10 us of setup, so the stock C++ scalar loop (strided, no transposes) wins.
  */
 export function batchMatMulKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = asWasmBackend(args.backend);
@@ -99,6 +102,9 @@ export function batchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.Tensor
   }
   const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
   const { m, k, n } = plan;
+  if (plan.batchB > 1 && plan.batchA === plan.batchB && a.shape.length === 3 && b.shape.length === 3 && m * k * n > 0 && m * k * n <= SMALL_PRODUCT_MACS) {
+    return callOriginal('BatchMatMul', { a, b }, backend, { transposeA, transposeB });
+  }
   const out = backend.makeOutput(plan.outShape, 'float32');
   const batch = plan.aIndex.length;
   if (batch * m * n === 0) return out;
@@ -121,6 +127,9 @@ export function batchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.Tensor
   }
   return out;
 }
+
+/** Multiply-adds per batch entry below which the stock scalar loop beats one XNNPACK call (~10 us setup). */
+export const SMALL_PRODUCT_MACS = 6144;
 
 function loopXnn(backend: WasmBackend, aU: tf.TensorInfo, bU: tf.TensorInfo, out: tf.TensorInfo, plan: MatMulPlan): void {
   const { m, k, n, aIndex, bIndex } = plan;

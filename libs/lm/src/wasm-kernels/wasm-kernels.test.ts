@@ -98,6 +98,13 @@ describe('BatchMatMul', () => {
     ['a batch 1 broadcasts', [1, 5, 3], [4, 2, 3], false, true],
     ['batch 1 both', [1, 5, 3], [1, 5, 2], true, false],
     ['2-axis broadcast', [2, 1, 5, 3], [1, 3, 3, 4], false, false],
+    // Above SMALL_PRODUCT_MACS per batch entry: one XNNPACK call per entry (the cases above run the JS loop).
+    ['large entries plain', [3, 20, 24], [3, 24, 21], false, false],
+    ['large entries transposeA', [3, 24, 20], [3, 24, 21], true, false],
+    ['large entries transposeB', [3, 20, 24], [3, 21, 24], false, true],
+    ['large entries both transposed', [3, 24, 20], [3, 21, 24], true, true],
+    ['large entries, a batch 1 broadcasts', [1, 20, 24], [3, 24, 21], false, false],
+    ['decoding step q k^T [B*H, 1, hd] x [B*H, Tk, hd]^T', [16, 1, 24], [16, 50, 24], false, true],
   ];
   for (const [name, as, bs, ta, tb] of cases) {
     it(`${name}: a [${as}] b [${bs}] tA=${ta} tB=${tb} matches a float64 reference`, () => {

@@ -1,6 +1,7 @@
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { EvalConfigSchema, evaluate, type EvalConfig } from '../eval/evaluate';
 import type { Stage, StageContext, StageEvent, StageFactory } from '../stage';
+import { oneShotStage } from '../stage-loop';
 
 /** Evaluation as a stage: accuracy by temperature, pass@k, maj@k, calibration. Leaves the policy unchanged. */
 export class EvalStage implements Stage<EvalConfig> {
@@ -11,40 +12,32 @@ export class EvalStage implements Stage<EvalConfig> {
   ) {}
 
   run(ctx: StageContext): Observable<StageEvent> {
-    return new Observable<StageEvent>((subscriber) => {
-      const total = this.config.temperatures.length;
-      subscriber.next({ type: 'started', stage: this.id, kind: this.kind, totalSteps: total, time: Date.now() });
-      const t0 = performance.now();
-      let cancelled = false;
-      const handle = setImmediate(async () => {
-        try {
-          const result = await evaluate(ctx.policy, ctx.task, this.config, {
-            seed: ctx.seed,
-            onProgress: (done, all) =>
-              subscriber.next({
-                type: 'progress',
-                stage: this.id,
-                step: Math.round((done / all) * total),
-                totalSteps: total,
-                etaSec: ((performance.now() - t0) / 1000 / done) * (all - done),
-              }),
-          });
-          const summary: Record<string, number> = {};
-          for (const r of result.byTemperature) {
-            summary[`eval/accuracy@t${r.temperature}`] = r.accuracy;
-            summary[`eval/maj_at_k@t${r.temperature}`] = r.majAtK;
-          }
-          subscriber.next({ type: 'metrics', stage: this.id, step: total, metrics: summary });
-          subscriber.next({ type: 'finished', stage: this.id, policy: ctx.policy, summary, result });
-          subscriber.complete();
-        } catch (e) {
-          if (!cancelled) subscriber.error(e);
+    const total = this.config.temperatures.length;
+    return oneShotStage({
+      stage: this.id,
+      kind: this.kind,
+      totalSteps: total,
+      run: async (emit) => {
+        const t0 = performance.now();
+        const result = await evaluate(ctx.policy, ctx.task, this.config, {
+          seed: ctx.seed,
+          onProgress: (done, all) =>
+            emit({
+              type: 'progress',
+              stage: this.id,
+              step: Math.round((done / all) * total),
+              totalSteps: total,
+              etaSec: ((performance.now() - t0) / 1000 / done) * (all - done),
+            }),
+        });
+        const summary: Record<string, number> = {};
+        for (const r of result.byTemperature) {
+          summary[`eval/accuracy@t${r.temperature}`] = r.accuracy;
+          summary[`eval/maj_at_k@t${r.temperature}`] = r.majAtK;
         }
-      });
-      return () => {
-        cancelled = true;
-        clearImmediate(handle);
-      };
+        emit({ type: 'metrics', stage: this.id, step: total, metrics: summary });
+        return { policy: ctx.policy, summary, result };
+      },
     });
   }
 }

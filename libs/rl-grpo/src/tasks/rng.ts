@@ -1,3 +1,5 @@
+import { seededRandom } from '@emrl/lm';
+
 /**
  * Seeded randomness for task generation. Tasks must be reproducible from their config alone, so
  * every stream is a pure function of (seed, purpose); nothing here touches Math.random.
@@ -31,16 +33,9 @@ export function taskSeed(seed: number, ...parts: (string | number)[]): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** mulberry32: tiny, fast, good enough for sampling problems (not for cryptography). */
+/** lm's mulberry32 stream: tiny, fast, good enough for sampling problems (not for cryptography). */
 export function createTaskRng(seed: number, ...parts: (string | number)[]): TaskRng {
-  let a = parts.length > 0 ? taskSeed(seed, ...parts) : seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(parts.length > 0 ? taskSeed(seed, ...parts) : seed >>> 0);
   const int = (n: number): number => Math.floor(next() * n);
   return {
     next,
