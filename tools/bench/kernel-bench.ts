@@ -39,9 +39,13 @@ export function kernelCases(): KernelCase[] {
     { kernel: 'BatchMatMul', what: '(a) weight grad x^T dy [3264,96]^T[3264,384]', setup: mm([3264, 96], [3264, 384], true, false) },
     { kernel: 'BatchMatMul', what: '(a) input grad dy W^T [3264,384][96,384]^T', setup: mm([3264, 384], [96, 384], false, true) },
     { kernel: 'BatchMatMul', what: '(a) tied head x wte^T [3264,96][258,96]^T', setup: mm([3264, 96], [258, 96], false, true) },
-    { kernel: 'BatchMatMul', what: '(a) scores q k^T [256,51,24][256,24,51]', setup: mm([256, 51, 24], [256, 24, 51], false, false) },
-    { kernel: 'BatchMatMul', what: '(a) grad dq = dS k [256,51,51][256,24,51]^T', setup: mm([256, 51, 51], [256, 24, 51], false, true) },
-    { kernel: 'BatchMatMul', what: '(a) grad dk^T = q^T dS [256,51,24]^T[256,51,51]', setup: mm([256, 51, 24], [256, 51, 51], true, false) },
+    // Attention of (a): q, k, v [B*H, T, hd] = [256, 51, 24], probabilities P and their gradient dS [256, 51, 51].
+    { kernel: 'BatchMatMul', what: '(a) scores q k^T [256,51,24][256,51,24]^T', setup: mm([256, 51, 24], [256, 51, 24], false, true) },
+    { kernel: 'BatchMatMul', what: '(a) weighted sum P v [256,51,51][256,51,24]', setup: mm([256, 51, 51], [256, 51, 24], false, false) },
+    { kernel: 'BatchMatMul', what: '(a) grad dq = dS k [256,51,51][256,51,24]', setup: mm([256, 51, 51], [256, 51, 24], false, false) },
+    { kernel: 'BatchMatMul', what: '(a) grad dk = dS^T q [256,51,51]^T[256,51,24]', setup: mm([256, 51, 51], [256, 51, 24], true, false) },
+    { kernel: 'BatchMatMul', what: '(a) grad dP = dY v^T [256,51,24][256,51,24]^T', setup: mm([256, 51, 24], [256, 51, 24], false, true) },
+    { kernel: 'BatchMatMul', what: '(a) decode q k^T [64,1,24][64,50,24]^T', setup: mm([64, 1, 24], [64, 50, 24], false, true) },
     { kernel: 'BatchMatMul', what: '(b) weight grad [512,512]^T[512,2048]', setup: mm([512, 512], [512, 2048], true, false) },
     { kernel: 'BatchMatMul', what: '(b) scores [16,256,64][16,64,256]', setup: mm([16, 256, 64], [16, 64, 256], false, false) },
     {
@@ -81,7 +85,7 @@ export function kernelCases(): KernelCase[] {
     },
     {
       kernel: 'Tanh',
-      what: '(a) GELU tanh [3264,384]',
+      what: 'tanh [3264,384] (not used by GPT-2 GELU now)',
       setup: () => {
         const x = r([3264, 384]);
         return op([x], () => tf.tanh(x));
@@ -89,7 +93,7 @@ export function kernelCases(): KernelCase[] {
     },
     {
       kernel: 'Pow',
-      what: '(a) GELU x^3 [3264,384]',
+      what: 'x^3 [3264,384] (not used by GPT-2 GELU now)',
       setup: () => {
         const x = r([3264, 384]);
         return op([x], () => tf.pow(x, 3));
