@@ -7,6 +7,7 @@ import { applyOverride, parseSetFlag } from './config/overrides';
 import type { PipelineConfig } from './config/pipeline-schema';
 import { listPresets, presetPath, SWEEP_PRESETS } from './config/presets';
 import { executeRun, type RunOutcome } from './execute';
+import { shortcutOverrides } from './cli-shortcuts';
 import { ProgressReporter, formatDiagnosticsLine } from './progress';
 import { writeRunReport } from './report/run-report';
 import { RunDir } from './run-dir';
@@ -27,10 +28,10 @@ export interface CliOptions {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-function outcomeCode(o: RunOutcome, err: (s: string) => void): number {
+function outcomeCode(o: RunOutcome, err: (s: string) => void, dir = '<run-dir>'): number {
   if (o.status === 'ok') return EXIT.ok;
   if (o.status === 'interrupted') {
-    err(`interrupted by ${o.signal}; state saved. Continue with: emrl resume <run-dir>`);
+    err(`interrupted by ${o.signal}; state saved. Continue with: emrl resume ${dir}`);
     return EXIT.interrupted;
   }
   err(`run failed: ${o.error instanceof Error ? o.error.message : String(o.error)}`);
@@ -38,11 +39,12 @@ function outcomeCode(o: RunOutcome, err: (s: string) => void): number {
 }
 
 /** The pipeline file named by <config> or --preset, with --set overrides applied and validated. */
-function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[] }, runtime: PipelineRuntime): PipelineConfig {
+function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string }, runtime: PipelineRuntime): PipelineConfig {
   if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a config file or --preset <name> (see "emrl init --help")']);
   if (opts.preset && SWEEP_PRESETS.includes(opts.preset)) throw new ConfigError('--preset', [`"${opts.preset}" is a sweep; run it with "emrl sweep --preset ${opts.preset}"`]);
   const path = file ?? presetPath(opts.preset!);
   let data = readConfigFile(path) as Record<string, unknown>;
+  for (const { path: key, value } of shortcutOverrides(opts)) data = applyOverride(data, key, value).data;
   for (const flag of opts.set ?? []) {
     const { path: key, value } = parseSetFlag(flag);
     const r = applyOverride(data, key, value);
@@ -83,7 +85,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
     const reporter = new ProgressReporter(stderr, { every: Number(opts.every ?? 10) });
     err(`run directory: ${prepared.runDir.dir}`);
     const outcome = await executeRun(prepared.events, (e) => reporter.handle(e));
-    const c = outcomeCode(outcome, err);
+    const c = outcomeCode(outcome, err, prepared.runDir.dir);
     if (c === EXIT.ok && opts.report !== false) {
       const files = await writeRunReport(prepared.runDir.dir);
       out(`report: ${files.html}`);
@@ -105,6 +107,13 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
       .option('--runs <dir>', 'parent folder of run directories', 'runs')
       .option('--every <n>', 'log a progress line every n steps when not on a terminal', '10')
       .option('--no-report', 'skip writing report.html at the end');
+
+  /** --model / --task: shortcuts for --set model=... / --set task=... (eval, diagnose, select). */
+  const modelTask = (cmd: Command): Command =>
+    cmd
+      .option('-m, --model <dir|embedded[:id]>', 'model to use instead of the config\'s: a Hugging Face directory, "embedded" or "embedded:<id>"')
+      .option('-t, --task <modchain|word-problems|path.jsonl>', 'task to use instead of the config\'s: a task type (default options) or a JSONL file');
+  type SingleOpts = { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean; model?: string; task?: string };
 
   runLike(program.command('run [config]'))
     .description('run a pipeline file (YAML or JSON) or a preset')
@@ -179,17 +188,18 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
 
   /** A one-stage pipeline built from a config's model/task/seed (eval, select). */
   const singleStage = (kind: string, help: string, example: string): void => {
-    runLike(program.command(`${kind} [config]`))
+    modelTask(runLike(program.command(`${kind} [config]`)))
       .description(help)
-      .addHelpText('after', `\nThe model, task, seed and backend come from the config (or preset); its ${kind} stage options are used when present.\n\nExamples:\n  ${example}`)
+      .addHelpText('after', `\nThe model, task, seed and backend come from the config (or preset, default em-warmstart); its ${kind} stage options are used when present. --model and --task replace the config's model and task.\n\nExamples:\n  ${example}`)
       .action(
-        guard(async (file: string | undefined, opts: { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean }) => {
+        guard(async (file: string | undefined, opts: SingleOpts) => {
           const runtime = cli.runtime();
           const data = readConfigFile(file ?? presetPath(opts.preset ?? 'em-warmstart')) as Record<string, unknown>;
           const stages = Array.isArray(data['stages']) ? (data['stages'] as Record<string, unknown>[]) : [];
           const own = stages.find((s) => s && typeof s === 'object' && kind in s) ?? { [kind]: {} };
           const single = { ...data, name: `${String(data['name'] ?? kind)}-${kind}`, stages: [own] };
           let d: Record<string, unknown> = single;
+          for (const { path, value } of shortcutOverrides(opts)) d = applyOverride(d, path, value).data;
           for (const flag of opts.set) {
             const { path, value } = parseSetFlag(flag);
             d = applyOverride(d, path, value).data;
@@ -199,16 +209,32 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
         }),
       );
   };
-  singleStage('eval', 'evaluate a model: accuracy by temperature, pass@k, calibration', 'emrl eval pipeline.yaml --set eval.temperatures=[0,0.6,1]');
-  singleStage('select', 'one-shot prompt selection alone (variance of correctness over candidate prompts)', 'emrl select --preset em-warmstart --set select.candidates=64');
+  singleStage(
+    'eval',
+    'evaluate a model: accuracy by temperature, pass@k, calibration',
+    [
+      'emrl eval pipeline.yaml --set eval.temperatures=[0,0.6,1]',
+      'emrl eval --model embedded --task modchain --set eval.limit=50',
+      'emrl eval --model path/to/hf-model --task problems.jsonl --set eval.maxNewTokens=64',
+      'emrl eval --model runs/my-run/checkpoints/grpo/step-000030 --task modchain',
+    ].join('\n  '),
+  );
+  singleStage(
+    'select',
+    'one-shot prompt selection alone (variance of correctness over candidate prompts)',
+    ['emrl select --preset em-warmstart --set select.candidates=64', 'emrl select --model embedded:modchain-byte --task word-problems --set select.candidates=16'].join('\n  '),
+  );
 
-  runLike(program.command('diagnose [config]'))
+  modelTask(runLike(program.command('diagnose [config]')))
     .description('logit statistics, accuracy by temperature and calibration of the config\'s model on the probe set; printed and saved')
-    .addHelpText('after', '\nExamples:\n  emrl diagnose pipeline.yaml\n  emrl diagnose --preset grpo-only --set diagnostics.temperatures=[0,0.5,1]')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  emrl diagnose pipeline.yaml\n  emrl diagnose --preset grpo-only --set diagnostics.temperatures=[0,0.5,1]\n  emrl diagnose --model path/to/hf-model --task problems.jsonl --set diagnostics.maxNewTokens=64\n  emrl diagnose --model runs/my-run/checkpoints/em/step-000010 --task modchain',
+    )
     .action(
-      guard(async (file: string | undefined, opts: { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean }) => {
+      guard(async (file: string | undefined, opts: SingleOpts) => {
         const runtime = cli.runtime();
-        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set }, runtime);
+        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
         const config: PipelineConfig = { ...base, name: `${base.name}-diagnose`, stages: [], diagnostics: { ...base.diagnostics, enabled: true } };
         const prepared = await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) });
         const outcome = await executeRun(prepared.events, (e) => {
@@ -218,7 +244,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
           }
         });
         err(`saved in ${prepared.runDir.dir}`);
-        return outcomeCode(outcome, err);
+        return outcomeCode(outcome, err, prepared.runDir.dir);
       }),
     );
 

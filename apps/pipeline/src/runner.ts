@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { EMPTY, type Observable } from 'rxjs';
+import { ConfigError } from './config/config-error';
 import { createStages, parsePipelineConfig, resolveConfig } from './config/load-config';
 import type { PipelineConfig } from './config/pipeline-schema';
 import type { PipelineEvent } from './pipeline-events';
 import { buildRunRecord } from './run-record';
 import { CONFIG_FILE, RunDir } from './run-dir';
-import type { PipelineRuntime } from './runtime';
+import { NotWiredError, type PipelineRuntime } from './runtime';
 import { runPipeline } from './scheduler';
 
 export interface PreparedRun {
@@ -16,11 +17,24 @@ export interface PreparedRun {
   alreadyFinished: boolean;
 }
 
+/**
+ * A task or model that cannot be loaded (unknown task type, bad JSONL line, missing model
+ * directory) is bad input: re-thrown as a ConfigError naming the config field, so the CLI exits 2.
+ */
+async function loadInput<T>(field: 'task' | 'model', load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof NotWiredError) throw e;
+    throw new ConfigError(field, [e instanceof Error ? e.message : String(e)]);
+  }
+}
+
 async function prepare(config: PipelineConfig, runtime: PipelineRuntime) {
   const stages = createStages(config, runtime.registry);
   const backend = await runtime.initBackend(config.backend);
-  const task = await runtime.loadTask(config.task);
-  const policy = await runtime.loadPolicy(config.model, config.seed);
+  const task = await loadInput('task', () => runtime.loadTask(config.task));
+  const policy = await loadInput('model', () => runtime.loadPolicy(config.model, config.seed));
   const base = { task, config: config.diagnostics, seed: config.seed };
   const probe = config.diagnostics.enabled && runtime.prepareProbe ? await runtime.prepareProbe(policy, base) : undefined;
   const diagnose = config.diagnostics.enabled

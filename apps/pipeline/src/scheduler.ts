@@ -142,7 +142,9 @@ export function runPipeline(opts: RunPipelineOptions): Observable<PipelineEvent>
         throw new Error(`${runDir.dir}: stage "${changed.id}" changed the policy but wrote no checkpoint, so the run cannot resume after it; start the run again`);
       }
       if (!opts.loadCheckpoint) throw new Error('resume needs a loadCheckpoint function to restore the policy of completed stages');
-      policy = await opts.loadCheckpoint(changed.lastCheckpoint.path);
+      const loaded = await opts.loadCheckpoint(changed.lastCheckpoint.path);
+      // Keep the name the straight run gave this policy, so resumed and straight runs record the same provenance.
+      policy = changed.outputPolicy ? { ...loaded, name: changed.outputPolicy } : loaded;
     }).pipe(ignoreElements());
 
     const pieces: Observable<PipelineEvent>[] = [

@@ -2,8 +2,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPretrained } from '@emrl/lm';
-import { createTask, evalStageFactory, grpoStageFactory, type Policy } from '@emrl/rl-grpo';
+import { createTask, evalStageFactory, grpoStageFactory, registeredTaskTypes, type Policy } from '@emrl/rl-grpo';
 import { compressStageFactory, emStageFactory, loadAdapter, removeAdapterStageFactory, selectStageFactory } from '@emrl/em-plugin';
+import { ConfigError } from './config/config-error';
+import { didYouMean } from './config/did-you-mean';
 import { registerStageFactory } from './config/stage-registry';
 import { diagnosePolicy, prepareProbeSet } from './diagnostics';
 import { configureRuntime, getRuntime, type PipelineRuntime } from './runtime';
@@ -55,7 +57,14 @@ export function wireRuntime(): PipelineRuntime {
       const dir = resolveModelDir(spec);
       return loadPolicyFromDir(dir, spec.type === 'embedded' ? (spec.id ?? DEFAULT_EMBEDDED_MODEL) : dir.split(/[\\/]/).pop()!);
     },
-    loadTask: async (spec) => createTask(spec as Parameters<typeof createTask>[0], { baseDir: process.cwd() }),
+    loadTask: async (spec) => {
+      const known = registeredTaskTypes();
+      if (!known.includes(spec.type)) {
+        const guess = didYouMean(spec.type, known);
+        throw new ConfigError('task.type', [`unknown task type "${spec.type}"${guess ? ` (did you mean "${guess}"?)` : ''}; known types: ${known.join(', ')}`]);
+      }
+      return createTask(spec as Parameters<typeof createTask>[0], { baseDir: process.cwd() });
+    },
     prepareProbe: (policy, ctx) => prepareProbeSet(policy, ctx),
     diagnose: (policy, boundary, ctx) => diagnosePolicy(policy, boundary, ctx),
     loadCheckpoint: async (path, base) => {

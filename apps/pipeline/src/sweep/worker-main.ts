@@ -1,5 +1,6 @@
 import { parsePipelineConfig } from '../config/load-config';
 import { executeRun } from '../execute';
+import { stopWhenParentDies } from '../parent-watch';
 import { ProgressReporter } from '../progress';
 import { writeRunReport } from '../report/run-report';
 import { RunDir } from '../run-dir';
@@ -10,6 +11,7 @@ import type { WorkerJob } from './run-sweep';
 /** Body of a sweep worker process: receive one job, run or resume it, exit 0 / 1 / 130. */
 export function runSweepWorker(runtime: PipelineRuntime): void {
   process.once('message', (job: WorkerJob) => {
+    stopWhenParentDies();
     void (async () => {
       try {
         const prepared = RunDir.isRunDir(job.runDir) && RunDir.open(job.runDir).readState()

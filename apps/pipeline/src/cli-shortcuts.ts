@@ -1,0 +1,50 @@
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError } from './config/config-error';
+import type { ModelSpec, TaskSpec } from './config/pipeline-schema';
+
+/**
+ * `--model <dir|embedded[:id]>`: "embedded" is the default embedded model, "embedded:<id>" a named
+ * one (models/<id>), anything else a Hugging Face model directory (resolved from the current folder).
+ */
+export function parseModelFlag(value: string): ModelSpec {
+  if (value === 'embedded') return { type: 'embedded' };
+  if (value.startsWith('embedded:')) {
+    const id = value.slice('embedded:'.length);
+    if (!id) throw new ConfigError('--model', ['"embedded:" needs a model id, e.g. --model embedded:modchain-byte (or just --model embedded)']);
+    return { type: 'embedded', id };
+  }
+  const path = resolve(value);
+  if (!existsSync(path) || !statSync(path).isDirectory()) {
+    throw new ConfigError('--model', [`"${value}": no such directory; give a Hugging Face model directory (config.json, *.safetensors, tokenizer.json) or embedded[:id]`]);
+  }
+  if (!existsSync(resolve(path, 'config.json'))) {
+    throw new ConfigError('--model', [`"${value}": no config.json in this directory; give a Hugging Face model directory (config.json, *.safetensors, tokenizer.json) or embedded[:id]`]);
+  }
+  return { type: 'hf', path };
+}
+
+/**
+ * `--task <modchain|word-problems|path.jsonl>`: a file ending in .jsonl becomes a JSONL task
+ * (path resolved from the current folder); any other value names a registered task type with its
+ * default options (the runtime checks the name).
+ */
+export function parseTaskFlag(value: string): TaskSpec {
+  if (value.toLowerCase().endsWith('.jsonl')) {
+    const path = resolve(value);
+    if (!existsSync(path)) throw new ConfigError('--task', [`"${value}": file not found; give a JSONL file (one {"problem", "answer"} object per line) or a task type such as modchain`]);
+    return { type: 'jsonl', path };
+  }
+  if (!/^[a-z][a-z0-9-]*$/.test(value)) {
+    throw new ConfigError('--task', [`"${value}": expected a task type (modchain, word-problems) or a .jsonl file`]);
+  }
+  return { type: value };
+}
+
+/** The --set-style overrides the --model / --task shortcuts stand for (applied before any --set). */
+export function shortcutOverrides(opts: { model?: string; task?: string }): { path: string; value: unknown }[] {
+  const out: { path: string; value: unknown }[] = [];
+  if (opts.model !== undefined) out.push({ path: 'model', value: parseModelFlag(opts.model) });
+  if (opts.task !== undefined) out.push({ path: 'task', value: parseTaskFlag(opts.task) });
+  return out;
+}
