@@ -40,6 +40,8 @@ export function kernelCases(): KernelCase[] {
     { kernel: 'BatchMatMul', what: '(a) input grad dy W^T [3264,384][96,384]^T', setup: mm([3264, 384], [96, 384], false, true) },
     { kernel: 'BatchMatMul', what: '(a) tied head x wte^T [3264,96][258,96]^T', setup: mm([3264, 96], [258, 96], false, true) },
     // Attention of (a): q, k, v [B*H, T, hd] = [256, 51, 24], probabilities P and their gradient dS [256, 51, 51].
+    // These are the exact BatchMatMul calls (shapes and transpose flags) a training step of (a) issues
+    // (tools/bench/profile-step.ts lists them); tf.matMul reaches the kernel with the same attributes.
     { kernel: 'BatchMatMul', what: '(a) scores q k^T [256,51,24][256,51,24]^T', setup: mm([256, 51, 24], [256, 51, 24], false, true) },
     { kernel: 'BatchMatMul', what: '(a) weighted sum P v [256,51,51][256,51,24]', setup: mm([256, 51, 51], [256, 51, 24], false, false) },
     { kernel: 'BatchMatMul', what: '(a) grad dq = dS k [256,51,51][256,51,24]', setup: mm([256, 51, 51], [256, 51, 24], false, false) },
@@ -81,6 +83,14 @@ export function kernelCases(): KernelCase[] {
         const g = r([3264, 96]);
         const ids = tf.randomUniform([3264], 0, 258, 'int32', 3);
         return op([g, ids], () => tf.unsortedSegmentSum(g, ids as tf.Tensor1D, 258));
+      },
+    },
+    {
+      kernel: 'Identity',
+      what: '(a) gradient-tape pass-through [64,4,51,51]',
+      setup: () => {
+        const x = r([64, 4, 51, 51]);
+        return op([x], () => tf.clone(x));
       },
     },
     {

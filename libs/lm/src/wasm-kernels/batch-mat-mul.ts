@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { callOriginal } from './original-kernels';
+import { simdGemm } from './simd-gemm';
 import { transposeLastTwo } from './transpose';
 import {
   asWasmBackend,
@@ -18,8 +18,12 @@ import {
  *  1. transposed operands are transposed explicitly (C++ Transpose, rank 3 fast path);
  *  2. a shared right operand (b batch 1) folds a's batch into rows: one XNNPACK call;
  *  3. otherwise one XNNPACK call per batch entry on zero-copy views of the operands;
- *  4. except when each batch entry is tiny (decoding attention, [B*H, 1, hd] @ [B*H, hd, Tk]): one
- *     XNNPACK call costs ~10 us of setup, so the stock C++ scalar loop (strided, no transposes) wins.
+ *  4. except for small batch entries (attention, <= SIMD_GEMM_MAX_MACS multiply-adds each): there
+ *     one XNNPACK call costs ~10 us of operator setup and packing per entry, so a generated wasm
+ *     SIMD GEMM (simd-gemm.ts) runs on the heap instead: no packing, transposed a read in place;
+ *  5. and weight gradients x^T dy (transposed a, k >> m, n): XNNPACK would pack the activation dy
+ *     [k, n] as weights on every call (~7 ns per float, as long as the product itself), so they run
+ *     in the SIMD GEMM too, reading x^T in place.
  */
 export function batchMatMulKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = asWasmBackend(args.backend);
@@ -102,10 +106,18 @@ export function batchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.Tensor
   }
   const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
   const { m, k, n } = plan;
-  if (plan.batchB > 1 && plan.batchA === plan.batchB && a.shape.length === 3 && b.shape.length === 3 && m * k * n > 0 && m * k * n <= SMALL_PRODUCT_MACS) {
-    return callOriginal('BatchMatMul', { a, b }, backend, { transposeA, transposeB });
-  }
   const out = backend.makeOutput(plan.outShape, 'float32');
+  if (plan.aIndex.length * m * n > 0 && k > 0 && useSimdGemm(plan, transposeA)) {
+    const bU = transposeB ? transposeLastTwo(backend, b) : b; // [batchB, k, n]
+    try {
+      if (simdGemmFits(backend, bU)) {
+        runSimdGemm(backend, a, bU, out, plan, transposeA);
+        return out;
+      }
+    } finally {
+      if (bU !== b) backend.disposeData(bU.dataId);
+    }
+  }
   const batch = plan.aIndex.length;
   if (batch * m * n === 0) return out;
   if (k === 0) {
@@ -128,8 +140,34 @@ export function batchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.Tensor
   return out;
 }
 
-/** Multiply-adds per batch entry below which the stock scalar loop beats one XNNPACK call (~10 us setup). */
-export const SMALL_PRODUCT_MACS = 6144;
+/** Multiply-adds per batch entry up to which batched products run in the SIMD GEMM, not XNNPACK. */
+export const SIMD_GEMM_MAX_MACS = 1 << 18;
+
+/** Which products go to the SIMD GEMM (switches for benchmarks; both on by default). */
+export const simdGemmRouting = { batched: true, weightGrad: true };
+
+/** Batched small products, and weight gradients (transposed a, batch 1, k at least 8x m and n). */
+function useSimdGemm(plan: MatMulPlan, transposeA: boolean): boolean {
+  const { m, k, n } = plan;
+  if (plan.batchB > 1) return simdGemmRouting.batched && m * k * n <= SIMD_GEMM_MAX_MACS;
+  return simdGemmRouting.weightGrad && transposeA && plan.aIndex.length === 1 && k >= 8 * Math.max(m, n);
+}
+
+/** The SIMD GEMM may read up to 3 floats past b's data: keep it inside the heap. */
+function simdGemmFits(backend: WasmBackend, bU: tf.TensorInfo): boolean {
+  const end = byteOffset(backend, bU) + tf.util.sizeFromShape(bU.shape) * 4 + 16;
+  return end <= backend.wasm.asm.memory.buffer.byteLength;
+}
+
+/** out[i] = a[aIndex[i]] (transposed in place if transposeA) @ bU[bIndex[i]], one GEMM call per entry. */
+function runSimdGemm(backend: WasmBackend, a: tf.TensorInfo, bU: tf.TensorInfo, out: tf.TensorInfo, plan: MatMulPlan, transposeA: boolean): void {
+  const { m, k, n, aIndex, bIndex } = plan;
+  const gemm = simdGemm(backend.wasm.asm.memory, { m, n, k, rsA: transposeA ? 1 : k, csA: transposeA ? m : 1, ldb: n });
+  const aBase = byteOffset(backend, a);
+  const bBase = byteOffset(backend, bU);
+  const outBase = byteOffset(backend, out);
+  for (let i = 0; i < aIndex.length; i++) gemm(aBase + aIndex[i]! * m * k * 4, bBase + bIndex[i]! * k * n * 4, outBase + i * m * n * 4);
+}
 
 function loopXnn(backend: WasmBackend, aU: tf.TensorInfo, bU: tf.TensorInfo, out: tf.TensorInfo, plan: MatMulPlan): void {
   const { m, k, n, aIndex, bIndex } = plan;

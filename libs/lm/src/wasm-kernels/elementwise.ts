@@ -66,3 +66,16 @@ export function powKernel(args: KernelArgs): tf.TensorInfo {
   if (e === 2) return sq;
   return e === 3 ? binary(backend, 'Multiply', sq, a, [sq]) : binary(backend, 'Multiply', sq, sq, [sq]);
 }
+
+/**
+ * Identity on wasm without a copy: the output shares the input's data (reference-counted, as the
+ * stock Reshape does). tfjs kernels never write into their inputs, so sharing is safe; the stock
+ * kernel copied every tensor the gradient tape passes through unchanged (~4% of a training step).
+ */
+export function identityKernel(args: KernelArgs): tf.TensorInfo {
+  const backend = asWasmBackend(args.backend);
+  const x = args.inputs['x']!;
+  if (x.dtype === 'string') return callOriginal('Identity', args.inputs, backend, args.attrs);
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batchMatMulKernel } from './batch-mat-mul';
-import { powKernel, tanhKernel } from './elementwise';
+import { identityKernel, powKernel, tanhKernel } from './elementwise';
 import { fusedMatMulKernel } from './fused-mat-mul';
 import { gatherV2Kernel } from './gather';
 import { hasOriginal, originalKernel, saveOriginal } from './original-kernels';
@@ -16,7 +16,8 @@ import { unsortedSegmentSumKernel } from './unsorted-segment-sum';
  * - UnsortedSegmentSum: missing on wasm (gradient of embedding lookups);
  * - Slice / SplitV: heap-to-heap row copies (stock copies the whole input out of the heap per slice);
  * - GatherV2: slice copies instead of an element loop;
- * - Tanh: 2 * sigmoid(2x) - 1 on the XNNPACK sigmoid; Pow: small integer exponents by multiplication.
+ * - Tanh: 2 * sigmoid(2x) - 1 on the XNNPACK sigmoid; Pow: small integer exponents by multiplication;
+ * - Identity: shares the input's data instead of copying.
  */
 const FIXES: { kernelName: string; kernelFunc: tf.KernelFunc }[] = [
   { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel as unknown as tf.KernelFunc },
@@ -28,6 +29,7 @@ const FIXES: { kernelName: string; kernelFunc: tf.KernelFunc }[] = [
   { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel as unknown as tf.KernelFunc },
   { kernelName: 'Tanh', kernelFunc: tanhKernel as unknown as tf.KernelFunc },
   { kernelName: 'Pow', kernelFunc: powKernel as unknown as tf.KernelFunc },
+  { kernelName: 'Identity', kernelFunc: identityKernel as unknown as tf.KernelFunc },
 ];
 
 let registered: string[] = [];

@@ -13,6 +13,8 @@ export interface WasmModule {
   _free(ptr: number): void;
   /** C export of BatchMatMul: (aId, aShapePtr, aRank, bId, bShapePtr, bRank, transposeA, transposeB, outId). */
   _BatchMatMul(aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number, ta: number, tb: number, outId: number): void;
+  /** The module's exports; `memory` is the heap, imported by the generated SIMD kernels. */
+  asm: { memory: { readonly buffer: ArrayBuffer } };
   tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void };
 }
 

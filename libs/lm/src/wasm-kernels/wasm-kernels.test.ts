@@ -98,13 +98,19 @@ describe('BatchMatMul', () => {
     ['a batch 1 broadcasts', [1, 5, 3], [4, 2, 3], false, true],
     ['batch 1 both', [1, 5, 3], [1, 5, 2], true, false],
     ['2-axis broadcast', [2, 1, 5, 3], [1, 3, 3, 4], false, false],
-    // Above SMALL_PRODUCT_MACS per batch entry: one XNNPACK call per entry (the cases above run the JS loop).
+    // Batched entries up to SIMD_GEMM_MAX_MACS run the generated SIMD GEMM (row and lane tails here).
     ['large entries plain', [3, 20, 24], [3, 24, 21], false, false],
     ['large entries transposeA', [3, 24, 20], [3, 24, 21], true, false],
     ['large entries transposeB', [3, 20, 24], [3, 21, 24], false, true],
     ['large entries both transposed', [3, 24, 20], [3, 21, 24], true, true],
     ['large entries, a batch 1 broadcasts', [1, 20, 24], [3, 24, 21], false, false],
     ['decoding step q k^T [B*H, 1, hd] x [B*H, Tk, hd]^T', [16, 1, 24], [16, 50, 24], false, true],
+    // Above SIMD_GEMM_MAX_MACS per entry: one XNNPACK call per entry.
+    ['XNNPACK entries', [2, 65, 80], [2, 80, 67], false, false],
+    ['XNNPACK entries transposeA', [2, 80, 65], [2, 80, 67], true, false],
+    // Weight gradients x^T dy with k >= 8 max(m, n): SIMD GEMM with k-blocks (k > 128, partial last block).
+    ['weight grad x^T dy, k-blocked', [300, 13], [300, 37], true, false],
+    ['weight grad x^T dy, k-blocked, wide', [400, 7], [400, 50], true, false],
   ];
   for (const [name, as, bs, ta, tb] of cases) {
     it(`${name}: a [${as}] b [${bs}] tA=${ta} tB=${tb} matches a float64 reference`, () => {
@@ -242,6 +248,32 @@ describe('Slice, SplitV, GatherV2', () => {
     const bad = tf.tensor1d([6], 'int32');
     expect(() => tf.gather(x, bad)).toThrow(/not in \[0, 5\]/);
     tf.dispose([x, idx, idx1, g0, g1, s0!, s1!, bad]);
+  });
+});
+
+describe('Identity', () => {
+  it('identity shares data without a copy and disposing either side keeps the other valid', () => {
+    const x = rand([4, 5]);
+    const expected = Array.from(x.dataSync());
+    const y = tf.clone(x); // runs the Identity kernel
+    expect(Array.from(y.dataSync())).toEqual(expected);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual(expected);
+    const z = tf.add(y, 1);
+    y.dispose();
+    expect(Array.from(z.dataSync())).toEqual(expected.map((v) => Math.fround(v + 1)));
+    z.dispose();
+  });
+
+  it('softmax cross-entropy gradients match the stock kernels (Identity in the tape)', () => {
+    const logits = rand([30, 17]);
+    const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 30 }, (_, i) => (i * 7) % 17), 'int32'), 17);
+    const f = (l: tf.Tensor): tf.Scalar => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(l), labels), -1))) as tf.Scalar;
+    const g = tf.grad(f);
+    const fixed = g(logits);
+    const stock = withUntouchedKernels(() => g(logits));
+    expectClose(fixed.dataSync(), stock.dataSync(), 1e-6);
+    tf.dispose([logits, labels, fixed, stock]);
   });
 });
 
