@@ -169,9 +169,13 @@ describe('EmStage early stopping', () => {
   it('skewness jump stops with the reason in the events and restores the best step', async () => {
     const p = policy();
     const initial = p.model.clone();
-    const c = config({ steps: 4, lr: 1e-2, earlyStop: { signal: 'skewness-jump', minDelta: 1e-9, heldOut: 2, samples: 2, restoreBest: true } });
+    const c = config({ steps: 4, lr: 1e-2, evalEvery: 1, evalLimit: 4, earlyStop: { signal: 'skewness-jump', minDelta: 1e-9, heldOut: 2, samples: 2, restoreBest: true } });
     const events = await run(new EmStage('em', c), { policy: p, task, seed: 5 });
     const fin = finishedOf(events);
+    // The stop step's accuracy is measured before the restore; the restored weights' accuracy is step 0's.
+    const evals = (fin.result as { evaluations: { step: number; metrics: Record<string, number> }[] }).evaluations;
+    expect(evals.map((e) => e.step)).toEqual([0, 1]);
+    expect(metricsOf(events)[0]!['eval_accuracy/restored']).toBe(evals[0]!.metrics['eval_accuracy']);
     expect(fin.stopped).toMatchObject({ step: 1 });
     expect(fin.stopped!.reason).toMatch(/^early-stop\/skewness-jump: heldout\/skewness jumped .*best step 0; restored the weights of step 0/);
     expect(events.some((e) => e.type === 'log' && e.message.startsWith('stopped early at step 1'))).toBe(true);
