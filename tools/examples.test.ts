@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { runExample } from '../libs/rl-grpo/examples/grpo-with-entropy-bonus';
+import { runExample } from '../examples/grpo-with-entropy-bonus';
 
 // The rl-grpo README's example, run as a user would (few steps to stay fast).
-describe('libs/rl-grpo/examples/grpo-with-entropy-bonus.ts', () => {
+describe('examples/grpo-with-entropy-bonus.ts', () => {
   it('trains the embedded model with the entropy bonus, streams events, evaluates before and after', async () => {
     expect(existsSync('models/modchain-byte/config.json') || existsSync('../models/modchain-byte/config.json')).toBe(true);
     const lines: string[] = [];

@@ -1,6 +1,6 @@
 /**
  * GRPO on the embedded base model with an entropy-bonus plugin, watching the events stream and
- * evaluating before and after. Run: npx tsx libs/rl-grpo/examples/grpo-with-entropy-bonus.ts
+ * evaluating before and after. Run: npx tsx examples/grpo-with-entropy-bonus.ts
  */
 import { initBackend, loadPretrained } from '@emrl/lm';
 import {
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 export async function runExample(opts: { steps?: number; modelDir?: string; log?: (line: string) => void } = {}) {
   const log = opts.log ?? console.log;
   await initBackend();
-  const modelDir = opts.modelDir ?? fileURLToPath(new URL('../../../models/modchain-byte', import.meta.url));
+  const modelDir = opts.modelDir ?? fileURLToPath(new URL('../models/modchain-byte', import.meta.url));
   const { model, tokenizer } = await loadPretrained(modelDir);
   const policy: Policy = { model, tokenizer, name: 'modchain-byte' };
   const task = createTask({ type: 'modchain' });
