@@ -14,3 +14,4 @@ export * from './select-stage';
 export * from './compress-stage';
 export * from './register';
 export * from './remove-adapter-stage';
+export * from './label-free-rewards';

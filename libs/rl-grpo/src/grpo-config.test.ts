@@ -94,4 +94,12 @@ describe('GrpoConfigSchema', () => {
     const js = z.toJSONSchema(GrpoConfigSchema, { io: 'input', unrepresentable: 'any' }) as { properties: Record<string, { description?: string }> };
     expect(js.properties['groupSize']!.description).toMatch(/num_generations/);
   });
+
+  it('rejects an unknown reward function by path, naming the registered ones', () => {
+    const r = GrpoConfigSchema.safeParse({ rewards: [{ name: 'acuracy' }] });
+    expect(r.success).toBe(false);
+    const issue = r.error!.issues[0]!;
+    expect(issue.path).toEqual(['rewards', 0, 'name']);
+    expect(issue.message).toMatch(/unknown reward function "acuracy"; registered: .*accuracy/);
+  });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { getLossTermPluginFactory, listLossTermPlugins } from './plugin-registry';
+import { listRewards } from './rewards';
 
 const d = (description: string) => ({ description });
 
@@ -85,6 +86,11 @@ export const GrpoConfigSchema = z
         for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ['plugins', i, name, ...issue.path] } as never);
       } else {
         spec[name] = parsed.data;
+      }
+    });
+    c.rewards.forEach((r, i) => {
+      if (!listRewards().includes(r.name)) {
+        ctx.addIssue({ code: 'custom', path: ['rewards', i, 'name'], message: `unknown reward function "${r.name}"; registered: ${listRewards().join(', ')} (add one with registerReward)` });
       }
     });
     if (c.promptsPerStep % c.gradientAccumulationSteps !== 0) {

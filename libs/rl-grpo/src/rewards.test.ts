@@ -11,7 +11,7 @@ const task: Task = {
   maxCompletionLength: 4,
 };
 const ex: TaskExample = { id: 'e', prompt: 'q', answer: '7' };
-const input = (completion: string): RewardInput => ({ prompt: 'q', completion, example: ex, task, truncated: false, state: { step: 0, totalSteps: 1 } });
+const input = (completion: string): RewardInput => ({ prompt: 'q', completion, example: ex, task, truncated: false, group: [completion], state: { step: 0, totalSteps: 1 } });
 
 describe('rewards', () => {
   it('built-in accuracy and format use the task verifier', () => {

@@ -8,6 +8,8 @@ export interface RewardInput {
   task: Task;
   /** Whether generation hit the length limit before a stop token. */
   truncated: boolean;
+  /** All completions of this prompt's group (this one included): for group-relative rewards such as majority vote. */
+  group: readonly string[];
   /** Trainer state a reward may depend on (curricula). */
   state: { step: number; totalSteps: number };
 }

@@ -206,7 +206,14 @@ export class GrpoTrainer {
   }
 
   private score(r: Rollouts, step: number) {
+    const groups = new Map<number, string[]>();
+    r.completions.forEach((c, i) => {
+      const g = r.groupIndex[i]!;
+      if (!groups.has(g)) groups.set(g, []);
+      groups.get(g)!.push(c);
+    });
     const inputs: RewardInput[] = r.completions.map((completion, i) => ({
+      group: groups.get(r.groupIndex[i]!)!,
       prompt: r.examples[i]!.prompt,
       completion,
       example: r.examples[i]!,
