@@ -21,7 +21,8 @@ import {
   writeFileAtomic,
   type TrainBatch,
 } from '@emrl/lm';
-import { createTask, type ModchainTask, type Policy } from '@emrl/rl-grpo';
+import * as tf from '@tensorflow/tfjs-core';
+import { createTask, evaluate, type ModchainTask, type Policy, type Task } from '@emrl/rl-grpo';
 import { buildModelCard, evaluateBaseModel, type BaseModelRecipe } from './base-model/card';
 
 const program = new Command()
@@ -38,12 +39,17 @@ const program = new Command()
   .option('--heads <n>', 'attention heads', (v) => parseInt(v, 10), 4)
   .option('--noise <p>', 'wrong-step probability in pretraining docs', parseFloat, 0.1)
   .option('--p-direct <p>', 'direct-answer (guess) probability in pretraining docs', parseFloat, 0.4)
+  .option('--snapshot-every <n>', 'evaluate on a validation split every n steps and keep the snapshot closest to the target (0 = keep the last step)', (v) => parseInt(v, 10), 250)
+  .option('--snapshot-from <n>', 'first step considered for a snapshot', (v) => parseInt(v, 10), 1000)
+  .option('--target-greedy <x>', 'target validation accuracy at T = 0 (embedded-lab.md: 0.8-0.9, so EM and GRPO have room)', parseFloat, 0.85)
+  .option('--target-t1 <x>', 'target validation accuracy at T = 1 (0.45-0.55)', parseFloat, 0.5)
   .option('--eval-only <dir>', 're-evaluate an existing model directory and print its card numbers')
   .parse();
 
 const o = program.opts<{
   out: string; seed: number; steps: number; batch: number; lr: number; warmup: number; width: number; layers: number;
-  heads: number; noise: number; pDirect: number; evalOnly?: string;
+  heads: number; noise: number; pDirect: number; evalOnly?: string; snapshotEvery: number; snapshotFrom: number;
+  targetGreedy: number; targetT1: number;
 }>();
 
 async function main(): Promise<void> {
@@ -77,6 +83,28 @@ async function main(): Promise<void> {
     const rows = split.slice(step * batchSize, (step + 1) * batchSize);
     return { prompts: rows.map((r) => r.prompt), responses: rows.map((r) => r.response) };
   };
+  // Checkpoint selection (embedded-lab.md: "pick and record the checkpoint"): validation prompts come
+  // from a modchain task with another split seed, minus the test and probe prompts the card reports.
+  const heldOut = new Set([...task.split('test'), ...task.split('probe')].map((e) => e.prompt));
+  const validation = (createTask({ type: 'modchain', noise: o.noise, pDirect: o.pDirect, seed: 1000 }) as ModchainTask)
+    .split('test')
+    .filter((e) => !heldOut.has(e.prompt));
+  const validationTask: Task = { ...task, name: task.name, split: (name) => (name === 'test' ? validation : task.split(name)), verify: (c, e) => task.verify(c, e), extractAnswer: (c) => task.extractAnswer(c), stopSequences: task.stopSequences, maxCompletionLength: task.maxCompletionLength };
+  const snapshots: { step: number; greedy: number; t1: number; distance: number; weights: Map<string, tf.Tensor> }[] = [];
+  const snapshot = async (step: number) => {
+    if (o.snapshotEvery <= 0 || step + 1 < o.snapshotFrom) return;
+    const r = await evaluate({ model, tokenizer, name: 'snapshot' }, validationTask, { temperatures: [0, 1], samples: 2, split: 'test' }, { seed: 7 });
+    const greedy = r.byTemperature[0]!.accuracy;
+    const t1 = r.byTemperature[1]!.accuracy;
+    const distance = Math.abs(greedy - o.targetGreedy) + Math.abs(t1 - o.targetT1);
+    const best = snapshots.reduce((m, x) => Math.min(m, x.distance), Infinity);
+    log(`step ${step + 1}: validation greedy ${greedy.toFixed(3)}, T=1 ${t1.toFixed(3)} (distance to target ${distance.toFixed(3)})`);
+    if (distance < best) {
+      snapshots.forEach((x) => x.weights.forEach((t) => t.dispose()));
+      snapshots.length = 0;
+      snapshots.push({ step: step + 1, greedy, t1, distance, weights: new Map([...model.weights].map(([k, v]) => [k, tf.clone(v)])) });
+    }
+  };
   const t0 = performance.now();
   const tty = process.stdout.isTTY;
   await trainCausalLM(model, {
@@ -90,6 +118,8 @@ async function main(): Promise<void> {
       gradClip: 1,
       schedule: { type: 'warmup-cosine', warmupSteps: o.warmup, totalSteps: o.steps, minLrRatio: 0 },
     },
+    evalEvery: o.snapshotEvery > 0 ? o.snapshotEvery : undefined,
+    onEval: snapshot,
     onStep: (s) => {
       const done = s.step + 1;
       const eta = ((performance.now() - t0) / 1000 / done) * (o.steps - done);
@@ -100,6 +130,15 @@ async function main(): Promise<void> {
   });
   if (tty) process.stdout.write('\n');
   const trainingSeconds = (performance.now() - t0) / 1000;
+  const chosen = snapshots[0];
+  if (chosen) {
+    for (const [k, v] of model.weights) v.assign(chosen.weights.get(k)!);
+    chosen.weights.forEach((t) => t.dispose());
+    log(`kept the snapshot of step ${chosen.step} (validation greedy ${chosen.greedy.toFixed(3)}, T=1 ${chosen.t1.toFixed(3)})`);
+  }
+  recipe.training['snapshot'] = chosen
+    ? { every: o.snapshotEvery, from: o.snapshotFrom, target: { greedy: o.targetGreedy, t1: o.targetT1 }, step: chosen.step, validation: { greedy: chosen.greedy, t1: chosen.t1, prompts: validation.length } }
+    : { step: o.steps };
   const policy: Policy = { model, tokenizer, name: 'modchain-byte' };
   const evaluation = await evaluateBaseModel(policy, task, (m) => log(m));
   const out = resolve(o.out);
