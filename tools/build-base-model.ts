@@ -1,5 +1,5 @@
 /**
- * Builds the embedded base model from scratch: a 2-layer GPT-2-style decoder pretrained on noisy
+ * Builds the embedded base model from scratch (~20 min on 2 cores): a 2-layer GPT-2-style decoder pretrained on noisy
  * modchain documents (embedded-lab.md), deterministic from its seed, then evaluated on the fixed
  * test split and written as a Hugging Face directory with a model card (MODEL.md + card.json).
  *
@@ -30,9 +30,9 @@ const program = new Command()
   .description('Pretrain the embedded modchain base model and write it with its model card.')
   .option('--out <dir>', 'output directory', 'models/modchain-byte')
   .option('--seed <n>', 'model init + data seed', (v) => parseInt(v, 10), 1)
-  .option('--steps <n>', 'optimizer steps', (v) => parseInt(v, 10), 600)
+  .option('--steps <n>', 'optimizer steps (cosine schedule length)', (v) => parseInt(v, 10), 4000)
   .option('--batch <n>', 'documents per step', (v) => parseInt(v, 10), 64)
-  .option('--lr <x>', 'peak learning rate', parseFloat, 2e-3)
+  .option('--lr <x>', 'peak learning rate', parseFloat, 3e-3)
   .option('--warmup <n>', 'linear warmup steps', (v) => parseInt(v, 10), 100)
   .option('--width <n>', 'hidden size', (v) => parseInt(v, 10), 96)
   .option('--layers <n>', 'decoder layers', (v) => parseInt(v, 10), 2)
