@@ -11,7 +11,7 @@
  * Then run `/usr/bin/python3 tools/torch_reference.py` to refresh expected_logits.json.
  */
 import { join, resolve } from 'node:path';
-import { buildByteLevelBpeJson, QWEN2_CHAT_TEMPLATE, QWEN2_SPLIT_PATTERN, writeFileAtomic, writeSafetensors, type RawTensor } from '@emrl/lm';
+import { buildByteLevelBpeJson, QWEN2_CHAT_TEMPLATE, QWEN2_SPLIT_PATTERN, seededRandom, writeFileAtomic, writeSafetensors, type RawTensor } from '@emrl/lm';
 
 const SEED = 1234;
 
@@ -23,16 +23,9 @@ const MERGES: [string, string][] = [
 ];
 const SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 
-/** mulberry32 + Box-Muller: a tiny deterministic normal sampler. */
+/** lm's mulberry32 (seededRandom) + Box-Muller: a tiny deterministic normal sampler. */
 function normalSampler(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = seededRandom(seed);
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 

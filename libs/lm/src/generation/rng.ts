@@ -85,3 +85,18 @@ export function createRng(seed: number): Rng {
   };
   return { nextUint32, nextFloat, nextNormal };
 }
+
+/**
+ * mulberry32: a small seeded uniform [0, 1) stream -- the one PRNG the other libs build on (task
+ * splits, prompt choice, tie-breaks, inits). Generation sampling uses createRng above.
+ */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,22 +1,12 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupTestBackend } from '../testing';
+import { seededRandom } from '../generation/rng';
 import { tokenEntropy, tokenLogProbs, tokenLogProbsAndEntropy } from './token-stats';
 
 beforeAll(async () => {
   await setupTestBackend();
 });
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Double-precision reference for one row of logits.
 function refLogp(z: number[], tau: number): number[] {
@@ -32,7 +22,7 @@ function refEntropy(z: number[], tau: number): number {
 const B = 2;
 const T = 3;
 const V = 7;
-const r = rng(7);
+const r = seededRandom(7);
 const logitsArr = Array.from({ length: B * T * V }, () => (r() - 0.5) * 8);
 const targetsArr = Array.from({ length: B * T }, () => Math.floor(r() * V));
 const weightsArr = Array.from({ length: B * T }, () => r() - 0.5);

@@ -1,3 +1,4 @@
+import { seededRandom } from '../generation/rng';
 import { allTokensLossMask, packBatchArrays, type PackedArrays } from '../ops/pack-batch';
 
 /**
@@ -15,18 +16,6 @@ export interface TokenStreamSource {
   tokens: ArrayLike<number>;
   seqLen: number;
   seed?: number;
-}
-
-/** mulberry32: small seeded PRNG for reproducible window offsets. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Batch source drawing random contiguous windows from one long token stream. */

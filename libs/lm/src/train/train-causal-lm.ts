@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from '../optim/adamw';
 import { clipGlobalNorm } from '../optim/clip';
+import { toPackedBatch } from '../ops/pack-batch';
 import type { OptimizerConfig, OptimizerConfigInput } from '../optim/config';
 import { packTrainBatch, tokenStreamSource, type BatchSource, type TokenStreamSource } from './batch-source';
 import { crossEntropyLoss } from './cross-entropy';
@@ -86,11 +87,7 @@ export async function trainCausalLM(model: TrainableLM, opts: TrainCausalLMOptio
       const lr = optimizer.currentLr();
       const tokens = packed.lossMask.reduce((a, v) => a + v, 0);
       const { loss, gradNorm } = tf.tidy(() => {
-        const shape: [number, number] = [packed.batchSize, packed.seqLen];
-        const inputIds = tf.tensor2d(packed.inputIds, shape, 'int32');
-        const attentionMask = tf.tensor2d(packed.attentionMask, shape, 'float32');
-        const targets = tf.tensor2d(packed.targets, shape, 'int32');
-        const lossMask = tf.tensor2d(packed.lossMask, shape, 'float32');
+        const { inputIds, attentionMask, targets, lossMask } = toPackedBatch(packed);
         const { value, grads } = tf.variableGrads(
           () => crossEntropyLoss(model.forward(inputIds, { attentionMask }), targets, lossMask),
           vars,
