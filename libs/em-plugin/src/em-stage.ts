@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { AdamW, clipGlobalNorm, packBatchArrays, toPackedBatch } from '@emrl/lm';
 import {
   evaluate,
-  findLatestCheckpoint,
-  loadTrainingCheckpoint,
+  checkpointDue,
+  resumeFromCheckpoint,
   sampleGroups,
   saveTrainingCheckpoint,
   stepLoop,
@@ -287,23 +287,19 @@ export class EmStage implements Stage<EmStageConfig> {
         early = c.earlyStop ? new EmEarlyStopRun(c.earlyStop, c, ctx, this.id) : null;
         const logs = [`EM on ${prompts.length} prompt(s): ${prompts.map((p) => JSON.stringify(p.prompt)).join(', ')}`];
         if (early) logs.push(early.describe());
-        if (ctx.resumeStep !== undefined && ctx.checkpointDir) {
-          const latest = await findLatestCheckpoint(ctx.checkpointDir);
-          if (latest) {
-            const { state, optimizerState } = await loadTrainingCheckpoint(latest.path, policy);
-            optimizer.loadState(optimizerState);
-            Object.values(optimizerState).forEach((t) => t.dispose());
-            logs.push(`resumed from ${latest.path} (step ${state.step})`);
-            if (early) {
-              decision = early.replay(state.extra['earlyStop'] ?? { history: [], responses: [] });
-              if (early.history.length === 0) await early.measure(state.step);
-              if (decision) {
-                logs.push(`already stopped early at step ${decision.step}: ${decision.reason}`);
-                return { startStep: c.steps, logs };
-              }
+        const resumed = await resumeFromCheckpoint(ctx, policy, (s) => optimizer!.loadState(s));
+        if (resumed) {
+          const { state, log } = resumed;
+          logs.push(log);
+          if (early) {
+            decision = early.replay(state.extra['earlyStop'] ?? { history: [], responses: [] });
+            if (early.history.length === 0) await early.measure(state.step);
+            if (decision) {
+              logs.push(`already stopped early at step ${decision.step}: ${decision.reason}`);
+              return { startStep: c.steps, logs };
             }
-            return { startStep: state.step, logs };
           }
+          return { startStep: state.step, logs };
         }
         if (early) {
           const { signals } = await early.measure(0);
@@ -384,7 +380,7 @@ export class EmStage implements Stage<EmStageConfig> {
       },
       checkpoint: async (step, isLast) => {
         if (!ctx.checkpointDir) return null;
-        if (!isLast && !(c.checkpointEvery > 0 && (step + 1) % c.checkpointEvery === 0)) return null;
+        if (!checkpointDue(step, isLast, c.checkpointEvery)) return null;
         const saved = await saveTrainingCheckpoint(ctx.checkpointDir, {
           step: step + 1,
           policy,

@@ -117,3 +117,30 @@ export async function loadTrainingCheckpoint(
   }
   return { state: parsed.data, optimizerState };
 }
+
+/** Whether a step-based stage saves after `step` (0-based): every `every` steps (0: only at the end) and at the end. */
+export function checkpointDue(step: number, isLast: boolean, every: number): boolean {
+  return isLast || (every > 0 && (step + 1) % every === 0);
+}
+
+/**
+ * The resume step shared by training stages: when the context asks to resume and `checkpointDir`
+ * holds a checkpoint, restores the weights in place, passes the optimizer tensors to
+ * `loadOptimizerState` (disposed afterwards) and returns the saved state with a log line; else null.
+ */
+export async function resumeFromCheckpoint(
+  ctx: { checkpointDir?: string; resumeStep?: number },
+  policy: Policy,
+  loadOptimizerState: (state: tf.NamedTensorMap) => void,
+): Promise<{ state: TrainerState; log: string } | null> {
+  if (ctx.resumeStep === undefined || !ctx.checkpointDir) return null;
+  const latest = await findLatestCheckpoint(ctx.checkpointDir);
+  if (!latest) return null;
+  const { state, optimizerState } = await loadTrainingCheckpoint(latest.path, policy);
+  try {
+    loadOptimizerState(optimizerState);
+  } finally {
+    Object.values(optimizerState).forEach((t) => t.dispose());
+  }
+  return { state, log: `resumed from ${latest.path} (step ${state.step})` };
+}

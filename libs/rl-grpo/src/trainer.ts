@@ -16,7 +16,7 @@ import { grpoLoss, stopGradient } from './loss';
 import type { GrpoConfig } from './grpo-config';
 import type { HookResult, LossTermPlugin, TrainerHooks } from './plugin';
 import type { Policy } from './policy';
-import { scoreCompletions, type RewardInput } from './rewards';
+import { scoreCompletions, type RewardInput, type ScoredCompletions } from './rewards';
 import { sampleGroups, type Rollouts } from './rollout';
 import { streamSeed, makeRandom, sampleIndices } from './seed';
 import type { Task, TaskExample } from './tasks/task';
@@ -98,6 +98,19 @@ function selectGroups(r: Rollouts, groups: number[]): { rollouts: Rollouts; rows
   };
 }
 
+/** Appends `more` to `into` in place (same reward functions in both). */
+function appendScores(into: ScoredCompletions, more: ScoredCompletions): void {
+  into.total.push(...more.total);
+  for (const [name, vals] of Object.entries(more.perFunction)) (into.perFunction[name] ??= []).push(...vals);
+}
+
+/** The scores of the listed rows, in that order. */
+function pickScores(s: ScoredCompletions, rows: number[]): ScoredCompletions {
+  const perFunction: ScoredCompletions['perFunction'] = {};
+  for (const [name, vals] of Object.entries(s.perFunction)) perFunction[name] = rows.map((i) => vals[i]!);
+  return { total: rows.map((i) => s.total[i]!), perFunction };
+}
+
 /** Rows [start, end) of a packed batch as a new PackedArrays (same T). */
 function sliceRows(a: PackedArrays, start: number, end: number): PackedArrays {
   const T = a.seqLen;
@@ -161,11 +174,13 @@ export class GrpoTrainer {
   }
 
   /** Samples the step's prompts and completions (with DAPO dynamic-sampling refills). */
-  private async collect(step: number): Promise<{ rollouts: Rollouts; rewards: ReturnType<typeof scoreCompletions>; refills: number; sampledGroups: number; zeroStdGroups: number }> {
+  private async collect(step: number): Promise<{ rollouts: Rollouts; rewards: ScoredCompletions; refills: number; sampledGroups: number; zeroStdGroups: number }> {
     const c = this.config;
     const pool = this.task.split(c.split);
     if (pool.length === 0) throw new Error(`task "${this.task.name}" has an empty ${c.split} split; GRPO needs prompts`);
     const parts: Rollouts[] = [];
+    // Groups never span rounds, so each round's rollouts are scored once and the scores concatenated.
+    const scored: ScoredCompletions = { total: [], perFunction: {} };
     let refills = 0;
     let sampledGroups = 0;
     let zeroStdGroups = 0;
@@ -184,7 +199,7 @@ export class GrpoTrainer {
       });
       parts.push(r);
       all = concatRollouts(parts);
-      const scored = this.score(all, step);
+      appendScores(scored, this.score(r, step));
       const groupCount = Math.max(...all.groupIndex) + 1;
       kept.length = 0;
       zeroStdGroups = 0;
@@ -197,12 +212,12 @@ export class GrpoTrainer {
       if (!c.dynamicSampling || kept.length >= c.promptsPerStep) break;
       if (round < c.maxRefills) refills++;
     }
-    if (!c.dynamicSampling) return { rollouts: all!, rewards: this.score(all!, step), refills, sampledGroups, zeroStdGroups };
+    if (!c.dynamicSampling) return { rollouts: all!, rewards: scored, refills, sampledGroups, zeroStdGroups };
     // Every group had equal rewards even after the refills: train on the first promptsPerStep groups
     // (zero advantages; KL and plugin terms still act) rather than on an empty batch.
     const chosen = kept.length ? kept.slice(0, c.promptsPerStep) : Array.from({ length: Math.min(c.promptsPerStep, sampledGroups) }, (_, g) => g);
-    const { rollouts } = selectGroups(all!, chosen);
-    return { rollouts, rewards: this.score(rollouts, step), refills, sampledGroups, zeroStdGroups };
+    const { rollouts, rows } = selectGroups(all!, chosen);
+    return { rollouts, rewards: pickScores(scored, rows), refills, sampledGroups, zeroStdGroups };
   }
 
   private score(r: Rollouts, step: number) {

@@ -4,7 +4,7 @@ import { combineHooks } from '../hooks';
 import type { TrainerHooks } from '../plugin';
 import { createLossTermPlugins } from '../plugin-registry';
 import type { Stage, StageContext, StageEvent, StageFactory } from '../stage';
-import { findLatestCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint } from '../stage-checkpoint';
+import { checkpointDue, resumeFromCheckpoint, saveTrainingCheckpoint } from '../stage-checkpoint';
 import { stepLoop } from '../stage-loop';
 import { GrpoTrainer } from '../trainer';
 import type { Observable } from 'rxjs';
@@ -40,17 +40,10 @@ export class GrpoStage implements Stage<GrpoConfig> {
           hooks,
           id: this.id,
         });
-        if (ctx.resumeStep !== undefined && ctx.checkpointDir) {
-          const latest = await findLatestCheckpoint(ctx.checkpointDir);
-          if (latest) {
-            const { state, optimizerState } = await loadTrainingCheckpoint(latest.path, ctx.policy);
-            trainer.loadStateTensors(optimizerState);
-            Object.values(optimizerState).forEach((t) => t.dispose());
-            trainer.loadPluginStates(state.pluginStates);
-            return { startStep: state.step, logs: [`resumed from ${latest.path} (step ${state.step})`] };
-          }
-        }
-        return { startStep: 0 };
+        const resumed = await resumeFromCheckpoint(ctx, ctx.policy, (s) => trainer!.loadStateTensors(s));
+        if (!resumed) return { startStep: 0 };
+        trainer.loadPluginStates(resumed.state.pluginStates);
+        return { startStep: resumed.state.step, logs: [resumed.log] };
       },
       step: async (step) => {
         const out = await trainer!.step(step);
@@ -67,8 +60,7 @@ export class GrpoStage implements Stage<GrpoConfig> {
       },
       checkpoint: async (step, isLast) => {
         if (!ctx.checkpointDir) return null;
-        const every = c.checkpointEvery;
-        if (!isLast && !(every > 0 && (step + 1) % every === 0)) return null;
+        if (!checkpointDue(step, isLast, c.checkpointEvery)) return null;
         const saved = await saveTrainingCheckpoint(ctx.checkpointDir, {
           step: step + 1,
           policy: ctx.policy,
