@@ -6,8 +6,10 @@ let counter = 0;
 /**
  * Write a file so readers (and a resume after kill -9) see either the old or the new content:
  * write a temp file in the same folder, fsync it, rename over the target, fsync the folder.
+ * Synchronous twin of @emrl/lm's async writeFileAtomicSync: RunDir writes state and metrics from
+ * synchronous event handlers, where awaiting would reorder writes against events.jsonl appends.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.tmp-${process.pid}-${counter++}`;
   const fd = openSync(tmp, 'w');
   try {

@@ -2,7 +2,7 @@ import { copyFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from './config/config-error';
-import { parsePipelineConfig, readConfigFile } from './config/load-config';
+import { parsePipelineConfig, readPipelineFile } from './config/load-config';
 import { applyOverride, parseSetFlag } from './config/overrides';
 import type { PipelineConfig } from './config/pipeline-schema';
 import { listPresets, presetPath, SWEEP_PRESETS } from './config/presets';
@@ -43,7 +43,7 @@ function loadPipeline(file: string | undefined, opts: { preset?: string; set?: s
   if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a config file or --preset <name> (see "emrl init --help")']);
   if (opts.preset && SWEEP_PRESETS.includes(opts.preset)) throw new ConfigError('--preset', [`"${opts.preset}" is a sweep; run it with "emrl sweep --preset ${opts.preset}"`]);
   const path = file ?? presetPath(opts.preset!);
-  let data = readConfigFile(path) as Record<string, unknown>;
+  let data = readPipelineFile(path) as Record<string, unknown>;
   for (const { path: key, value } of shortcutOverrides(opts)) data = applyOverride(data, key, value).data;
   for (const flag of opts.set ?? []) {
     const { path: key, value } = parseSetFlag(flag);
@@ -194,7 +194,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
       .action(
         guard(async (file: string | undefined, opts: SingleOpts) => {
           const runtime = cli.runtime();
-          const data = readConfigFile(file ?? presetPath(opts.preset ?? 'em-warmstart')) as Record<string, unknown>;
+          const data = readPipelineFile(file ?? presetPath(opts.preset ?? 'em-warmstart')) as Record<string, unknown>;
           const stages = Array.isArray(data['stages']) ? (data['stages'] as Record<string, unknown>[]) : [];
           const own = stages.find((s) => s && typeof s === 'object' && kind in s) ?? { [kind]: {} };
           const single = { ...data, name: `${String(data['name'] ?? kind)}-${kind}`, stages: [own] };

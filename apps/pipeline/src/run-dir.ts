@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from './atomic-write';
+import { writeFileAtomicSync } from './atomic-write';
 import { formatCsv, formatCsvRow, unionColumns, type MetricsRow } from './metrics-csv';
 import { serializeEvent, type PipelineEvent } from './pipeline-events';
 
@@ -95,7 +95,7 @@ export class RunDir {
   }
 
   writeConfig(record: RunRecord): void {
-    writeFileAtomic(this.path(CONFIG_FILE), JSON.stringify(record, null, 2) + '\n');
+    writeFileAtomicSync(this.path(CONFIG_FILE), JSON.stringify(record, null, 2) + '\n');
   }
 
   readConfig(): RunRecord {
@@ -114,7 +114,7 @@ export class RunDir {
     if (cols.length !== this.columns.length || this.rows.length === 1) {
       // New columns: rewrite the whole table atomically so readers never see a ragged header.
       this.columns = cols;
-      writeFileAtomic(this.path(METRICS_FILE), formatCsv(this.columns, this.rows));
+      writeFileAtomicSync(this.path(METRICS_FILE), formatCsv(this.columns, this.rows));
     } else {
       appendFileSync(this.path(METRICS_FILE), formatCsvRow(this.columns, row));
     }
@@ -132,7 +132,7 @@ export class RunDir {
   /** Persist state; with `durable` the current end of events.jsonl becomes the resume point. */
   saveState(state: RunState, durable = true): void {
     if (durable) state.eventsBytes = this.eventsSize();
-    writeFileAtomic(this.path(STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+    writeFileAtomicSync(this.path(STATE_FILE), JSON.stringify(state, null, 2) + '\n');
   }
 
   /** All events as parsed JSON (policies are names). A torn last line (kill -9) is ignored. */
@@ -175,7 +175,7 @@ export class RunDir {
         this.columns = unionColumns(this.columns, row.metrics);
       }
     }
-    if (this.rows.length > 0) writeFileAtomic(this.path(METRICS_FILE), formatCsv(this.columns, this.rows));
+    if (this.rows.length > 0) writeFileAtomicSync(this.path(METRICS_FILE), formatCsv(this.columns, this.rows));
     else if (existsSync(this.path(METRICS_FILE))) renameSync(this.path(METRICS_FILE), this.path(`${METRICS_FILE}.stale`));
     state.interrupted = false;
     delete state.failed;

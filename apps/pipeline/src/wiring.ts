@@ -63,6 +63,7 @@ export function wireRuntime(): PipelineRuntime {
         const guess = didYouMean(spec.type, known);
         throw new ConfigError('task.type', [`unknown task type "${spec.type}"${guess ? ` (did you mean "${guess}"?)` : ''}; known types: ${known.join(', ')}`]);
       }
+      // Paths from a pipeline file are already absolute (readPipelineFile); only command-line paths reach here relative.
       return createTask(spec as Parameters<typeof createTask>[0], { baseDir: process.cwd() });
     },
     prepareProbe: (policy, ctx) => prepareProbeSet(policy, ctx),

@@ -1,7 +1,10 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './config-error';
 import { didYouMean, levenshtein } from './did-you-mean';
-import { parseConfigText, parsePipelineConfig, resolveConfig } from './load-config';
+import { parseConfigText, parsePipelineConfig, readPipelineFile, resolveConfig } from './load-config';
 import { applyOverride } from './overrides';
 import { createFakeRegistry } from '../testing/fake-stages';
 import { createPresetSchemaRegistry } from '../testing/preset-stage-schemas';
@@ -89,5 +92,16 @@ describe('applyOverride', () => {
     expect(applyOverride(base, 'compress.steps', 3).matched).toBe(false);
     expect(applyOverride(base, 'seed', 3).data['seed']).toBe(3);
     expect(plugins).toHaveLength(1);
+  });
+});
+
+describe('readPipelineFile', () => {
+  it('resolves relative task and hf model paths against the file folder, leaving absolute and embedded ones', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emrl-cfg-'));
+    const file = join(dir, 'p.yaml');
+    writeFileSync(file, 'model: { type: hf, path: models/m }\ntask: { type: jsonl, path: data/t.jsonl }\nstages: []\n');
+    expect(readPipelineFile(file)).toMatchObject({ model: { type: 'hf', path: join(dir, 'models/m') }, task: { type: 'jsonl', path: join(dir, 'data/t.jsonl') } });
+    writeFileSync(file, 'model: { type: embedded, id: x }\ntask: { type: jsonl, path: /abs/t.jsonl }\nstages: []\n');
+    expect(readPipelineFile(file)).toMatchObject({ model: { type: 'embedded', id: 'x' }, task: { path: '/abs/t.jsonl' } });
   });
 });

@@ -1,5 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { basename, extname } from 'node:path';
+import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { Stage } from '@emrl/rl-grpo';
 import { ConfigError, formatIssues } from './config-error';
@@ -29,6 +29,27 @@ export function parseConfigText(text: string, file: string): unknown {
 export function readConfigFile(file: string): unknown {
   if (!existsSync(file)) throw new ConfigError(file, ['file not found; check the path (relative paths are resolved from the current folder)']);
   return parseConfigText(readFileSync(file, 'utf8'), file);
+}
+
+/**
+ * readConfigFile for a pipeline file: relative `task.path` and `model.path` (type hf) become absolute
+ * against the file's folder, so config.json, resume and sweep workers load the same files whatever
+ * the current folder. Paths given on the command line (--task, --model, --set) stay cwd-relative.
+ */
+export function readPipelineFile(file: string): unknown {
+  const data = readConfigFile(file);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return data;
+  const out = { ...(data as Record<string, unknown>) };
+  const absolutize = (key: 'task' | 'model'): void => {
+    const spec = out[key];
+    if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) return;
+    const { path } = spec as { path?: unknown };
+    if (key === 'model' && (spec as { type?: unknown }).type !== 'hf') return;
+    if (typeof path === 'string' && path !== '' && !isAbsolute(path)) out[key] = { ...spec, path: resolve(dirname(file), path) };
+  };
+  absolutize('task');
+  absolutize('model');
+  return out;
 }
 
 function defaultName(file: string): string {
@@ -87,7 +108,7 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
 }
 
 export function loadPipelineConfig(file: string, registry: StageRegistry = stageRegistry): PipelineConfig {
-  return parsePipelineConfig(readConfigFile(file), file, registry);
+  return parsePipelineConfig(readPipelineFile(file), file, registry);
 }
 
 /** The pipeline file form (`stages: [{ kind: options }]`) of a validated config, every default filled. */

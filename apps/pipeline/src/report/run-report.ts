@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-write';
+import { writeFileAtomicSync } from '../atomic-write';
 import { escapeHtml, figure, htmlPage, htmlTable } from './html';
 import { loadRun } from './load-run';
 import { accuracyByTemperatureSpec, lineOverStepsSpec, logitHistogramSpec, renderSvg } from './plots';
@@ -65,9 +65,9 @@ export async function runReportSections(dir: string): Promise<{ summary: RunSumm
 export async function writeRunReport(dir: string): Promise<ReportFiles> {
   const { summary, sections } = await runReportSections(dir);
   const files = { html: join(dir, 'report.html'), markdown: join(dir, 'summary.md'), json: join(dir, 'summary.json') };
-  writeFileAtomic(files.html, htmlPage(`emrl run ${summary.run}`, sections));
-  writeFileAtomic(files.markdown, formatSummaryMarkdown(summary));
-  writeFileAtomic(files.json, JSON.stringify(summary, null, 2) + '\n');
+  writeFileAtomicSync(files.html, htmlPage(`emrl run ${summary.run}`, sections));
+  writeFileAtomicSync(files.markdown, formatSummaryMarkdown(summary));
+  writeFileAtomicSync(files.json, JSON.stringify(summary, null, 2) + '\n');
   return files;
 }
 

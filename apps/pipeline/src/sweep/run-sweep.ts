@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../atomic-write';
+import { writeFileAtomicSync } from '../atomic-write';
 import { parsePipelineConfig } from '../config/load-config';
 import type { StageRegistry } from '../config/stage-registry';
 import { RunDir } from '../run-dir';
@@ -65,7 +65,7 @@ export async function runSweep(opts: {
   const dir = resolve(opts.dir ?? join(opts.root ?? 'runs', name));
   mkdirSync(join(dir, 'cells'), { recursive: true });
   const record: SweepRecord = { name, sweepFile: resolve(opts.file), baseFile, config, cells };
-  writeFileAtomic(join(dir, SWEEP_FILE), JSON.stringify(record, null, 2) + '\n');
+  writeFileAtomicSync(join(dir, SWEEP_FILE), JSON.stringify(record, null, 2) + '\n');
 
   const log = opts.onLog ?? (() => {});
   const result: SweepResult = { dir, ran: [], skipped: [], failed: [], interrupted: false };

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, formatIssues } from '../config/config-error';
-import { readConfigFile } from '../config/load-config';
+import { readConfigFile, readPipelineFile } from '../config/load-config';
 import { applyOverride } from '../config/overrides';
 import { presetPath } from '../config/presets';
 
@@ -45,7 +45,7 @@ export function loadSweepConfig(file: string): { config: SweepConfig; base: Reco
   const parsed = SweepConfigSchema.safeParse(data);
   if (!parsed.success) throw new ConfigError(file, formatIssues(parsed.error.issues, data, SweepConfigSchema));
   const baseFile = parsed.data.base.startsWith('preset:') ? presetPath(parsed.data.base.slice('preset:'.length)) : resolve(dirname(file), parsed.data.base);
-  const base = readConfigFile(baseFile);
+  const base = readPipelineFile(baseFile);
   if (base === null || typeof base !== 'object' || Array.isArray(base)) throw new ConfigError(baseFile, ['expected a pipeline (an object with model, task, stages)']);
   return { config: parsed.data, base: base as Record<string, unknown>, baseFile };
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-write';
+import { writeFileAtomicSync } from '../atomic-write';
 import { formatNumber } from '../progress';
 import { escapeHtml, figure, htmlPage, htmlTable } from '../report/html';
 import { loadRun } from '../report/load-run';
@@ -67,7 +67,7 @@ export async function writeSweepReport(dir: string): Promise<{ html: string; mar
     if (means.length > 0) plots.push(figure(await renderSvg(meanStdSpec(`${metric} (final boundary): mean ± std across seeds`, means, seeds)), `plot-sweep-${metric}`));
   }
   const files = { html: join(dir, 'report.html'), markdown: join(dir, 'summary.md'), json: join(dir, 'sweep-summary.json') };
-  writeFileAtomic(
+  writeFileAtomicSync(
     files.html,
     htmlPage(`emrl sweep ${s.name}`, [
       { heading: 'Mean ± std across seeds', body: `<p class="note">Final-boundary diagnostics and stage summaries; std is the sample std (n-1).</p>${htmlTable(g.header, g.rows)}` },
@@ -75,7 +75,7 @@ export async function writeSweepReport(dir: string): Promise<{ html: string; mar
       { heading: 'Per seed', body: htmlTable(p.header, p.rows) + `<p class="note">Each cell's own report: ${escapeHtml(join(dir, 'cells', '<id>', 'report.html'))}</p>` },
     ]),
   );
-  writeFileAtomic(files.markdown, [`# sweep ${s.name}`, '', '## Mean ± std across seeds', '', markdownTable(g.header, g.rows), '', '## Per seed', '', markdownTable(p.header, p.rows), ''].join('\n'));
-  writeFileAtomic(files.json, JSON.stringify(s, null, 2) + '\n');
+  writeFileAtomicSync(files.markdown, [`# sweep ${s.name}`, '', '## Mean ± std across seeds', '', markdownTable(g.header, g.rows), '', '## Per seed', '', markdownTable(p.header, p.rows), ''].join('\n'));
+  writeFileAtomicSync(files.json, JSON.stringify(s, null, 2) + '\n');
   return files;
 }
