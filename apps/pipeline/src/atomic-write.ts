@@ -6,7 +6,7 @@ let counter = 0;
 /**
  * Write a file so readers (and a resume after kill -9) see either the old or the new content:
  * write a temp file in the same folder, fsync it, rename over the target, fsync the folder.
- * Synchronous twin of @emrl/lm's async writeFileAtomicSync: RunDir writes state and metrics from
+ * Synchronous twin of @emrl/lm's async writeFileAtomic: RunDir writes state and metrics from
  * synchronous event handlers, where awaiting would reorder writes against events.jsonl appends.
  */
 export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
