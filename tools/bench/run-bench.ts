@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import os from 'node:os';
 import { initBackend } from '@emrl/lm';
+import { benchDataParallel } from './data-parallel-bench';
 import { benchKernel, kernelCases, type KernelResult } from './kernel-bench';
 import { benchGenerate, benchTrain, trainShapes, type GenResult, type TrainResult } from './model-bench';
 import { fmt, table } from './stats';
@@ -13,6 +14,7 @@ interface Options {
   kernels: boolean;
   train: boolean;
   gen: boolean;
+  parallel: boolean;
   reps?: string;
   filter?: string;
 }
@@ -25,6 +27,7 @@ const program = new Command()
   .option('--no-kernels', 'skip the kernel table')
   .option('--no-train', 'skip forward+backward throughput')
   .option('--no-gen', 'skip generation throughput')
+  .option('--no-parallel', 'skip data-parallel training (wall time, 1 vs 2 threads)')
   .option('--reps <n>', 'repetitions per measurement (median reported)')
   .option('--filter <text>', 'only kernel cases whose kernel or shape contains this text');
 
@@ -105,6 +108,17 @@ async function main(): Promise<void> {
     );
     if (speedups.length) console.log(`\nKV cache speed-up over recomputing the whole prefix each step: ${speedups.join(', ')}`);
     console.log('');
+  }
+  if (opts.parallel) {
+    const rows = await benchDataParallel([32, 64], [1, 2], opts.quick ? 10 : 30);
+    console.log('## data-parallel training, shape (a) 2 x 96, batch x 51 tokens (trainCausalLM `workers`; WALL time per step, median)\n');
+    console.log(
+      table(
+        ['batch', 'threads', 'ms/step', 'tokens/s', 'speed-up vs 1 thread'],
+        rows.map((r) => [String(r.batch), String(r.workers), fmt(r.msPerStep), fmt(r.tokensPerS, 0), `${fmt(r.speedup, 2)}x`]),
+      ),
+    );
+    console.log(`(wall time depends on what else runs on the machine: load avg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
   }
   if (torchNote) console.log(torchNote);
 }

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from '../optim/adamw';
 import { clipGlobalNorm } from '../optim/clip';
-import { toPackedBatch } from '../ops/pack-batch';
 import type { OptimizerConfig, OptimizerConfigInput } from '../optim/config';
-import { packTrainBatch, tokenStreamSource, type BatchSource, type TokenStreamSource } from './batch-source';
-import { crossEntropyLoss } from './cross-entropy';
+import { packTrainBatch, tokenStreamSource, type BatchSource, type TokenStreamSource, type TrainBatch } from './batch-source';
+import { currentBackend } from '../backend';
+import type { ModelConfig } from '../config';
+import { GradientWorkers } from './data-parallel/gradient-workers';
+import { combineShardGradients, shardGradients, splitRows } from './data-parallel/shard-gradients';
 
 /** The part of CausalLM (docs/ARCHITECTURE.md) the trainer needs. */
 export interface TrainableLM {
@@ -12,6 +14,8 @@ export interface TrainableLM {
   trainableVariables(): tf.Variable[];
   /** Parameters by Hugging Face name; when present the optimizer state is saved under these names. */
   weights?: Map<string, tf.Variable>;
+  /** Architecture; needed (a CausalLM has it) when training with `workers` > 1, to build the replicas. */
+  config?: ModelConfig;
 }
 
 export interface TrainStepInfo {
@@ -41,6 +45,13 @@ export interface TrainCausalLMOptions {
   onEval?: (step: number) => void | Promise<void>; // called after step `step` when (step + 1) % evalEvery === 0
   onStep?: (info: TrainStepInfo) => void | Promise<void>;
   signal?: AbortSignal;
+  /**
+   * Data-parallel threads, this one included (default 1). With n > 1 each step's rows are split
+   * into n shards; n - 1 worker threads compute their shards' gradients beside this thread, and the
+   * token-weighted average equals the full-batch gradient (up to float summation order), so a
+   * run is deterministic for a given n. Worth it when the machine has idle cores (wasm/cpu).
+   */
+  workers?: number;
 }
 
 export interface TrainResult {
@@ -72,30 +83,28 @@ export async function trainCausalLM(model: TrainableLM, opts: TrainCausalLMOptio
   const ownsOptimizer = !opts.optimizerInstance;
   const startStep = opts.startStep ?? optimizer.iterations;
   const lossOnPrompt = opts.lossOnPrompt ?? false;
+  const workers = opts.workers ?? 1;
+  check(Number.isInteger(workers) && workers >= 1, 'workers', `must be an integer >= 1, got ${workers}`);
+  if (workers > 1) {
+    check(model.config !== undefined, 'workers', '> 1 needs a model with a config (a CausalLM) to build the worker replicas');
+    check(currentBackend() !== null, 'workers', '> 1 needs initBackend() to have run (the workers use the same backend)');
+  }
+  let pool: GradientWorkers | null = null;
   const t0 = performance.now();
   const losses: number[] = [];
   let aborted = false;
   let lastStep = -1;
   try {
+    if (workers > 1) pool = await GradientWorkers.start(workers - 1, model.config!, currentBackend()!.name, vars.map((v) => v.size));
     for (let step = startStep; step < startStep + opts.steps; step++) {
       if (opts.signal?.aborted) {
         aborted = true;
         break;
       }
       const ts = performance.now();
-      const packed = packTrainBatch(source(step, opts.batchSize), opts.padId, lossOnPrompt);
+      const batch = source(step, opts.batchSize);
       const lr = optimizer.currentLr();
-      const tokens = packed.lossMask.reduce((a, v) => a + v, 0);
-      const { loss, gradNorm } = tf.tidy(() => {
-        const { inputIds, attentionMask, targets, lossMask } = toPackedBatch(packed);
-        const { value, grads } = tf.variableGrads(
-          () => crossEntropyLoss(model.forward(inputIds, { attentionMask }), targets, lossMask),
-          vars,
-        );
-        const clipped = clipGlobalNorm(grads, optimizer.config.gradClip);
-        optimizer.applyGradients(clipped.grads, lr);
-        return { loss: value.dataSync()[0]!, gradNorm: clipped.norm };
-      });
+      const { loss, gradNorm, tokens } = await trainStep(pool, model, vars, batch, opts.padId, lossOnPrompt, optimizer, lr);
       losses.push(loss);
       lastStep = step;
       const now = performance.now();
@@ -113,6 +122,55 @@ export async function trainCausalLM(model: TrainableLM, opts: TrainCausalLMOptio
     }
   } finally {
     if (ownsOptimizer) optimizer.dispose();
+    await pool?.close();
   }
   return { stepsDone: losses.length, lastStep, losses, aborted };
+}
+
+interface StepOutcome {
+  loss: number;
+  gradNorm: number;
+  tokens: number;
+}
+
+/**
+ * One step: shard 0 on this thread, the others (if any workers) on the workers at the same time;
+ * token-weighted average of the shard gradients, clip, one AdamW update.
+ */
+async function trainStep(
+  pool: GradientWorkers | null,
+  model: TrainableLM,
+  vars: tf.Variable[],
+  batch: TrainBatch,
+  padId: number,
+  lossOnPrompt: boolean,
+  optimizer: AdamW,
+  lr: number,
+): Promise<StepOutcome> {
+  const shards = splitBatch(batch, (pool?.size ?? 0) + 1).map((b) => packTrainBatch(b, padId, lossOnPrompt));
+  // Workers start now and run in parallel with shard 0 below.
+  const remote = pool && shards.length > 1 ? pool.compute(vars.map((v) => v.dataSync() as Float32Array), shards.slice(1)) : Promise.resolve([]);
+  const local = shardGradients(model, vars, shards[0]!);
+  let results: { loss: number; tokens: number; grads: tf.Tensor[] }[] = [local];
+  try {
+    const others = await remote;
+    results = [local, ...others.map((r) => ({ loss: r.loss, tokens: r.tokens, grads: r.grads.map((g, i) => tf.tensor(g, vars[i]!.shape, 'float32')) }))];
+    const tokens = results.reduce((a, r) => a + r.tokens, 0);
+    const loss = results.reduce((a, r) => a + r.loss * r.tokens, 0) / Math.max(1, tokens);
+    const gradNorm = tf.tidy(() => {
+      const combined = combineShardGradients(results, vars.length);
+      const clipped = clipGlobalNorm(Object.fromEntries(vars.map((v, i) => [v.name, combined[i]!])), optimizer.config.gradClip);
+      optimizer.applyGradients(clipped.grads, lr);
+      return clipped.norm;
+    });
+    return { loss, gradNorm, tokens };
+  } finally {
+    for (const r of results) tf.dispose(r.grads);
+  }
+}
+
+function splitBatch(batch: TrainBatch, parts: number): TrainBatch[] {
+  if ('docs' in batch) return splitRows(batch.docs, parts).map((docs) => ({ docs }));
+  const rows = batch.prompts.map((p, i) => ({ p, r: batch.responses[i]! }));
+  return splitRows(rows, parts).map((rs) => ({ prompts: rs.map((x) => x.p), responses: rs.map((x) => x.r) }));
 }

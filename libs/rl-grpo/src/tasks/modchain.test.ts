@@ -178,3 +178,27 @@ describe('ModchainTask pretraining documents', () => {
     expect(allDirect.pretrainingDocuments(100, 1).every((d) => /^[\d+\-*]+=#\d\$$/.test(d))).toBe(true);
   });
 });
+
+describe('ModchainTask.pretrainingDistributionAccuracy', () => {
+  it('matches closed forms: no noise, and one noisy step', () => {
+    const clean = new ModchainTask({ noise: 0, pDirect: 0.4 });
+    expect(clean.pretrainingDistributionAccuracy(clean.split('test'))).toBeCloseTo(0.6 + 0.4 / 10, 12);
+    const oneOp = new ModchainTask({ noise: 0.1, pDirect: 0, minOps: 1, maxOps: 1, trainSize: 50, testSize: 50, probeSize: 10 });
+    expect(oneOp.pretrainingDistributionAccuracy(oneOp.split('test'))).toBeCloseTo(0.9, 12);
+  });
+
+  it('agrees with the answers of sampled pretraining documents (Monte Carlo)', () => {
+    const docs = task.pretrainingDocuments(20000, 11);
+    const examples = docs.map((d, i) => {
+      const prompt = d.slice(0, d.indexOf('=') + 1);
+      return { id: `d${i}`, prompt, answer: evaluateIndependently(prompt, 10) };
+    });
+    const right = docs.filter((d, i) => d.slice(d.lastIndexOf('#') + 1, -1) === examples[i]!.answer).length / docs.length;
+    const exact = task.pretrainingDistributionAccuracy(examples);
+    const se = Math.sqrt((exact * (1 - exact)) / docs.length);
+    expect(Math.abs(right - exact), `sampled ${right} vs exact ${exact}`).toBeLessThan(4 * se);
+    // The T = 1 ceiling of a calibrated base (embedded-lab.md asks 0.45-0.55 at T = 1).
+    expect(task.pretrainingDistributionAccuracy(task.split('test'))).toBeGreaterThan(0.4);
+    expect(task.pretrainingDistributionAccuracy(task.split('test'))).toBeLessThan(0.5);
+  });
+});

@@ -208,6 +208,37 @@ export class ModchainTask implements Task {
   }
 
   /**
+   * Exact expected accuracy of a policy that samples the pretraining document distribution itself
+   * (a perfectly calibrated pretrained model at T = 1): a direct guess is right 1/modulus of the
+   * time; a chain is right when its last shown value is the true answer, computed by propagating
+   * the distribution of the shown value through the steps (a wrong step can land back on the true
+   * chain). Averaged over `examples`. It bounds what T = 1 accuracy a base model fit to these
+   * documents can reach, e.g. about 0.46 for noise 0.1 / pDirect 0.4 on the default test split.
+   */
+  pretrainingDistributionAccuracy(examples: readonly TaskExample[]): number {
+    const { modulus: m, noise, pDirect } = this.config;
+    if (examples.length === 0) throw new Error('modchain: pretrainingDistributionAccuracy needs at least one example');
+    let chainTotal = 0;
+    for (const e of examples) {
+      const p = problemOf(e);
+      let dist = new Float64Array(m);
+      dist[p.operands[0] as number] = 1;
+      p.operators.forEach((op, i) => {
+        const next = new Float64Array(m);
+        for (let v = 0; v < m; v++) {
+          const mass = dist[v] as number;
+          if (mass === 0) continue;
+          const r = applyModchainOp(v, op, p.operands[i + 1] as number, m);
+          for (let w = 0; w < m; w++) next[w] = (next[w] as number) + mass * (w === r ? 1 - noise : noise / (m - 1));
+        }
+        dist = next;
+      });
+      chainTotal += dist[Number(e.answer)] as number;
+    }
+    return pDirect / m + (1 - pDirect) * (chainTotal / examples.length);
+  }
+
+  /**
    * direct: the completion answers with no reasoning (`#d$`); steps: well-formed `a op b=r` steps
    * before the answer; wellFormed: the whole completion (up to its first `$`) follows the grammar;
    * stepErrors: steps whose arithmetic is wrong.
