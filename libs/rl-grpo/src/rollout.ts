@@ -8,6 +8,8 @@ export interface SamplingOptions {
   topK: number;
   maxNewTokens: number;
   seed: number;
+  /** Seed of completion g of example e (overrides `seed`): samples then do not depend on the batch. */
+  rowSeed?: (example: TaskExample, g: number) => number;
 }
 
 /** G completions for each of P prompts, flattened prompt-major: index = p * G + g. */
@@ -58,6 +60,7 @@ export async function sampleGroups(
     stopTokenIds: stopTokensFor(policy, task),
     padTokenId: tokenizer.padTokenId,
     seed: opts.seed,
+    ...(opts.rowSeed ? { rowSeeds: flatExamples.map((ex, i) => opts.rowSeed!(ex, i % groupSize)) } : {}),
   });
   return {
     examples: flatExamples,

@@ -66,6 +66,20 @@ describe.each(['gpt2', 'llama'] as const)('generate (%s)', (family) => {
     expect(a.logprobs.flat().every((lp) => lp <= 0 && Number.isFinite(lp))).toBe(true);
   });
 
+  it('rowSeeds: a row samples the same tokens alone or in any batch', async () => {
+    const opts = { maxNewTokens: 10, temperature: 1, stopTokenIds: [] };
+    const seeds = PROMPTS.map((_, i) => 100 + i);
+    const all = await generate(model, PROMPTS, { ...opts, rowSeeds: seeds });
+    const last = PROMPTS.length - 1;
+    const alone = await generate(model, [PROMPTS[last]!], { ...opts, rowSeeds: [seeds[last]!] });
+    const reversed = await generate(model, [...PROMPTS].reverse(), { ...opts, rowSeeds: [...seeds].reverse() });
+    expect(alone.tokens[0]).toEqual(all.tokens[last]);
+    expect([...reversed.tokens].reverse()).toEqual(all.tokens);
+    const other = await generate(model, PROMPTS, { ...opts, rowSeeds: seeds.map((s) => s + 1) });
+    expect(other.tokens).not.toEqual(all.tokens);
+    await expect(generate(model, PROMPTS, { ...opts, rowSeeds: [1] })).rejects.toThrow(/rowSeeds has 1 seeds for/);
+  });
+
   it('top-k 1 equals greedy', async () => {
     const greedy = await generate(model, PROMPTS, { maxNewTokens: 8, temperature: 0, stopTokenIds: [] });
     const k1 = await generate(model, PROMPTS, { maxNewTokens: 8, temperature: 1.5, topK: 1, seed: 9, stopTokenIds: [] });

@@ -16,6 +16,9 @@ export const GenerateOptionsSchema = z.object({
   stopTokenIds: z.array(tokenId).optional().meta({ description: 'ends a row (the stop token is kept); default [eosTokenId] of the model config' }),
   padTokenId: tokenId.optional().meta({ description: 'left padding of prompts; default padTokenId, else eosTokenId of the model config' }),
   seed: z.number().int().default(0).meta({ description: 'row b draws from its own stream seeded by (seed, b)' }),
+  rowSeeds: z.array(z.number().int()).optional().meta({
+    description: 'one seed per row, used instead of (seed, b): a row then samples the same tokens whatever batch it is in',
+  }),
   useCache: z.boolean().default(true).meta({ description: 'KV cache; false recomputes the full forward every step (for tests)' }),
 });
 export type GenerateOptions = z.input<typeof GenerateOptionsSchema>;
@@ -78,7 +81,10 @@ export async function generate(model: CausalLM, promptIds: number[][], options: 
   const tokens: number[][] = promptIds.map(() => []);
   const logprobs: number[][] = promptIds.map(() => []);
   const finished: (FinishReason | null)[] = promptIds.map(() => null);
-  const rngs: Rng[] = promptIds.map((_, row) => createRng(deriveSeed(opts.seed, row)));
+  if (opts.rowSeeds && opts.rowSeeds.length !== b) {
+    throw new Error(`generate: rowSeeds has ${opts.rowSeeds.length} seeds for ${b} prompts; pass one per row`);
+  }
+  const rngs: Rng[] = promptIds.map((_, row) => createRng(opts.rowSeeds ? opts.rowSeeds[row]! : deriveSeed(opts.seed, row)));
   const params = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP };
   const cache = opts.useCache ? new KVCache(model.config.numLayers) : null;
   try {

@@ -42,7 +42,7 @@ function binom(n: number, k: number): number {
 
 /** The figures of one temperature recomputed from the completions (same sampling streams as evaluate). */
 async function byHand(temperature: number, k: number, seed: number) {
-  const r = await sampleGroups(policy, task, examples, k, { temperature, topP: 1, topK: 0, maxNewTokens: 3, seed: streamSeed(seed, 'eval', temperature, 0) });
+  const r = await sampleGroups(policy, task, examples, k, { temperature, topP: 1, topK: 0, maxNewTokens: 3, seed, rowSeed: (ex, g) => streamSeed(seed, 'eval', temperature, ex.id, g) });
   let correct = 0;
   let formatFail = 0;
   let maj = 0;
@@ -120,12 +120,25 @@ describe('evaluate', () => {
     }
   });
 
-  it('greedy results do not depend on the generate batch size; limit takes the first prompts', async () => {
-    const a = await evaluate(policy, task, { temperatures: [0], limit: 4 }, { seed: 1 });
-    const b = await evaluate(policy, task, { temperatures: [0], limit: 4, batchSize: 3 }, { seed: 1 });
-    expect(a.numPrompts).toBe(4);
-    expect(b.byTemperature[0]!.accuracy).toBe(a.byTemperature[0]!.accuracy);
-    expect(b.byTemperature[0]!.meanLength).toBe(a.byTemperature[0]!.meanLength);
+  it('greedy and sampled results do not depend on the generate batch size; limit takes the first prompts', async () => {
+    const cfg = { temperatures: [0, 1], samples: 4, limit: 5 };
+    const a = await evaluate(policy, task, cfg, { seed: 1 });
+    const b = await evaluate(policy, task, { ...cfg, batchSize: 3 }, { seed: 1 });
+    const c = await evaluate(policy, task, { ...cfg, batchSize: 8 }, { seed: 1 });
+    expect(a.numPrompts).toBe(5);
+    for (const other of [b, c]) {
+      other.byTemperature.forEach((r, i) => {
+        const ref = a.byTemperature[i]!;
+        expect(r.accuracy).toBe(ref.accuracy);
+        expect(r.meanLength).toBe(ref.meanLength);
+        expect(r.passAtK).toEqual(ref.passAtK);
+        expect(r.majAtK).toEqual(ref.majAtK);
+      });
+    }
+    // the sampled figures are not degenerate (the comparison could fail)
+    const t1 = a.byTemperature[1]!;
+    expect(t1.accuracy).toBeGreaterThan(0);
+    expect(t1.accuracy).toBeLessThan(1);
   });
 
   it('names an empty split', async () => {

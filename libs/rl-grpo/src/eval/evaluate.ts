@@ -82,6 +82,8 @@ function summarize(method: CalibrationSummary['method'], pairs: ConfidencePair[]
  * failures, task diagnostics and confidence calibration. Two confidence definitions are reported:
  * sample-consistency (share of k samples agreeing with the majority answer; needs k > 1) and
  * sequence-probability (exp of the mean log-prob of the answer tokens, per sample).
+ * Sample g of example e at temperature T is drawn from its own stream, seeded by (seed, T, e.id, g),
+ * so results do not depend on batchSize, on limit, or on the other prompts in a batch.
  */
 export async function evaluate(
   policy: Policy,
@@ -117,7 +119,9 @@ export async function evaluate(
         topP: c.topP,
         topK: 0,
         maxNewTokens,
-        seed: streamSeed(opts.seed, 'eval', temperature, start),
+        seed: opts.seed, // unused: rowSeed below
+        // Each (example, sample) has its own stream: results do not depend on batchSize or limit.
+        rowSeed: (ex, g) => streamSeed(opts.seed, 'eval', temperature, ex.id, g),
       });
       generatedTokens += r.numGeneratedTokens;
       chunk.forEach((ex, p) => {
