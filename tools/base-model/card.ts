@@ -86,13 +86,19 @@ export async function evaluateBaseModel(
   };
 }
 
-function snapshotLine(snapshot: unknown): string {
-  const s = snapshot as { step?: number; every?: number; from?: number; target?: { greedy: number; t1: number }; validation?: { greedy: number; t1: number; prompts: number } } | undefined;
+function snapshotLine(snapshot: unknown, steps: unknown): string {
+  const s = snapshot as
+    | { step?: number; every?: number; from?: number; stopWithin?: number; stepsRun?: number; target?: { greedy: number; t1: number }; validation?: { greedy: number; t1: number; prompts: number } }
+    | undefined;
   if (!s || !s.target || !s.validation) return '- Checkpoint: the last step.';
+  const stopped =
+    s.stopWithin && s.stepsRun !== undefined && s.stepsRun < Number(steps)
+      ? `\n  Training stopped there, at the first snapshot within ${s.stopWithin} of the target (${s.stepsRun} of the ${String(steps)} scheduled steps).`
+      : '';
   return `- Checkpoint: step ${s.step}, the snapshot (every ${s.every} steps from step ${s.from}) closest to the target
   greedy ${s.target.greedy} / T=1 ${s.target.t1} on ${s.validation.prompts} validation prompts (another split seed, test and
-  probe prompts removed): validation greedy ${s.validation.greedy.toFixed(3)}, T=1 ${s.validation.t1.toFixed(3)}. Later steps pass greedy 0.9,
-  leaving EM and GRPO no room (embedded-lab.md).`;
+  probe prompts removed): validation greedy ${s.validation.greedy.toFixed(3)}, T=1 ${s.validation.t1.toFixed(3)}.${stopped} Trained further, the
+  model passes greedy 0.9, leaving EM and GRPO no room (embedded-lab.md).`;
 }
 
 function ceilingLine(e: CardEvaluation, recipe: BaseModelRecipe): string {
@@ -132,7 +138,7 @@ capable but unsure: it usually reasons step by step, but sometimes guesses the a
   wrong-step noise ${String(args.recipe.task['noise'])} and direct-answer rate ${String(args.recipe.task['pDirect'])}; test and probe prompts held out.
 - Training: ${String(t['steps'])} steps x ${String(t['batchSize'])} documents, AdamW lr ${String(t['lr'])} (betas ${JSON.stringify(t['betas'] ?? [0.9, 0.999])}, weight decay ${String(t['weightDecay'])}),
   ${String(t['warmupSteps'])} warmup steps then cosine to 0, grad clip ${String(t['gradClip'])}, loss on response tokens${t['workers'] ? `, ${String(t['workers'])} data-parallel threads` : ''}.
-${snapshotLine(t['snapshot'])}
+${snapshotLine(t['snapshot'], t['steps'])}
 - Seed ${args.recipe.seed} (init and data). Backend: ${args.backend}. Training time: ${args.trainingSeconds.toFixed(0)} s.
 
 ## Evaluation (test split, ${args.evaluation.numPrompts} prompts, sampling seed ${args.evaluation.seed})
