@@ -107,8 +107,8 @@ function ceilingLine(e: CardEvaluation, recipe: BaseModelRecipe): string {
 T = 1 ceiling: a model that samples exactly its pretraining distribution (noise ${String(recipe.task['noise'])}, direct rate
 ${String(recipe.task['pDirect'])}) would score ${e.pretrainingDistributionAccuracy.toFixed(3)} at T = 1 on this split (computed exactly,
 \`ModchainTask.pretrainingDistributionAccuracy\`). A base with greedy accuracy 0.8-0.9 is less sharp
-than that, so its T = 1 accuracy sits below this bound; the 0.45-0.55 T = 1 range of embedded-lab.md
-is at or above it for these documents.
+than that, so its T = 1 accuracy sits below this bound; most of the 0.45-0.55 T = 1 range of
+embedded-lab.md lies above it for these documents.
 `;
 }
 
