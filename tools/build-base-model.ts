@@ -1,5 +1,5 @@
 /**
- * Builds the embedded base model from scratch (about 7 minutes on 2 cores): a 2-layer GPT-2-style decoder pretrained on noisy
+ * Builds the embedded base model from scratch (about 4 minutes on 2 cores): a 2-layer GPT-2-style decoder pretrained on noisy
  * modchain documents (embedded-lab.md), deterministic from its seed, then evaluated on the fixed
  * test split and written as a Hugging Face directory with a model card (MODEL.md + card.json).
  *

@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, formatIssues } from '../config/config-error';
 import { readConfigFile, readPipelineFile } from '../config/load-config';
@@ -64,6 +64,15 @@ function product<T>(lists: readonly (readonly T[])[]): T[][] {
   return lists.reduce<T[][]>((acc, list) => acc.flatMap((prefix) => list.map((v) => [...prefix, v])), [[]]);
 }
 
+/**
+ * A relative `task.path` or `model.path` axis value names a file next to the sweep file (as in a
+ * pipeline file, load-config.ts), not in the folder the sweep was started from.
+ */
+function resolveAxisValue(axis: string, value: AxisValue, sweepFile: string): AxisValue {
+  const isPath = axis === 'task.path' || axis === 'model.path';
+  return isPath && typeof value === 'string' && value !== '' && !isAbsolute(value) ? resolve(dirname(sweepFile), value) : value;
+}
+
 /** The grid: curricula x axis values x seeds, with axes that don't apply collapsed (deduplicated). */
 export function expandSweep(config: SweepConfig, base: Record<string, unknown>, sweepFile = 'sweep'): SweepCell[] {
   const curricula: [string | null, Record<string, unknown>[] | null][] = config.curricula
@@ -78,7 +87,7 @@ export function expandSweep(config: SweepConfig, base: Record<string, unknown>, 
         let pipeline: Record<string, unknown> = { ...base, ...(stages ? { stages } : {}) };
         const axes: Record<string, AxisValue | null> = {};
         axisNames.forEach((a, i) => {
-          const r = applyOverride(pipeline, a, values[i]);
+          const r = applyOverride(pipeline, a, resolveAxisValue(a, values[i]!, sweepFile));
           axes[a] = r.matched ? values[i]! : null;
           if (r.matched) unmatched.delete(a);
           pipeline = r.data;

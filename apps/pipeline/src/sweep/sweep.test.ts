@@ -43,6 +43,15 @@ describe('sweep', () => {
     expect(expandSweep(config, base).map((c) => c.id)).toEqual(cells.map((c) => c.id));
   });
 
+  it('resolves relative task.path / model.path axis values against the sweep file folder', () => {
+    const root = writeSweep(0);
+    const { config, base } = loadSweepConfig(join(root, 'sweep.yaml'));
+    const withPaths = { ...config, curricula: undefined, axes: { 'task.path': ['data/a.jsonl', '/abs/b.jsonl'] } };
+    const cells = expandSweep(withPaths, base, join(root, 'sweep.yaml'));
+    expect(cells.map((c) => (c.pipeline['task'] as { path: string }).path)).toEqual([join(root, 'data/a.jsonl'), join(root, 'data/a.jsonl'), '/abs/b.jsonl', '/abs/b.jsonl']);
+    expect(cells[0]!.id).toBe('task.path-data-a.jsonl_seed-1'); // ids keep the value as written
+  });
+
   it('rejects a bad cell before starting any worker', async () => {
     const root = writeSweep(0);
     writeFileSync(join(root, 'bad.yaml'), 'base: base.yaml\naxes:\n  count.stepz: [1]\n');
