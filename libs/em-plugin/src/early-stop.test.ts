@@ -91,6 +91,26 @@ describe('EarlyStopper', () => {
     const r = await hooks.afterStep!(info(1, 0.8));
     expect(r).toEqual({ stop: true, reason: expect.stringMatching(/^early-stop\/agreement-plateau: .*best step 0$/) });
   });
+
+  it('TrainerHooks state survives a JSON round trip: a resumed stopper decides as an uninterrupted one', async () => {
+    const make = () => earlyStopHooks(new EarlyStopper({ criteria: [{ type: 'agreement-plateau', patience: 2 }] }));
+    const curve = [0.5, 0.7, 0.8, Number.NaN, 0.75, 0.7, 0.6];
+    const info = (step: number): StepInfo => ({ stage: 'grpo', step, totalSteps: 10, metrics: { 'heldout/agreement': curve[step]! } });
+    const straight = make();
+    const decisions: unknown[] = [];
+    for (let step = 0; step < curve.length; step++) decisions.push(await straight.afterStep!(info(step)));
+    expect(decisions.findIndex((d) => d !== undefined)).toBe(5);
+    // interrupted after step 3, state saved as JSON (NaN becomes null), resumed in a fresh stopper
+    const first = make();
+    for (let step = 0; step <= 3; step++) await first.afterStep!(info(step));
+    const saved = JSON.parse(JSON.stringify(first.state!())) as unknown;
+    const resumed = make();
+    resumed.loadState!(saved);
+    const after: unknown[] = [];
+    for (let step = 4; step < curve.length; step++) after.push(await resumed.afterStep!(info(step)));
+    expect(after).toEqual(decisions.slice(4));
+    expect(() => make().loadState!({ history: [{ step: -1, signals: {} }] })).toThrow(/earlyStopHooks: bad saved state/);
+  });
 });
 
 describe('heldOutAgreement', () => {

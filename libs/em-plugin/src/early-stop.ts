@@ -198,16 +198,39 @@ export class EarlyStopper {
   }
 }
 
+const HookHistorySchema = z.object({
+  history: z.array(z.object({ step: z.number().int().min(0), signals: z.record(z.string(), z.number().nullable()) })),
+});
+
 /**
  * TrainerHooks that feed `info.metrics` (or the signals `signalsFrom` extracts) to the stopper
- * after each step and after each evaluation, and ask the host loop to stop with the reason.
+ * after each step and after each evaluation, and ask the host loop to stop with the reason. The
+ * signals seen so far are the hooks' checkpoint state: on resume they are replayed into the (fresh)
+ * stopper, so a resumed run stops where an uninterrupted one would.
  */
 export function earlyStopHooks(stopper: EarlyStopper, signalsFrom: (info: StepInfo) => EarlyStopSignals = (info) => info.metrics): TrainerHooks {
+  const history: { step: number; signals: Record<string, number> }[] = [];
+  const feed = (step: number, signals: EarlyStopSignals): StopDecision | null => {
+    const kept: Record<string, number> = {};
+    for (const [k, v] of Object.entries(signals)) if (v !== undefined) kept[k] = v;
+    history.push({ step, signals: kept });
+    return stopper.update(step, kept);
+  };
   const check = (info: StepInfo): HookResult => {
-    const d = stopper.update(info.step, signalsFrom(info));
+    const d = feed(info.step, signalsFrom(info));
     return d ? { stop: true, reason: `early-stop/${d.criterion}: ${d.reason}; best step ${d.bestStep}` } : undefined;
   };
-  return { afterStep: check, afterEval: check };
+  return {
+    afterStep: check,
+    afterEval: check,
+    state: () => ({ history }),
+    loadState: (state) => {
+      const parsed = HookHistorySchema.safeParse(state);
+      if (!parsed.success) throw new Error(`earlyStopHooks: bad saved state in the checkpoint: ${z.prettifyError(parsed.error)}`);
+      // JSON turns NaN into null; give it back as NaN.
+      for (const h of parsed.data.history) feed(h.step, Object.fromEntries(Object.entries(h.signals).map(([k, v]) => [k, v ?? Number.NaN])));
+    },
+  };
 }
 
 /**

@@ -61,4 +61,10 @@ export interface TrainerHooks {
   afterStep?(info: StepInfo): HookResult | Promise<HookResult>;
   beforeEval?(info: Omit<StepInfo, 'metrics'>): void | Promise<void>;
   afterEval?(info: StepInfo): HookResult | Promise<HookResult>;
+  /**
+   * Plain-JSON state (e.g. an early stopper's history) saved with each stage checkpoint, so that a
+   * resumed run decides as an uninterrupted one would; `loadState` receives it on resume.
+   */
+  state?(): unknown;
+  loadState?(state: unknown): void;
 }

@@ -153,6 +153,35 @@ describe('GrpoStage', () => {
     c.model.dispose();
   });
 
+  it('stateful hooks get their checkpointed state back on resume (a resumed run stops where a straight one does)', async () => {
+    // Stops after its 5th step; the count is its state.
+    const counter = (): TrainerHooks => {
+      let count = 0;
+      return {
+        afterStep: () => (++count >= 5 ? { stop: true, reason: `counted ${count}` } : undefined),
+        state: () => ({ count }),
+        loadState: (s) => void (count = (s as { count: number }).count),
+      };
+    };
+    const a = freshPolicy();
+    const straight = (await collect(new GrpoStage('g', config({ plugins: [] }), [counter(), {}]), { policy: a, task, seed: 3 })).pop() as Extract<StageEvent, { type: 'finished' }>;
+    expect(straight.stopped).toEqual({ step: 5, reason: 'counted 5' });
+    a.model.dispose();
+    const dir = await tempDir();
+    const b = freshPolicy();
+    await collect(new GrpoStage('g', config({ plugins: [], checkpointEvery: 2 }), [counter(), stopAt(3, 'interrupt')]), { policy: b, task, seed: 3, checkpointDir: dir });
+    b.model.dispose();
+    const c = freshPolicy();
+    const resumed = (await collect(new GrpoStage('g', config({ plugins: [], checkpointEvery: 2 }), [counter(), {}]), { policy: c, task, seed: 3, checkpointDir: dir, resumeStep: 4 })).pop() as Extract<StageEvent, { type: 'finished' }>;
+    expect(resumed.stopped).toEqual({ step: 5, reason: 'counted 5' }); // a fresh counter without its state would run to step 6
+    c.model.dispose();
+    // Hooks that do not match the saved state are named, not silently ignored.
+    const d = freshPolicy();
+    const bad = collect(new GrpoStage('g', config({ plugins: [], checkpointEvery: 2 }), [{}]), { policy: d, task, seed: 3, checkpointDir: dir, resumeStep: 4 });
+    await expect(bad).rejects.toThrow(/state for 1 stateful hook set\(s\) but this run has 0/);
+    d.model.dispose();
+  });
+
   it('unsubscribing mid-run stops after the current step with an intact latest checkpoint', async () => {
     const policy = freshPolicy();
     const dir = await tempDir();

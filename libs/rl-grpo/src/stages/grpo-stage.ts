@@ -43,6 +43,7 @@ export class GrpoStage implements Stage<GrpoConfig> {
         const resumed = await resumeFromCheckpoint(ctx, ctx.policy, (s) => trainer!.loadStateTensors(s));
         if (!resumed) return { startStep: 0 };
         trainer.loadPluginStates(resumed.state.pluginStates);
+        if (resumed.state.extra['hooks'] !== undefined) hooks.loadState?.(resumed.state.extra['hooks']);
         return { startStep: resumed.state.step, logs: [resumed.log] };
       },
       step: async (step) => {
@@ -66,6 +67,7 @@ export class GrpoStage implements Stage<GrpoConfig> {
           policy: ctx.policy,
           optimizerState: trainer!.stateTensors(),
           pluginStates: trainer!.pluginStates(),
+          extra: { hooks: hooks.state?.() ?? null },
         });
         return saved.path;
       },
