@@ -4,6 +4,7 @@ import os from 'node:os';
 import { initBackend } from '@emrl/lm';
 import { benchDataParallel } from './data-parallel-bench';
 import { benchKernel, kernelCases, type KernelResult } from './kernel-bench';
+import { benchSampling } from './sampling-bench';
 import { benchGenerate, benchTrain, trainShapes, type GenResult, type TrainResult } from './model-bench';
 import { fmt, table } from './stats';
 import { findTorchPython, runTorchBench, type TorchRow } from './torch-runner';
@@ -107,6 +108,17 @@ async function main(): Promise<void> {
       ),
     );
     if (speedups.length) console.log(`\nKV cache speed-up over recomputing the whole prefix each step: ${speedups.join(', ')}`);
+    console.log('');
+  }
+  if (opts.gen) {
+    const rows = benchSampling([258, 32_000, 151_936], 50, reps);
+    console.log('## top-k sampling in JS (one token, top-k 50, T = 1; wall time per token)\n');
+    console.log(
+      table(
+        ['vocab', 'kthLargest ms', 'full sort ms (old)', 'speed-up', 'whole sampleToken ms'],
+        rows.map((r) => [r.vocab.toLocaleString('en-US'), fmt(r.selectMs, 3), fmt(r.sortMs, 3), `${fmt(r.speedup, 1)}x`, fmt(r.sampleTokenMs, 3)]),
+      ),
+    );
     console.log('');
   }
   if (opts.parallel) {

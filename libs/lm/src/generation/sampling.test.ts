@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from './rng';
-import { logSumExp, sampleToken } from './sampling';
+import { kthLargest, logSumExp, sampleToken } from './sampling';
 
 const LOGITS = [2.0, 1.0, 0.5, 0.0, -1.0, -3.0];
 
@@ -61,5 +61,24 @@ describe('sampleToken', () => {
   it('top-k 1 equals greedy', () => {
     const rng = createRng(3);
     for (let i = 0; i < 20; i++) expect(sampleToken(LOGITS, { temperature: 1.3, topK: 1, topP: 1 }, rng).token).toBe(0);
+  });
+});
+
+describe('kthLargest', () => {
+  it('equals the k-th value of a full descending sort, with many ties, for every k', () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (const n of [1, 2, 5, 64, 257]) {
+      for (const levels of [3, 1000]) {
+        const row = Float32Array.from({ length: n }, () => Math.floor(rand() * levels) / 7 - 20);
+        const desc = Array.from(row).sort((a, b) => b - a);
+        for (let k = 1; k <= n; k++) expect(kthLargest(row, k)).toBe(desc[k - 1]);
+      }
+    }
+  });
+
+  it('rejects k outside 1..V', () => {
+    expect(() => kthLargest([1, 2], 0)).toThrow(/1 <= k <= 2/);
+    expect(() => kthLargest([1, 2], 3)).toThrow(/1 <= k <= 2/);
   });
 });
