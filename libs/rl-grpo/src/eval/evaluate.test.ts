@@ -8,7 +8,7 @@ import { streamSeed } from '../seed';
 import type { StageEvent } from '../stage';
 import { EvalStage, evalStageFactory } from '../stages/eval-stage';
 import type { Task, TaskExample } from '../tasks/task';
-import { evaluate, type TemperatureResult } from './evaluate';
+import { answerSpanLogprobs, evaluate, type TemperatureResult } from './evaluate';
 
 let policy: Policy;
 beforeAll(async () => {
@@ -163,5 +163,23 @@ describe('EvalStage', () => {
     expect(fin.summary['eval/maj_at_k@t0']).toBe(direct.byTemperature[0]!.majAtK);
     const metrics = events.find((e) => e.type === 'metrics') as Extract<StageEvent, { type: 'metrics' }>;
     expect(metrics.metrics).toEqual(fin.summary);
+  });
+});
+
+describe('answerSpanLogprobs', () => {
+  it('returns the log-probs of exactly the tokens spelling the last occurrence of the answer', () => {
+    const tok = new ByteTokenizer();
+    const text = '12+5=17;x=12#12$';
+    const ids = tok.encode(text);
+    const lps = ids.map((_, i) => -i); // log-prob i marks token i
+    const span = answerSpanLogprobs({ ...policy, tokenizer: tok }, ids, lps, '12');
+    const at = text.lastIndexOf('12');
+    expect(span).toEqual([-at, -(at + 1)]);
+    expect(answerSpanLogprobs({ ...policy, tokenizer: tok }, ids, lps, '99')).toEqual([]);
+    // a two-byte character is two byte tokens: both belong to the answer
+    const t2 = 'x#é$';
+    const ids2 = tok.encode(t2);
+    expect(ids2).toHaveLength(5);
+    expect(answerSpanLogprobs({ ...policy, tokenizer: tok }, ids2, ids2.map((_, i) => -i), 'é')).toEqual([-2, -3]);
   });
 });

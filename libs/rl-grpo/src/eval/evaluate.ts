@@ -55,19 +55,28 @@ export interface EvalResult {
   seconds: number;
 }
 
-/** Log-probs of the tokens that spell the extracted answer's last occurrence (byte-exact mapping). */
-function answerSpanLogprobs(policy: Policy, tokens: readonly number[], logprobs: readonly number[], answer: string): number[] {
+/**
+ * Log-probs of the tokens that spell the extracted answer's last occurrence (byte-exact mapping:
+ * token i covers the characters between decode(tokens[0..i)) and decode(tokens[0..i]); a token that
+ * adds no character belongs to the character it completes). The scan
+ * runs from the end and stops once a token ends before the answer, so it decodes only the tail
+ * (the answer is last), not every prefix of a long completion.
+ */
+export function answerSpanLogprobs(policy: Policy, tokens: readonly number[], logprobs: readonly number[], answer: string): number[] {
   const text = policy.tokenizer.decode(tokens);
   const at = text.lastIndexOf(answer);
   if (at < 0) return [];
   const span: number[] = [];
-  let prefix = 0;
-  for (let i = 0; i < tokens.length; i++) {
-    const end = policy.tokenizer.decode(tokens.slice(0, i + 1)).length;
-    if (end > at && prefix < at + answer.length) span.push(logprobs[i]!);
-    prefix = end;
+  let end = text.length; // decode(tokens[0..i]).length for the current i
+  for (let i = tokens.length - 1; i >= 0 && end > at; i--) {
+    const start = i === 0 ? 0 : policy.tokenizer.decode(tokens.slice(0, i)).length;
+    // A zero-width token (e.g. the second byte of a UTF-8 character) completes the character
+    // before it: it belongs to the answer when that character does.
+    const inside = end > start ? start < at + answer.length : start > at && start <= at + answer.length;
+    if (inside) span.push(logprobs[i]!);
+    end = start;
   }
-  return span;
+  return span.reverse();
 }
 
 function summarize(method: CalibrationSummary['method'], pairs: ConfidencePair[], bins: number): CalibrationSummary[] {
