@@ -36,7 +36,7 @@ const program = new Command()
   .option('--lr <x>', 'peak learning rate', parseFloat, 2.5e-3)
   .option('--warmup <n>', 'linear warmup steps', (v) => parseInt(v, 10), 100)
   .option('--beta2 <x>', 'AdamW beta2 (0.95 as in nanoGPT: faster on this task than 0.999, see MODEL.md)', parseFloat, 0.95)
-  .option('--workers <n>', 'data-parallel threads (the result depends on this count only through float summation order; recorded in the card)', (v) => parseInt(v, 10), 2)
+  .option('--workers <n>', 'data-parallel threads (default 2 on wasm/cpu, 1 on tfjs-node, which threads by itself; the result depends on the count through float summation order, so the card records it)', (v) => parseInt(v, 10))
   .option('--width <n>', 'hidden size', (v) => parseInt(v, 10), 96)
   .option('--layers <n>', 'decoder layers', (v) => parseInt(v, 10), 2)
   .option('--heads <n>', 'attention heads', (v) => parseInt(v, 10), 4)
@@ -52,7 +52,7 @@ const program = new Command()
   .parse();
 
 const o = program.opts<{
-  out: string; seed: number; steps: number; batch: number; lr: number; warmup: number; beta2: number; workers: number; width: number; layers: number;
+  out: string; seed: number; steps: number; batch: number; lr: number; warmup: number; beta2: number; workers?: number; width: number; layers: number;
   heads: number; noise: number; pDirect: number; evalOnly?: string; snapshotEvery: number; snapshotFrom: number;
   targetGreedy: number; targetT1: number; writeCard?: boolean; stopWithin: number;
 }>();
@@ -74,18 +74,19 @@ async function main(): Promise<void> {
     }
     return;
   }
+  const workers = o.workers ?? (backend.name === 'wasm' || backend.name === 'cpu' ? 2 : 1);
   const modelSpec = { family: 'gpt2' as const, vocabSize: 258, hiddenSize: o.width, numLayers: o.layers, numHeads: o.heads, maxPositions: 64 };
   const recipe: BaseModelRecipe = {
     task: { type: 'modchain', noise: o.noise, pDirect: o.pDirect },
     model: modelSpec,
-    training: { steps: o.steps, batchSize: o.batch, lr: o.lr, betas: [0.9, o.beta2], warmupSteps: o.warmup, schedule: 'warmup-cosine', minLrRatio: 0, weightDecay: 0.01, gradClip: 1, lossOn: 'response tokens', workers: o.workers },
+    training: { steps: o.steps, batchSize: o.batch, lr: o.lr, betas: [0.9, o.beta2], warmupSteps: o.warmup, schedule: 'warmup-cosine', minLrRatio: 0, weightDecay: 0.01, gradClip: 1, lossOn: 'response tokens', workers },
     seed: o.seed,
   };
   const task = createTask({ type: 'modchain', noise: o.noise, pDirect: o.pDirect }) as ModchainTask;
   const tokenizer = new ByteTokenizer();
   const config = defineModelConfig({ ...modelSpec, eosTokenId: tokenizer.eosTokenId, padTokenId: tokenizer.padTokenId });
   const model = CausalLM.init(config, o.seed);
-  log(`backend ${backend.name}; ${model.numParameters().toLocaleString('en-US')} parameters; ${o.steps} steps x ${o.batch} docs`);
+  log(`backend ${backend.name}; ${model.numParameters().toLocaleString('en-US')} parameters; ${o.steps} steps x ${o.batch} docs; ${workers} data-parallel thread(s)`);
 
   const docs = task.pretrainingDocuments(o.steps * o.batch, o.seed);
   const split = docs.map((d) => {
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
     batchSize: o.batch,
     steps: o.steps,
     padId: tokenizer.padTokenId,
-    workers: o.workers,
+    workers,
     optimizer: {
       lr: o.lr,
       betas: [0.9, o.beta2],
