@@ -32,12 +32,10 @@ export function readConfigFile(file: string): unknown {
 }
 
 /**
- * readConfigFile for a pipeline file: relative `task.path` and `model.path` (type hf) become absolute
- * against the file's folder, so config.json, resume and sweep workers load the same files whatever
- * the current folder. Paths given on the command line (--task, --model, --set) stay cwd-relative.
+ * Relative `task.path` and `model.path` (type hf) of pipeline data made absolute against the folder
+ * of `file`, the config they were written in (absolute paths and other fields are kept).
  */
-export function readPipelineFile(file: string): unknown {
-  const data = readConfigFile(file);
+export function absolutizeConfigPaths(data: unknown, file: string): unknown {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return data;
   const out = { ...(data as Record<string, unknown>) };
   const absolutize = (key: 'task' | 'model'): void => {
@@ -50,6 +48,15 @@ export function readPipelineFile(file: string): unknown {
   absolutize('task');
   absolutize('model');
   return out;
+}
+
+/**
+ * readConfigFile for a pipeline file: relative `task.path` and `model.path` (type hf) become absolute
+ * against the file's folder, so config.json, resume and sweep workers load the same files whatever
+ * the current folder. Paths given on the command line (--task, --model, --set) stay cwd-relative.
+ */
+export function readPipelineFile(file: string): unknown {
+  return absolutizeConfigPaths(readConfigFile(file), file);
 }
 
 function defaultName(file: string): string {

@@ -1,7 +1,7 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, formatIssues } from '../config/config-error';
-import { readConfigFile, readPipelineFile } from '../config/load-config';
+import { absolutizeConfigPaths, readConfigFile, readPipelineFile } from '../config/load-config';
 import { applyOverride } from '../config/overrides';
 import { presetPath } from '../config/presets';
 
@@ -64,15 +64,6 @@ function product<T>(lists: readonly (readonly T[])[]): T[][] {
   return lists.reduce<T[][]>((acc, list) => acc.flatMap((prefix) => list.map((v) => [...prefix, v])), [[]]);
 }
 
-/**
- * A relative `task.path` or `model.path` axis value names a file next to the sweep file (as in a
- * pipeline file, load-config.ts), not in the folder the sweep was started from.
- */
-function resolveAxisValue(axis: string, value: AxisValue, sweepFile: string): AxisValue {
-  const isPath = axis === 'task.path' || axis === 'model.path';
-  return isPath && typeof value === 'string' && value !== '' && !isAbsolute(value) ? resolve(dirname(sweepFile), value) : value;
-}
-
 /** The grid: curricula x axis values x seeds, with axes that don't apply collapsed (deduplicated). */
 export function expandSweep(config: SweepConfig, base: Record<string, unknown>, sweepFile = 'sweep'): SweepCell[] {
   const curricula: [string | null, Record<string, unknown>[] | null][] = config.curricula
@@ -87,7 +78,7 @@ export function expandSweep(config: SweepConfig, base: Record<string, unknown>, 
         let pipeline: Record<string, unknown> = { ...base, ...(stages ? { stages } : {}) };
         const axes: Record<string, AxisValue | null> = {};
         axisNames.forEach((a, i) => {
-          const r = applyOverride(pipeline, a, resolveAxisValue(a, values[i]!, sweepFile));
+          const r = applyOverride(pipeline, a, values[i]);
           axes[a] = r.matched ? values[i]! : null;
           if (r.matched) unmatched.delete(a);
           pipeline = r.data;
@@ -95,7 +86,8 @@ export function expandSweep(config: SweepConfig, base: Record<string, unknown>, 
         const groupParts = [...(curriculum ? [curriculum] : []), ...axisNames.filter((a) => axes[a] !== null).map((a) => `${a}-${slug(axes[a])}`)];
         const group = groupParts.join('_') || 'base';
         const id = `${group}_seed-${seed}`;
-        pipeline = { ...pipeline, seed, name: `${config.name ?? 'sweep'}_${id}` };
+        // A relative task.path / model.path axis value names a file next to the sweep file.
+        pipeline = { ...(absolutizeConfigPaths(pipeline, sweepFile) as Record<string, unknown>), seed, name: `${config.name ?? 'sweep'}_${id}` };
         if (!cells.has(id)) cells.set(id, { id, group, curriculum, axes, seed, pipeline });
       }
     }
