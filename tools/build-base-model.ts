@@ -104,6 +104,7 @@ async function main(): Promise<void> {
     .split('test')
     .filter((e) => !heldOut.has(e.prompt));
   const validationTask: Task = { ...task, name: task.name, split: (name) => (name === 'test' ? validation : task.split(name)), verify: (c, e) => task.verify(c, e), extractAnswer: (c) => task.extractAnswer(c), stopSequences: task.stopSequences, maxCompletionLength: task.maxCompletionLength };
+  const stop = new AbortController(); // aborted by `snapshot` once a snapshot is close enough to the target
   const snapshots: { step: number; greedy: number; t1: number; distance: number; weights: Map<string, tf.Tensor> }[] = [];
   const snapshot = async (step: number) => {
     if (o.snapshotEvery <= 0 || step + 1 < o.snapshotFrom) return;
@@ -123,7 +124,6 @@ async function main(): Promise<void> {
       stop.abort();
     }
   };
-  const stop = new AbortController();
   const t0 = performance.now();
   const tty = process.stdout.isTTY;
   const result = await trainCausalLM(model, {

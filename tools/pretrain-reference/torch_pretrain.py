@@ -108,7 +108,7 @@ def sample_accuracy(model, temperature, gen):
     done = [False] * len(prompts)
     for _ in range(MAX_NEW):
         ids, mask, _, P = pack(prompts, outs)
-        z = model(ids, mask)[torch.arange(len(prompts)), P + max(map(len, outs)) - 1 if outs[0] else P - 1]
+        z = model(ids, mask)[:, P + len(outs[0]) - 1]  # every row has the same length: finished rows get pads
         nxt = z.argmax(-1) if temperature == 0 else torch.multinomial((z / temperature).softmax(-1), 1, generator=gen)[:, 0]
         for b in range(len(prompts)):
             outs[b].append(PAD if done[b] else int(nxt[b]))

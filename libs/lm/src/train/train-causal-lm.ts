@@ -158,7 +158,8 @@ async function trainStep(
     const tokens = results.reduce((a, r) => a + r.tokens, 0);
     const loss = results.reduce((a, r) => a + r.loss * r.tokens, 0) / Math.max(1, tokens);
     const gradNorm = tf.tidy(() => {
-      const combined = combineShardGradients(results, vars.length);
+      // One shard (workers = 1, the common case): its gradients are the batch's, no averaging ops.
+      const combined = results.length === 1 && local.tokens > 0 ? local.grads : combineShardGradients(results, vars.length);
       const clipped = clipGlobalNorm(Object.fromEntries(vars.map((v, i) => [v.name, combined[i]!])), optimizer.config.gradClip);
       optimizer.applyGradients(clipped.grads, lr);
       return clipped.norm;
