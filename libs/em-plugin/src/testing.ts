@@ -1,6 +1,6 @@
 // @emrl/em-plugin/testing: tiny seeded fixtures for tests.
 import * as tf from '@tensorflow/tfjs-core';
-import { gaussian, mulberry32 } from './rng';
+import { gaussian, mulberry32 } from './shared/rng';
 
 /** Seeded N(0, scale^2) logits as a nested JS array [B][T][V] (double precision source values). */
 export function randomLogitsArray(seed: number, b: number, t: number, v: number, scale = 2): number[][][] {

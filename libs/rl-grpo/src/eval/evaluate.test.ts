@@ -3,10 +3,10 @@ import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Policy } from '../policy';
-import { sampleGroups } from '../rollout';
+import { sampleGroups } from '../grpo/rollout';
 import { streamSeed } from '../seed';
-import type { StageEvent } from '../stage';
-import { EvalStage, evalStageFactory } from '../stages/eval-stage';
+import type { StageEvent } from '../stage-kit/stage';
+import { EvalStage, evalStageFactory } from './eval-stage';
 import type { Task, TaskExample } from '../tasks/task';
 import { answerSpanLogprobs, evaluate, type TemperatureResult } from './evaluate';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Policy } from '../policy';
-import { sampleGroups } from '../rollout';
+import { sampleGroups } from '../grpo/rollout';
 import { streamSeed } from '../seed';
 import type { SplitName, Task, TaskExample } from '../tasks/task';
 import { calibration, majorityVote, meanPassAtK, sequenceProbabilityConfidence, type ConfidencePair } from './metrics';

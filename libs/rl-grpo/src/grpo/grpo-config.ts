@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { getLossTermPluginFactory, listLossTermPlugins } from '../stage-kit/registry';
+import { listRewards } from './rewards';
+
+const d = (description: string) => ({ description });
+
+export const ScheduleSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('constant') }).strict(),
+  z
+    .object({
+      type: z.literal('warmup-cosine'),
+      warmupSteps: z.number().int().min(0).default(0),
+      minLrRatio: z.number().min(0).max(1).default(0),
+    })
+    .strict(),
+]);
+
+export const RewardSpecSchema = z
+  .object({
+    name: z.string().meta(d('A registered reward function ("accuracy", "format", or one added with registerReward).')),
+    weight: z.number().default(1),
+  })
+  .strict();
+
+/**
+ * GRPO options, named and defaulted as TRL's GRPOConfig / verl's actor config where one exists
+ * (research-brief.md section 3). Defaults are scaled for the embedded 2-layer model, not 7B models.
+ */
+export const GrpoConfigSchema = z
+  .object({
+    // Parameters that control the data and generation
+    steps: z.number().int().positive().default(40).meta(d('Optimizer steps (TRL max_steps).')),
+    promptsPerStep: z.number().int().positive().default(8).meta(d('Distinct prompts per step.')),
+    groupSize: z.number().int().min(2).default(8).meta(d('Completions per prompt (TRL num_generations, G).')),
+    temperature: z.number().min(0).default(1).meta(d('Sampling temperature; log-probs and entropies are computed on logits / temperature.')),
+    topP: z.number().gt(0).max(1).default(1).meta(d('Nucleus sampling; 1 turns it off.')),
+    topK: z.number().int().min(0).default(0).meta(d('Top-k sampling; 0 turns it off.')),
+    maxCompletionLength: z.number().int().positive().optional().meta(d("Max new tokens; default: the task's maxCompletionLength.")),
+    split: z.enum(['train', 'test', 'probe']).default('train'),
+    // Parameters that control the rewards and advantages
+    rewards: z.array(RewardSpecSchema).min(1).default([{ name: 'accuracy', weight: 1 }]),
+    scaleRewards: z.enum(['group', 'batch', 'none']).default('group').meta(d('Divide advantages by the group std (GRPO), the batch std, or not at all (Dr. GRPO, arXiv 2503.20783).')),
+    dynamicSampling: z.boolean().default(false).meta(d('Drop groups whose rewards are all equal and sample more prompts (DAPO, arXiv 2503.14476).')),
+    maxRefills: z.number().int().min(0).default(3).meta(d('With dynamicSampling: extra sampling rounds per step before training on what is there.')),
+    maskTruncatedCompletions: z.boolean().default(false).meta(d('Exclude completions that hit maxCompletionLength from the loss (TRL mask_truncated_completions).')),
+    // Parameters that control the loss
+    lossType: z.enum(['grpo', 'bnpo', 'dr_grpo']).default('bnpo').meta(d('grpo: mean of per-sequence token means; bnpo: token-mean over the batch; dr_grpo: sum / (B * maxCompletionLength).')),
+    importanceSampling: z.enum(['token', 'sequence']).default('token').meta(d('Token ratios, or sequence-mean log ratio (GSPO, arXiv 2507.18071).')),
+    epsLow: z.number().min(0).default(0.2),
+    epsHigh: z.number().min(0).optional().meta(d('Upper clip; default = epsLow. DAPO clip-higher uses 0.28.')),
+    beta: z.number().min(0).default(0.04).meta(d('KL coefficient to the frozen reference (k3 estimator); 0 turns the reference off.')),
+    numIterations: z.number().int().positive().default(1).meta(d('Updates per batch of rollouts (mu); old log-probs are kept from before the first update.')),
+    // Parameters that control the optimizer
+    lr: z.number().positive().default(1e-4),
+    weightDecay: z.number().min(0).default(0),
+    gradClip: z.number().min(0).default(1).meta(d('Max global grad norm; 0 turns clipping off.')),
+    gradientAccumulationSteps: z.number().int().positive().default(1).meta(d('Split each step into this many micro-batches of prompts.')),
+    schedule: ScheduleSchema.default({ type: 'constant' }),
+    // Extension points
+    plugins: z
+      .array(z.record(z.string(), z.unknown()))
+      .default([])
+      .meta(d('Loss-term plugins, each `{ <name>: { ...options } }`, e.g. `{ entropy-bonus: { coef: 0.001 } }` or `{ em-regularizer: { coef: 0.01 } }`.')),
+    // Parameters that control logging, evaluation and checkpoints
+    logEvery: z.number().int().positive().default(1),
+    evalEvery: z.number().int().min(0).default(0).meta(d('Evaluate on the test split every N steps; 0 turns it off.')),
+    evalLimit: z.number().int().positive().default(64).meta(d('Test prompts used by in-training evaluation (greedy).')),
+    checkpointEvery: z.number().int().min(0).default(0).meta(d('Save model + optimizer state every N steps (0: only at the end) when the stage has a checkpoint directory.')),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    c.plugins.forEach((spec, i) => {
+      const keys = Object.keys(spec);
+      if (keys.length !== 1) {
+        ctx.addIssue({ code: 'custom', path: ['plugins', i], message: `a plugin entry has exactly one key, its name (registered: ${listLossTermPlugins().join(', ')}); found ${JSON.stringify(keys)}` });
+        return;
+      }
+      const name = keys[0]!;
+      const factory = getLossTermPluginFactory(name);
+      if (!factory) {
+        ctx.addIssue({ code: 'custom', path: ['plugins', i, name], message: `unknown plugin "${name}"; registered: ${listLossTermPlugins().join(', ')}` });
+        return;
+      }
+      const parsed = factory.schema.safeParse(spec[name] ?? {});
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ['plugins', i, name, ...issue.path] } as never);
+      } else {
+        spec[name] = parsed.data;
+      }
+    });
+    c.rewards.forEach((r, i) => {
+      if (!listRewards().includes(r.name)) {
+        ctx.addIssue({ code: 'custom', path: ['rewards', i, 'name'], message: `unknown reward function "${r.name}"; registered: ${listRewards().join(', ')} (add one with registerReward)` });
+      }
+    });
+    if (c.promptsPerStep % c.gradientAccumulationSteps !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gradientAccumulationSteps'],
+        message: `promptsPerStep (${c.promptsPerStep}) must be divisible by gradientAccumulationSteps (${c.gradientAccumulationSteps}); change one of them`,
+      });
+    }
+    if (c.epsHigh !== undefined && c.epsHigh < c.epsLow) {
+      ctx.addIssue({ code: 'custom', path: ['epsHigh'], message: `epsHigh (${c.epsHigh}) is below epsLow (${c.epsLow}); clip-higher needs epsHigh >= epsLow` });
+    }
+  });
+
+export type GrpoConfig = z.infer<typeof GrpoConfigSchema>;
+export type GrpoConfigInput = z.input<typeof GrpoConfigSchema>;

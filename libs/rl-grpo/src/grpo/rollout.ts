@@ -1,0 +1,75 @@
+import { generate } from '@emrl/lm';
+import type { Policy } from '../policy';
+import type { Task, TaskExample } from '../tasks/task';
+
+export interface SamplingOptions {
+  temperature: number;
+  topP: number;
+  topK: number;
+  maxNewTokens: number;
+  seed: number;
+  /** Seed of completion g of example e (overrides `seed`): samples then do not depend on the batch. */
+  rowSeed?: (example: TaskExample, g: number) => number;
+}
+
+/** G completions for each of P prompts, flattened prompt-major: index = p * G + g. */
+export interface Rollouts {
+  examples: TaskExample[];
+  groupIndex: number[];
+  promptIds: number[][];
+  completionIds: number[][];
+  completions: string[];
+  /** True when generation stopped at maxNewTokens without a stop token. */
+  truncated: boolean[];
+  /** Log-probs of the sampled tokens under the sampling distribution. */
+  samplingLogprobs: number[][];
+  numGeneratedTokens: number;
+}
+
+/** Token ids that end a completion: the task's stop strings plus the tokenizer's EOS. */
+export function stopTokensFor(policy: Policy, task: Task): number[] {
+  const ids = policy.tokenizer.stopTokenIds(task.stopSequences);
+  return [...new Set([...ids, policy.tokenizer.eosTokenId])];
+}
+
+/** Samples `groupSize` completions for each example in one batched, KV-cached generate call. */
+export async function sampleGroups(
+  policy: Policy,
+  task: Task,
+  examples: readonly TaskExample[],
+  groupSize: number,
+  opts: SamplingOptions,
+): Promise<Rollouts> {
+  const { tokenizer } = policy;
+  const encoded = examples.map((ex) => tokenizer.encode(ex.prompt));
+  const promptIds: number[][] = [];
+  const flatExamples: TaskExample[] = [];
+  const groupIndex: number[] = [];
+  examples.forEach((ex, p) => {
+    for (let g = 0; g < groupSize; g++) {
+      promptIds.push(encoded[p]!);
+      flatExamples.push(ex);
+      groupIndex.push(p);
+    }
+  });
+  const out = await generate(policy.model, promptIds, {
+    maxNewTokens: opts.maxNewTokens,
+    temperature: opts.temperature,
+    topK: opts.topK,
+    topP: opts.topP,
+    stopTokenIds: stopTokensFor(policy, task),
+    padTokenId: tokenizer.padTokenId,
+    seed: opts.seed,
+    ...(opts.rowSeed ? { rowSeeds: flatExamples.map((ex, i) => opts.rowSeed!(ex, i % groupSize)) } : {}),
+  });
+  return {
+    examples: flatExamples,
+    groupIndex,
+    promptIds,
+    completionIds: out.tokens,
+    completions: out.tokens.map((t) => tokenizer.decode(t)),
+    truncated: out.finishReasons.map((r) => r === 'length'),
+    samplingLogprobs: out.logprobs,
+    numGeneratedTokens: out.numGeneratedTokens,
+  };
+}

@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import {
+  CausalLM,
+  readSafetensors,
+  readSafetensorsDir,
+  savePretrained,
+  writeFileAtomic,
+  writeSafetensors,
+  type RawTensor,
+} from '@emrl/lm';
+import type { Policy } from '../policy';
+
+/**
+ * In-stage training checkpoints: `<dir>/step-000010/` holds a Hugging Face model directory
+ * (loadable on its own), `optimizer.safetensors` and `trainer-state.json`; `<dir>/latest.json`
+ * names the newest complete one. Each checkpoint is written into a temp directory and renamed,
+ * and latest.json is replaced atomically, so a kill at any moment leaves the previous one intact.
+ */
+const TrainerStateSchema = z.object({
+  step: z.number().int().min(0),
+  pluginStates: z.record(z.string(), z.record(z.string(), z.number())).default({}),
+  extra: z.record(z.string(), z.unknown()).default({}),
+});
+export type TrainerState = z.infer<typeof TrainerStateSchema>;
+
+const LatestSchema = z.object({ step: z.number().int().min(0), path: z.string() });
+
+export interface SavedCheckpoint {
+  step: number;
+  path: string;
+}
+
+function stepDirName(step: number): string {
+  return `step-${String(step).padStart(6, '0')}`;
+}
+
+async function tensorsToRaw(tensors: tf.NamedTensorMap): Promise<Map<string, RawTensor>> {
+  const out = new Map<string, RawTensor>();
+  for (const [name, t] of Object.entries(tensors)) {
+    // Counters (int32) are stored as F32: exact for any step count below 2^24.
+    out.set(name, { shape: t.shape.slice(), data: Float32Array.from(await t.data()) });
+  }
+  return out;
+}
+
+/**
+ * Writes a complete checkpoint for `step` (number of completed steps) and points latest.json at it.
+ * Takes ownership of `optimizerState` (disposes it).
+ */
+export async function saveTrainingCheckpoint(
+  dir: string,
+  args: { step: number; policy: Policy; optimizerState?: tf.NamedTensorMap; pluginStates?: TrainerState['pluginStates']; extra?: Record<string, unknown> },
+): Promise<SavedCheckpoint> {
+  await mkdir(dir, { recursive: true });
+  const final = join(dir, stepDirName(args.step));
+  const tmp = `${final}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await savePretrained(tmp, args.policy.model, args.policy.tokenizer);
+  if (args.optimizerState && Object.keys(args.optimizerState).length) {
+    const raw = await tensorsToRaw(args.optimizerState);
+    Object.values(args.optimizerState).forEach((t) => t.dispose());
+    await writeSafetensors(join(tmp, 'optimizer.safetensors'), raw);
+  }
+  const state: TrainerState = { step: args.step, pluginStates: args.pluginStates ?? {}, extra: args.extra ?? {} };
+  await writeFileAtomic(join(tmp, 'trainer-state.json'), JSON.stringify(state, null, 2));
+  await rm(final, { recursive: true, force: true });
+  await rename(tmp, final);
+  await writeFileAtomic(join(dir, 'latest.json'), JSON.stringify({ step: args.step, path: stepDirName(args.step) }));
+  return { step: args.step, path: final };
+}
+
+/** The newest complete checkpoint in `dir`, or null. */
+export async function findLatestCheckpoint(dir: string): Promise<SavedCheckpoint | null> {
+  const file = join(dir, 'latest.json');
+  if (!existsSync(file)) return null;
+  const parsed = LatestSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+  if (!parsed.success) throw new Error(`${file}: malformed checkpoint pointer (${parsed.error.message}); delete it to start the stage over`);
+  return { step: parsed.data.step, path: join(dir, parsed.data.path) };
+}
+
+/** Copies a saved model directory's weights into an existing model (same config) in place. */
+export async function loadWeightsInto(model: CausalLM, modelDir: string): Promise<void> {
+  const content = await readSafetensorsDir(modelDir);
+  const tensors = new Map<string, tf.Tensor>();
+  for (const [name, raw] of content.tensors) tensors.set(name, tf.tensor(raw.data, raw.shape));
+  const loaded = CausalLM.fromHfTensors(model.config, tensors);
+  tensors.forEach((t) => t.dispose());
+  try {
+    for (const [name, v] of model.weights) {
+      const src = loaded.weights.get(name);
+      if (!src) throw new Error(`${modelDir}: checkpoint lacks weight "${name}"`);
+      v.assign(src);
+    }
+  } finally {
+    loaded.dispose();
+  }
+}
+
+/** Restores model weights in place and returns the optimizer tensors (caller disposes) and state. */
+export async function loadTrainingCheckpoint(
+  path: string,
+  policy: Policy,
+): Promise<{ state: TrainerState; optimizerState: tf.NamedTensorMap }> {
+  await loadWeightsInto(policy.model, path);
+  const stateFile = join(path, 'trainer-state.json');
+  const parsed = TrainerStateSchema.safeParse(JSON.parse(await readFile(stateFile, 'utf8')));
+  if (!parsed.success) throw new Error(`${stateFile}: malformed trainer state (${parsed.error.message})`);
+  const optimizerState: tf.NamedTensorMap = {};
+  const optFile = join(path, 'optimizer.safetensors');
+  if (existsSync(optFile)) {
+    const content = await readSafetensors(optFile);
+    for (const [name, raw] of content.tensors) optimizerState[name] = tf.tensor(raw.data, raw.shape);
+  }
+  return { state: parsed.data, optimizerState };
+}
+
+/** Whether a step-based stage saves after `step` (0-based): every `every` steps (0: only at the end) and at the end. */
+export function checkpointDue(step: number, isLast: boolean, every: number): boolean {
+  return isLast || (every > 0 && (step + 1) % every === 0);
+}
+
+/**
+ * The resume step shared by training stages: when the context asks to resume and `checkpointDir`
+ * holds a checkpoint, restores the weights in place, passes the optimizer tensors to
+ * `loadOptimizerState` (disposed afterwards) and returns the saved state with a log line; else null.
+ */
+export async function resumeFromCheckpoint(
+  ctx: { checkpointDir?: string; resumeStep?: number },
+  policy: Policy,
+  loadOptimizerState: (state: tf.NamedTensorMap) => void,
+): Promise<{ state: TrainerState; log: string } | null> {
+  if (ctx.resumeStep === undefined || !ctx.checkpointDir) return null;
+  const latest = await findLatestCheckpoint(ctx.checkpointDir);
+  if (!latest) return null;
+  const { state, optimizerState } = await loadTrainingCheckpoint(latest.path, policy);
+  try {
+    loadOptimizerState(optimizerState);
+  } finally {
+    Object.values(optimizerState).forEach((t) => t.dispose());
+  }
+  return { state, log: `resumed from ${latest.path} (step ${state.step})` };
+}
