@@ -4,9 +4,10 @@
  */
 import { initBackend, loadPretrained } from '@emrl/lm';
 import {
+  createRegistry,
   createTask,
   evaluate,
-  GrpoConfigSchema,
+  grpoConfigSchema,
   GrpoStage,
   type Policy,
   type StageEvent,
@@ -25,7 +26,9 @@ export async function runExample(opts: { steps?: number; modelDir?: string; log?
   const evalConfig = { temperatures: [0, 1], samples: 4, split: 'test' as const, limit: 64 };
   const before = await evaluate(policy, task, evalConfig, { seed: 1 });
 
-  const config = GrpoConfigSchema.parse({
+  // The plugins and rewards a pipeline may name (add em-plugin's with registerEmPlugins(registry)).
+  const registry = createRegistry();
+  const config = grpoConfigSchema(registry).parse({
     steps: opts.steps ?? 10,
     promptsPerStep: 8,
     groupSize: 8,
@@ -33,7 +36,7 @@ export async function runExample(opts: { steps?: number; modelDir?: string; log?
     beta: 0.04,
     plugins: [{ 'entropy-bonus': { coef: 0.001 } }],
   });
-  const stage = new GrpoStage('grpo', config);
+  const stage = new GrpoStage('grpo', config, registry);
   const events: StageEvent[] = [];
   const finished = await lastValueFrom(
     stage.run({ policy, task, seed: 1 }).pipe(
@@ -41,7 +44,7 @@ export async function runExample(opts: { steps?: number; modelDir?: string; log?
         events.push(e);
         if (e.type === 'metrics') {
           const m = e.metrics;
-          log(`step ${e.step}: reward ${m['reward']?.toFixed(3)} entropy ${m['entropy']?.toFixed(3)} bonus coef ${m['entropy_bonus/coef']}`);
+          log(`step ${e.step}: reward ${m['reward']?.toFixed(3)} entropy ${m['entropy']?.toFixed(3)} bonus coef ${m['entropy-bonus/coef']}`);
         }
       }),
     ),

@@ -26,7 +26,7 @@ import { lastValueFrom, tap, toArray } from 'rxjs';
 import { initBackend, loadPretrained } from '@emrl/lm';
 import { createTask, type Policy, type StageEvent, type Task } from '@emrl/rl-grpo';
 import {
-  EM_EARLY_STOP_SIGNALS,
+  EARLY_STOP_CRITERIA,
   EarlyStopper,
   EmEarlyStopConfigSchema,
   EmStage,
@@ -37,7 +37,7 @@ import {
   type SelectionResult,
 } from '@emrl/em-plugin';
 
-export type Signal = (typeof EM_EARLY_STOP_SIGNALS)[number];
+export type Signal = (typeof EARLY_STOP_CRITERIA)[number];
 
 /** One measurement after `step` completed EM steps (step 0 = before EM). */
 export interface StudyPoint {
@@ -169,7 +169,7 @@ async function fingerprint(dir: string): Promise<string> {
 
 function report(o: Options, command: string, model: string, selection: SelectionResult, runs: SeedRun[], seconds: number): { md: string; replays: unknown } {
   const criteria: { signal: Signal; patience: number }[] = [];
-  for (const signal of EM_EARLY_STOP_SIGNALS) for (const patience of signal === 'skewness-jump' ? [1] : [1, 2, 3]) criteria.push({ signal, patience });
+  for (const signal of EARLY_STOP_CRITERIA) for (const patience of signal === 'skewness-jump' ? [1] : [1, 2, 3]) criteria.push({ signal, patience });
   const peaks = runs.map((r) => peakStep(r.series));
   const finals = runs.map((r) => r.series.at(-1)!.accuracy);
   const starts = runs.map((r) => r.series[0]!.accuracy);

@@ -13,7 +13,7 @@ describe('examples/grpo-with-entropy-bonus.ts', () => {
     expect(kinds.at(-1)).toBe('finished');
     expect(events.filter((e) => e.type === 'metrics')).toHaveLength(2);
     const metrics = events.find((e) => e.type === 'metrics');
-    expect(metrics && metrics.type === 'metrics' && metrics.metrics['entropy_bonus/coef']).toBe(0.001);
+    expect(metrics && metrics.type === 'metrics' && metrics.metrics['entropy-bonus/coef']).toBe(0.001);
     expect(before.byTemperature.map((r) => r.temperature)).toEqual([0, 1]);
     expect(after.numPrompts).toBe(64);
     expect(lines.some((l) => l.startsWith('T=0: accuracy'))).toBe(true);

@@ -2,8 +2,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPretrained } from '@emrl/lm';
-import { createTask, evalStageFactory, grpoStageFactory, registeredTaskTypes, type Policy } from '@emrl/rl-grpo';
-import { compressStageFactory, emStageFactory, loadAdapter, removeAdapterStageFactory, selectStageFactory } from '@emrl/em-plugin';
+import { createRegistry, createTask, evalStageFactory, grpoStageFactory, registeredTaskTypes, type Policy, type Registry, type StageFactory } from '@emrl/rl-grpo';
+import { compressStageFactory, emStageFactory, loadAdapter, registerEmPlugins, removeAdapterStageFactory, selectStageFactory } from '@emrl/em-plugin';
 import { ConfigError } from './config/config-error';
 import { didYouMean } from './config/did-you-mean';
 import { registerStageFactory } from './config/stage-registry';
@@ -40,16 +40,29 @@ export function resolveModelDir(spec: ModelSpec): string {
   return dir;
 }
 
+/**
+ * The composition root's plugin registry: rl-grpo's built-ins (entropy-bonus, accuracy and format
+ * rewards) and em-plugin's (em-regularizer, majority-agreement). A user's own terms and rewards are
+ * registered on it before a pipeline is built; nothing registers itself on import.
+ */
+export const pluginRegistry: Registry = registerEmPlugins(createRegistry());
+
+/** Every stage kind of the CLI, built on a plugin registry. */
+export function builtinStageFactories(registry: Registry = pluginRegistry): StageFactory[] {
+  return [selectStageFactory, emStageFactory, grpoStageFactory(registry), compressStageFactory, removeAdapterStageFactory, evalStageFactory] as StageFactory[];
+}
+
 let wired = false;
 
 /**
  * Connect the libraries to the app: called once by main.ts and by every sweep worker process.
- * Registers the stage kinds of rl-grpo (grpo, eval) and em-plugin (select, em, compress) and the
- * model, task, diagnostics and checkpoint loaders.
+ * Registers the stage kinds of rl-grpo (grpo, eval) and em-plugin (select, em, compress,
+ * remove-adapter) with the plugin registry above, and the model, task, diagnostics and checkpoint
+ * loaders.
  */
 export function wireRuntime(): PipelineRuntime {
   if (!wired) {
-    for (const f of [selectStageFactory, emStageFactory, grpoStageFactory, compressStageFactory, removeAdapterStageFactory, evalStageFactory]) registerStageFactory(f);
+    for (const f of builtinStageFactories()) registerStageFactory(f);
     wired = true;
   }
   return configureRuntime({

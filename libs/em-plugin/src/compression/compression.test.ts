@@ -7,7 +7,9 @@ import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adapterPath, loadAdapter, saveAdapter, TemperatureAdapter, VectorScalingAdapter } from './compression';
 import { mergeIntoHead } from './compression-merge';
-import { trainCompressionLayer } from './compression-train';
+import { adapterParameters, modelParameters, Trainer, type Sampler } from '@emrl/rl-grpo';
+import type { PackedArrays } from '@emrl/lm';
+import { EmLossTerm } from '../regularizer/regularizer';
 import { tokenEntropyLoss } from '../shared/losses';
 import { gaussian, mulberry32 } from '../shared/rng';
 import { randomLogits } from '../testing';
@@ -59,50 +61,80 @@ describe('TemperatureAdapter', () => {
   });
 });
 
-describe('trainCompressionLayer', () => {
-  it('lowers the EM loss on fixed random logits (temperature and vector scaling + low rank), model side untouched', async () => {
+/** A frozen batch of given logits and loss mask (the compression sampler's shape, without a model). */
+function frozenSampler(logits: tf.Tensor3D, mask: number[][]): Sampler {
+  const [B, T] = [mask.length, mask[0]!.length];
+  const packed: PackedArrays = {
+    batchSize: B,
+    seqLen: T,
+    promptLength: 1,
+    inputIds: new Int32Array(B * T),
+    attentionMask: new Float32Array(B * T).fill(1),
+    targets: new Int32Array(B * T),
+    lossMask: Float32Array.from(mask.flat()),
+    promptLengths: mask.map(() => 1),
+    responseLengths: mask.map(() => T - 1),
+  };
+  return { description: 'fixed logits', collect: async () => ({ packed, groupSize: 1, frozenLogits: logits, metrics: {}, generatedTokens: 0 }) };
+}
+
+describe('compression as a trainer configuration (frozen batch, EM term, adapter parameters)', () => {
+  it('lowers the EM loss on fixed random logits (temperature and vector scaling + low rank); model weights untouched', async () => {
     const logits = randomLogits(22, 3, 5, 12, 1);
-    const mask = tf.tensor2d([
+    const mask = [
       [0, 1, 1, 1, 1],
       [0, 0, 1, 1, 1],
       [1, 1, 1, 1, 0],
-    ]);
+    ];
     const before = logits.arraySync();
+    const model = makeTinyModel({ family: 'gpt2', vocabSize: 12 });
+    const weightsBefore = [...model.weights.values()].map((w) => w.arraySync());
     for (const adapter of [new TemperatureAdapter(), new VectorScalingAdapter({ vocabSize: 12, rank: 2, seed: 3 })]) {
-      const { history } = await trainCompressionLayer({
-        adapter,
-        logitsSource: () => ({ logits, lossMask: mask, keep: true }),
-        steps: 15,
-        lr: 0.05,
+      const trainer = new Trainer({
+        id: 'compress',
+        model,
+        sampler: frozenSampler(logits, mask),
+        terms: [new EmLossTerm({ temperature: 0.5, coef: { type: 'fixed', value: 1 } }, 'em')],
+        parameters: adapterParameters(adapter),
+        optimizer: { lr: 0.05, weightDecay: 0, gradClip: 1 },
+        totalSteps: 15,
         temperature: 0.5,
-        maxGradNorm: 1,
       });
-      expect(history).toHaveLength(15);
-      expect(history[14]!.loss).toBeLessThan(history[0]!.loss - 0.05);
-      const after = tokenEntropyLoss({ logits: adapter.apply(logits), lossMask: mask, temperature: 0.5 }).dataSync()[0]!;
-      expect(after).toBeLessThan(history[0]!.loss);
+      const losses: number[] = [];
+      for (let s = 0; s < 15; s++) losses.push((await trainer.step(s)).metrics['em/entropy']!);
+      expect(losses[14]!).toBeLessThan(losses[0]! - 0.05);
+      // The first step's loss is the EM loss of the untrained (identity) adapter: an independent computation.
+      const identity = tokenEntropyLoss({ logits, lossMask: tf.tensor2d(mask), temperature: 0.5 }).dataSync()[0]!;
+      expect(losses[0]!).toBeCloseTo(identity, 5);
+      const after = tokenEntropyLoss({ logits: adapter.apply(logits), lossMask: tf.tensor2d(mask), temperature: 0.5 }).dataSync()[0]!;
+      expect(after).toBeLessThan(losses[0]!);
+      trainer.dispose();
       adapter.dispose();
     }
     expect(logits.isDisposed).toBe(false);
     expect(logits.arraySync()).toEqual(before);
-    tf.dispose([logits, mask]);
+    expect([...model.weights.values()].map((w) => w.arraySync())).toEqual(weightsBefore);
+    model.dispose();
+    tf.dispose(logits);
   });
 
-  it('disposes source tensors unless keep is set', async () => {
-    const made: tf.Tensor[] = [];
-    const adapter = new TemperatureAdapter();
-    await trainCompressionLayer({
-      adapter,
-      steps: 2,
-      logitsSource: () => {
-        const logits = randomLogits(23, 1, 3, 4);
-        const lossMask = tf.ones([1, 3]) as tf.Tensor2D;
-        made.push(logits, lossMask);
-        return { logits, lossMask };
-      },
+  it('refuses a frozen batch when the model weights are what trains', async () => {
+    const logits = randomLogits(23, 1, 3, 4);
+    const model = makeTinyModel({ family: 'gpt2', vocabSize: 4 });
+    const trainer = new Trainer({
+      id: 'x',
+      model,
+      sampler: frozenSampler(logits, [[1, 1, 1]]),
+      terms: [new EmLossTerm({ coef: { type: 'fixed', value: 1 } }, 'em')],
+      parameters: modelParameters(model),
+      optimizer: { lr: 0.05, weightDecay: 0, gradClip: 0 },
+      totalSteps: 1,
+      temperature: 1,
     });
-    expect(made.every((t) => t.isDisposed)).toBe(true);
-    adapter.dispose();
+    await expect(trainer.step(0)).rejects.toThrow(/frozen logits.*only adapter parameters/);
+    trainer.dispose();
+    model.dispose();
+    logits.dispose();
   });
 });
 

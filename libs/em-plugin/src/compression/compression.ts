@@ -45,6 +45,8 @@ export type AdapterFile = z.infer<typeof AdapterFileSchema>;
 /** A LogitsAdapter that can be saved as a file. */
 export interface CompressionAdapter extends LogitsAdapter {
   readonly kind: AdapterKind;
+  /** Where the adapter came from (stage, seed, merge note, ...): written into every file of it. */
+  provenance: Record<string, unknown>;
   toJSON(provenance?: Record<string, unknown>): AdapterFile;
   dispose(): void;
 }
@@ -72,6 +74,7 @@ function fileTensor(file: AdapterFile, key: string, shape: number[]): tf.Tensor 
 export class TemperatureAdapter implements CompressionAdapter {
   readonly kind = 'temperature' as const;
   readonly name: string;
+  provenance: Record<string, unknown> = {};
   /** s = log T, scalar. */
   readonly logTemperature: tf.Variable;
 
@@ -96,7 +99,7 @@ export class TemperatureAdapter implements CompressionAdapter {
   }
 
   toJSON(provenance: Record<string, unknown> = {}): AdapterFile {
-    return { format: 'emrl-logits-adapter', version: 1, name: this.name, kind: this.kind, tensors: { logTemperature: stored(this.logTemperature) }, provenance };
+    return { format: 'emrl-logits-adapter', version: 1, name: this.name, kind: this.kind, tensors: { logTemperature: stored(this.logTemperature) }, provenance: { ...this.provenance, ...provenance } };
   }
 
   static fromJSON(file: AdapterFile): TemperatureAdapter {
@@ -104,6 +107,7 @@ export class TemperatureAdapter implements CompressionAdapter {
     const s = fileTensor(file, 'logTemperature', []);
     a.logTemperature.assign(s);
     s.dispose();
+    a.provenance = { ...file.provenance };
     return a;
   }
 
@@ -120,6 +124,7 @@ export class TemperatureAdapter implements CompressionAdapter {
 export class VectorScalingAdapter implements CompressionAdapter {
   readonly kind = 'vector-scaling' as const;
   readonly name: string;
+  provenance: Record<string, unknown> = {};
   readonly vocabSize: number;
   readonly rank: number;
   readonly scale: tf.Variable; // [V]
@@ -175,7 +180,7 @@ export class VectorScalingAdapter implements CompressionAdapter {
       tensors['wa'] = stored(this.wa);
       tensors['wb'] = stored(this.wb);
     }
-    return { format: 'emrl-logits-adapter', version: 1, name: this.name, kind: this.kind, vocabSize: this.vocabSize, rank: this.rank, tensors, provenance };
+    return { format: 'emrl-logits-adapter', version: 1, name: this.name, kind: this.kind, vocabSize: this.vocabSize, rank: this.rank, tensors, provenance: { ...this.provenance, ...provenance } };
   }
 
   static fromJSON(file: AdapterFile): VectorScalingAdapter {
@@ -194,6 +199,7 @@ export class VectorScalingAdapter implements CompressionAdapter {
       variable.assign(t);
       t.dispose();
     }
+    a.provenance = { ...file.provenance };
     return a;
   }
 

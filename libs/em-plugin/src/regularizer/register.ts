@@ -1,6 +1,7 @@
-import { registerLossTermPlugin } from '@emrl/rl-grpo';
+import type { LossTermPluginFactory, Registry } from '@emrl/rl-grpo';
 import { z } from 'zod';
-import { EmCoefScheduleSchema, EmRegularizerConfigSchema, EmRegularizerPlugin } from './regularizer';
+import { majorityAgreementRewardFn } from '../shared/label-free-rewards';
+import { EmCoefScheduleSchema, EmLossTerm, EmRegularizerConfigSchema } from './regularizer';
 
 /**
  * Options of `plugins: [{ em-regularizer: { ... } }]` in a GRPO config: the regularizer's config,
@@ -13,14 +14,15 @@ export const EmRegularizerPluginOptionsSchema = EmRegularizerConfigSchema.extend
     .meta({ description: 'A number (fixed), or { type: fixed | linear-warmup | cosine-decay | adaptive, ... }.' }),
 }).strict();
 
-/** Registers the EM regularizer with rl-grpo's loss-term plugin registry (idempotent). */
-export function registerEmRegularizer(): void {
-  registerLossTermPlugin({
-    name: 'em-regularizer',
-    description: 'Entropy minimization (arXiv 2505.20282) as a GRPO loss term: loss += coef * mean token entropy (fixed, scheduled or adaptive coef).',
-    schema: EmRegularizerPluginOptionsSchema,
-    create: (config) => new EmRegularizerPlugin(config),
-  });
-}
+/** The `em-regularizer` plugin: EM inside the GRPO loss. Its metrics are `em-regularizer/...`. */
+export const emRegularizerPluginFactory: LossTermPluginFactory<typeof EmRegularizerPluginOptionsSchema> = {
+  name: 'em-regularizer',
+  description: 'Entropy minimization (arXiv 2505.20282) as a GRPO loss term: loss += coef * mean token entropy (fixed, scheduled or adaptive coef).',
+  schema: EmRegularizerPluginOptionsSchema,
+  create: (config) => new EmLossTerm(config, 'em-regularizer'),
+};
 
-registerEmRegularizer();
+/** Registers what em-plugin brings to a GRPO stage: the em-regularizer term and the majority-agreement reward. */
+export function registerEmPlugins(registry: Registry): Registry {
+  return registry.registerLossTerm(emRegularizerPluginFactory).registerReward('majority-agreement', majorityAgreementRewardFn);
+}

@@ -3,7 +3,7 @@ import { setupTestBackend } from '@emrl/lm/testing';
 import type { LossTermInput } from '@emrl/rl-grpo';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tokenEntropyLoss } from '../shared/losses';
-import { adaptiveCoefUpdate, EmRegularizerConfigSchema, EmRegularizerPlugin, scheduledCoef } from './regularizer';
+import { adaptiveCoefUpdate, EmLossTerm, EmRegularizerConfigSchema, EmRegularizerPlugin, scheduledCoef } from './regularizer';
 import { randomLogits } from '../testing';
 
 beforeAll(async () => {
@@ -16,6 +16,8 @@ function input(step: number, logits: tf.Tensor3D, lossMask: tf.Tensor2D, tempera
     logits,
     lossMask,
     logprobs: tf.zeros([b, t]) as tf.Tensor2D,
+    entropy: tf.zeros([b, t]) as tf.Tensor2D,
+    microBatch: 0,
     targets: tf.zeros([b, t], 'int32') as tf.Tensor2D,
     temperature,
     step,
@@ -69,19 +71,23 @@ describe('EmRegularizerPlugin', () => {
     const out2 = inherit.compute(input(0, logits, mask, 0.8));
     const expected2 = tokenEntropyLoss({ logits, lossMask: mask, temperature: 0.8, lastFraction: 0.5 }).dataSync()[0]!;
     expect(out2.loss.dataSync()[0]).toBeCloseTo(expected2, 6);
-    expect(inherit.name).toBe('em');
+    expect(inherit.name).toBe('em-regularizer');
+    // The same term is the warm start's and compression's loss under the name 'em'.
+    expect(new EmLossTerm({}, 'em').name).toBe('em');
+    expect(out.normalizer).toBe('tokens');
+    expect(new EmLossTerm({ pooling: 'sequence-mean' }).compute(input(0, logits, mask)).normalizer).toBe('sequences');
   });
 
   it('adaptive coef follows afterStep metrics and survives state()/loadState()', () => {
     const p = new EmRegularizerPlugin({ coef: { type: 'adaptive', initial: 0.1, targetEntropy: 1, lr: 0.05 } });
-    p.afterStep({ 'em/entropy': 3 }); // +0.1
-    p.afterStep({ 'em/entropy': 2 }); // +0.05
+    p.afterStep({ 'em-regularizer/entropy': 3 }); // +0.1
+    p.afterStep({ 'em-regularizer/entropy': 2 }); // +0.05
     expect(p.coefAt(0, 10)).toBeCloseTo(0.25, 12);
     const q = new EmRegularizerPlugin({ coef: { type: 'adaptive', initial: 0.1, targetEntropy: 1, lr: 0.05 } });
     q.loadState(p.state());
     expect(q.coefAt(5, 10)).toBeCloseTo(0.25, 12);
     expect(q.state()).toEqual({ coef: p.state()['coef'], updates: 2 });
-    expect(() => q.afterStep({ other: 1 })).toThrow(/em\/entropy/);
+    expect(() => q.afterStep({ other: 1 })).toThrow(/em-regularizer\/entropy/);
   });
 
   it('scheduled coef is reported per step through compute', () => {

@@ -83,13 +83,20 @@ export function adaptiveCoefUpdate(coef: number, entropy: number, schedule: Extr
   return Math.min(schedule.max ?? Infinity, Math.max(schedule.min, next));
 }
 
-export class EmRegularizerPlugin implements LossTermPlugin {
-  readonly name = 'em';
+/**
+ * The EM objective as a loss term: coef * L_EM with L_EM the mean token entropy at tau. One class
+ * in all three placements: the warm start ('em', coef 1), the regularizer inside GRPO
+ * ('em-regularizer', scheduled or adaptive coef) and compression ('em' on adapted frozen logits).
+ * Its name is its metric prefix: `em-regularizer/entropy`, `em/entropy`.
+ */
+export class EmLossTerm implements LossTermPlugin {
+  readonly name: string;
   readonly config: EmRegularizerConfig;
   private coef: number;
   private updates = 0;
 
-  constructor(config: z.input<typeof EmRegularizerConfigSchema> = {}) {
+  constructor(config: z.input<typeof EmRegularizerConfigSchema> = {}, name = 'em-regularizer') {
+    this.name = name;
     this.config = EmRegularizerConfigSchema.parse(config);
     const c = this.config.coef;
     this.coef = c.type === 'adaptive' ? Math.min(c.max ?? Infinity, Math.max(c.min, c.initial)) : 0;
@@ -110,14 +117,15 @@ export class EmRegularizerPlugin implements LossTermPlugin {
       lastFraction: this.config.lastFraction,
     });
     const coef = this.coefAt(input.step, input.totalSteps);
-    // `entropy` is the same scalar as the loss (the entropy this term sees), reported as em/entropy.
-    return { loss, coef, metrics: { entropy: loss, coef } };
+    // `entropy` is the same scalar as the loss (the entropy this term sees), reported as <name>/entropy;
+    // the trainer reports <name>/loss and <name>/coef itself.
+    return { loss, coef, normalizer: this.config.pooling === 'sequence-mean' ? 'sequences' : 'tokens', metrics: { entropy: loss } };
   }
 
   afterStep(metrics: Readonly<Record<string, number>>): void {
     const c = this.config.coef;
     if (c.type !== 'adaptive') return;
-    const h = metrics[`${this.name}/entropy`] ?? metrics['entropy'];
+    const h = metrics[`${this.name}/entropy`];
     if (h === undefined || !Number.isFinite(h)) {
       throw new Error(
         `em-plugin regularizer.ts: adaptive coef needs metric "${this.name}/entropy" in afterStep (got ${h}); the trainer must pass the plugin's metrics read after the step`,
@@ -139,3 +147,7 @@ export class EmRegularizerPlugin implements LossTermPlugin {
     this.updates = state['updates'] ?? 0;
   }
 }
+
+/** The regularizer placement of the EM term (kept name of the public API). */
+export const EmRegularizerPlugin = EmLossTerm;
+export type EmRegularizerPlugin = EmLossTerm;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createTask, getReward, scoreCompletions, type RewardInput } from '@emrl/rl-grpo';
+import { createRegistry, createTask, scoreCompletions, type RewardInput } from '@emrl/rl-grpo';
+import { registerEmPlugins } from '../regularizer/register';
 import { majorityAgreementReward } from './label-free-rewards';
 
 const task = createTask({ type: 'modchain', trainSize: 4, testSize: 2, probeSize: 1 });
@@ -12,8 +13,8 @@ describe('majority-agreement reward (TTRL)', () => {
     expect(group.map((c) => majorityAgreementReward(c, group, extract))).toEqual([1, 1, 0, 0]);
     // The label says 3, the majority says 7: the reward follows the majority.
     const inputs: RewardInput[] = group.map((completion) => ({ prompt: example.prompt, completion, example, task, truncated: false, group, state: { step: 0, totalSteps: 1 } }));
-    expect(scoreCompletions(inputs, [{ name: 'majority-agreement', weight: 1 }]).total).toEqual([1, 1, 0, 0]);
-    expect(typeof getReward('majority-agreement')).toBe('function');
+    const registry = registerEmPlugins(createRegistry());
+    expect(scoreCompletions(inputs, [{ name: 'majority-agreement', weight: 1, fn: registry.reward('majority-agreement') }]).total).toEqual([1, 1, 0, 0]);
   });
 
   it('gives 0 to everyone when no completion has an answer', () => {

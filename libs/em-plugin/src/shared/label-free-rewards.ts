@@ -1,8 +1,8 @@
-import { registerReward } from '@emrl/rl-grpo';
+import type { RewardFunction } from '@emrl/rl-grpo';
 import { majorityAnswer } from './answer-entropy';
 
 /**
- * Label-free rewards for GRPO, registered by name on import (use them in `rewards:` of a grpo stage):
+ * Label-free rewards for GRPO (registered by registerEmPlugins; use them in `rewards:` of a grpo stage):
  * - `majority-agreement` (TTRL, arXiv 2504.16084): 1 if this completion's extracted answer equals
  *   the majority answer of its group, else 0 (no answer, or no majority, gives 0). Never reads the label.
  */
@@ -12,8 +12,5 @@ export function majorityAgreementReward(completion: string, group: readonly stri
   return majority !== null && mine !== null && mine === majority.answer ? 1 : 0;
 }
 
-export function registerLabelFreeRewards(): void {
-  registerReward('majority-agreement', ({ completion, group, task }) => majorityAgreementReward(completion, group, (c) => task.extractAnswer(c)));
-}
-
-registerLabelFreeRewards();
+/** `majority-agreement` as a reward function of a GRPO stage. */
+export const majorityAgreementRewardFn: RewardFunction = ({ completion, group, task }) => majorityAgreementReward(completion, group, (c) => task.extractAnswer(c));

@@ -12,8 +12,8 @@ describe('agreement plateau', () => {
   it('stops `patience` measurements after the peak and reports the best step', () => {
     // rises to a peak at step 4, then falls (the over-confidence curve)
     const curve = [0.5, 0.6, 0.7, 0.75, 0.8, 0.79, 0.78, 0.7, 0.6];
-    const d = feed(new EarlyStopper({ criteria: [{ type: 'agreement-plateau', patience: 2 }] }), 'heldout/agreement', curve);
-    expect(d).toMatchObject({ criterion: 'agreement-plateau', step: 6, bestStep: 4 });
+    const d = feed(new EarlyStopper({ criteria: [{ type: 'agreement', patience: 2 }] }), 'heldout/agreement', curve);
+    expect(d).toMatchObject({ criterion: 'agreement', step: 6, bestStep: 4 });
     expect(d!.reason).toMatch(/best 0.8000 at step 4/);
   });
 
@@ -25,7 +25,7 @@ describe('agreement plateau', () => {
   });
 
   it('keeps going while the signal improves', () => {
-    const d = feed(new EarlyStopper({ criteria: [{ type: 'agreement-plateau', patience: 1 }] }), 'heldout/agreement', [0.1, 0.2, 0.3, 0.4, 0.5]);
+    const d = feed(new EarlyStopper({ criteria: [{ type: 'agreement', patience: 1 }] }), 'heldout/agreement', [0.1, 0.2, 0.3, 0.4, 0.5]);
     expect(d).toBeNull();
   });
 });
@@ -64,8 +64,8 @@ describe('EarlyStopper', () => {
     const s = new EarlyStopper({
       minSteps: 3,
       criteria: [
-        { type: 'skewness-jump', threshold: 1 },
-        { type: 'agreement-plateau', patience: 1 },
+        { type: 'skewness-jump', minDelta: 1 },
+        { type: 'agreement', patience: 1 },
       ],
     });
     expect(s.update(0, { 'heldout/agreement': 0.5 })).toBeNull();
@@ -85,15 +85,15 @@ describe('EarlyStopper', () => {
   });
 
   it('TrainerHooks adapter asks the host to stop with the reason', async () => {
-    const hooks = earlyStopHooks(new EarlyStopper({ criteria: [{ type: 'agreement-plateau', patience: 1 }] }));
+    const hooks = earlyStopHooks(new EarlyStopper({ criteria: [{ type: 'agreement', patience: 1 }] }));
     const info = (step: number, a: number): StepInfo => ({ stage: 'em', step, totalSteps: 10, metrics: { 'heldout/agreement': a } });
     expect(await hooks.afterStep!(info(0, 0.9))).toBeUndefined();
     const r = await hooks.afterStep!(info(1, 0.8));
-    expect(r).toEqual({ stop: true, reason: expect.stringMatching(/^early-stop\/agreement-plateau: .*best step 0$/) });
+    expect(r).toEqual({ stop: true, reason: expect.stringMatching(/^early-stop\/agreement: .*best step 0$/) });
   });
 
   it('TrainerHooks state survives a JSON round trip: a resumed stopper decides as an uninterrupted one', async () => {
-    const make = () => earlyStopHooks(new EarlyStopper({ criteria: [{ type: 'agreement-plateau', patience: 2 }] }));
+    const make = () => earlyStopHooks(new EarlyStopper({ criteria: [{ type: 'agreement', patience: 2 }] }));
     const curve = [0.5, 0.7, 0.8, Number.NaN, 0.75, 0.7, 0.6];
     const info = (step: number): StepInfo => ({ stage: 'grpo', step, totalSteps: 10, metrics: { 'heldout/agreement': curve[step]! } });
     const straight = make();

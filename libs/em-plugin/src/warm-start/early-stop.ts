@@ -33,7 +33,7 @@ export interface StopCriterion {
  * for `patience` consecutive measurements; best = the step of the highest value.
  */
 export class AgreementPlateau implements StopCriterion {
-  readonly name = 'agreement-plateau';
+  readonly name = 'agreement';
   private best = -Infinity;
   private bestStep = -1;
   private since = 0;
@@ -119,25 +119,42 @@ export class SkewnessJump implements StopCriterion {
   }
 }
 
+const d = (description: string) => ({ description });
+const patience = z.number().int().positive().default(2).meta(d('Measurements without progress before stopping.'));
+
+/**
+ * The one early-stopping vocabulary of emrl (the EM stage's `earlyStop.signal` names the same
+ * criteria with the same options and defaults): agreement (maj@k consistency stops improving by
+ * minDelta), entropy-plateau (the relative entropy drop stays below minDelta), skewness-jump
+ * (|change| of skewness above minDelta).
+ */
 export const EarlyStopCriterionSchema = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('agreement-plateau'),
-    patience: z.number().int().positive().default(2),
-    minDelta: z.number().min(0).default(0),
-    signal: z.string().default('heldout/agreement'),
-  }),
-  z.object({
-    type: z.literal('entropy-plateau'),
-    threshold: z.number().positive().default(0.01),
-    patience: z.number().int().positive().default(1),
-    signal: z.string().default('heldout/entropy'),
-  }),
-  z.object({
-    type: z.literal('skewness-jump'),
-    threshold: z.number().positive(),
-    signal: z.string().default('heldout/skewness'),
-  }),
+  z
+    .object({
+      type: z.literal('agreement'),
+      patience,
+      minDelta: z.number().min(0).default(0).meta(d('Smallest improvement of the signal that counts.')),
+      signal: z.string().default('heldout/agreement'),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('entropy-plateau'),
+      patience,
+      minDelta: z.number().min(0).default(0.01).meta(d('Smallest relative drop of the signal that counts as progress.')),
+      signal: z.string().default('heldout/entropy'),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('skewness-jump'),
+      minDelta: z.number().min(0).default(0.5).meta(d('|change| between two measurements that counts as a jump.')),
+      signal: z.string().default('heldout/skewness'),
+    })
+    .strict(),
 ]);
+/** Criterion names, as `earlyStop.signal` of the EM stage takes them. */
+export const EARLY_STOP_CRITERIA = ['agreement', 'entropy-plateau', 'skewness-jump'] as const;
 export type EarlyStopCriterionConfig = z.infer<typeof EarlyStopCriterionSchema>;
 
 export const EarlyStopConfigSchema = z.object({
@@ -149,12 +166,12 @@ export type EarlyStopConfig = z.infer<typeof EarlyStopConfigSchema>;
 
 export function createCriterion(c: EarlyStopCriterionConfig): StopCriterion {
   switch (c.type) {
-    case 'agreement-plateau':
+    case 'agreement':
       return new AgreementPlateau({ patience: c.patience, minDelta: c.minDelta }, c.signal);
     case 'entropy-plateau':
-      return new EntropyPlateau({ threshold: c.threshold, patience: c.patience }, c.signal);
+      return new EntropyPlateau({ threshold: c.minDelta, patience: c.patience }, c.signal);
     case 'skewness-jump':
-      return new SkewnessJump({ threshold: c.threshold }, c.signal);
+      return new SkewnessJump({ threshold: c.minDelta }, c.signal);
   }
 }
 

@@ -197,7 +197,7 @@ describe('EmStage early stopping', () => {
     const events = await run(new EmStage('em', c), { policy: p, task, seed: 5 });
     const fin = finishedOf(events);
     expect(fin.stopped?.step).toBe(3);
-    expect(fin.stopped!.reason).toMatch(/^early-stop\/agreement-plateau: heldout\/agreement did not improve.*best step 0$/);
+    expect(fin.stopped!.reason).toMatch(/^early-stop\/agreement: heldout\/agreement did not improve.*best step 0$/);
     expect(metricsOf(events)).toHaveLength(3);
     const result = fin.result as { earlyStop: { history: { step: number }[]; decision: { bestStep: number } } };
     expect(result.earlyStop.history.map((h) => h.step)).toEqual([0, 1, 2, 3]);

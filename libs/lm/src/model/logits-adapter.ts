@@ -8,4 +8,9 @@ export interface LogitsAdapter {
   name: string;
   variables(): tf.Variable[];
   apply(logits: tf.Tensor3D): tf.Tensor3D; // [B, T, V] -> [B, T, V]
+  /**
+   * JSON-serializable file content, when the adapter can be saved: training checkpoints write it
+   * as `adapters/<name>.json` beside the model, so an attached adapter travels with every checkpoint.
+   */
+  toJSON?(): unknown;
 }

@@ -1,19 +1,22 @@
 import { z } from 'zod';
 
+const totalStepsField = z
+  .number()
+  .int()
+  .min(1)
+  .optional()
+  .meta({ description: "step at which the decay reaches minLrRatio * lr; default: the stage's (or run's) steps" });
+const warmupStepsField = z.number().int().min(0).default(0).meta({ description: 'linear warmup from lr/warmupSteps to lr' });
+const minLrRatioField = z.number().min(0).max(1).default(0).meta({ description: 'final lr as a fraction of lr' });
+
+/**
+ * The one lr-schedule vocabulary of emrl (optimizer configs, GRPO and EM stages, the base-model
+ * builder): constant, or linear warmup then cosine / linear decay to minLrRatio * lr.
+ */
 export const LrScheduleSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('constant') }),
-  z.object({
-    type: z.literal('warmup-cosine'),
-    warmupSteps: z.number().int().min(0).default(0).meta({ description: 'linear warmup from lr/warmupSteps to lr' }),
-    totalSteps: z.number().int().min(1).meta({ description: 'step at which the cosine reaches minLrRatio * lr' }),
-    minLrRatio: z.number().min(0).max(1).default(0.1).meta({ description: 'final lr as a fraction of lr' }),
-  }),
-  z.object({
-    type: z.literal('warmup-linear'),
-    warmupSteps: z.number().int().min(0).default(0).meta({ description: 'linear warmup from lr/warmupSteps to lr' }),
-    totalSteps: z.number().int().min(1).meta({ description: 'step at which the linear decay reaches minLrRatio * lr' }),
-    minLrRatio: z.number().min(0).max(1).default(0).meta({ description: 'final lr as a fraction of lr' }),
-  }),
+  z.object({ type: z.literal('constant') }).strict(),
+  z.object({ type: z.literal('warmup-cosine'), warmupSteps: warmupStepsField, totalSteps: totalStepsField, minLrRatio: minLrRatioField }).strict(),
+  z.object({ type: z.literal('warmup-linear'), warmupSteps: warmupStepsField, totalSteps: totalStepsField, minLrRatio: minLrRatioField }).strict(),
 ]);
 export type LrSchedule = z.infer<typeof LrScheduleSchema>;
 
@@ -29,7 +32,7 @@ export const OptimizerConfigSchema = z
   })
   .superRefine((c, ctx) => {
     const s = c.schedule;
-    if (s.type !== 'constant' && s.warmupSteps > s.totalSteps) {
+    if (s.type !== 'constant' && s.totalSteps !== undefined && s.warmupSteps > s.totalSteps) {
       ctx.addIssue({
         code: 'custom',
         path: ['schedule', 'warmupSteps'],

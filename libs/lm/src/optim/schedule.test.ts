@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LrScheduleSchema, OptimizerConfigSchema } from './config';
-import { lrAt } from './schedule';
+import { lrAt, withTotalSteps } from './schedule';
 
 describe('lrAt', () => {
   it('constant', () => {
@@ -44,5 +44,19 @@ describe('OptimizerConfigSchema', () => {
     const r = OptimizerConfigSchema.safeParse({ lr: 1, schedule: { type: 'warmup-linear', warmupSteps: 5, totalSteps: 2 } });
     expect(r.success).toBe(false);
     expect(r.error?.issues[0]?.path).toEqual(['schedule', 'warmupSteps']);
+  });
+});
+
+describe('one schedule vocabulary', () => {
+  it('cosine and linear both default minLrRatio to 0; totalSteps defaults to the stage length', () => {
+    const cos = LrScheduleSchema.parse({ type: 'warmup-cosine' });
+    expect(cos).toEqual({ type: 'warmup-cosine', warmupSteps: 0, minLrRatio: 0 });
+    expect(() => lrAt(cos, 1, 0)).toThrow(/needs totalSteps.*withTotalSteps/);
+    const filled = withTotalSteps(cos, 8);
+    expect(lrAt(filled, 1, 8)).toBeCloseTo(0, 12);
+    expect(lrAt(filled, 1, 4)).toBeCloseTo(0.5, 12);
+    // An explicit totalSteps wins over the stage length.
+    expect(withTotalSteps({ type: 'warmup-linear', warmupSteps: 0, totalSteps: 4, minLrRatio: 0 }, 8)).toMatchObject({ totalSteps: 4 });
+    expect(() => LrScheduleSchema.parse({ type: 'warmup-cosine', minLrRaito: 0.1 })).toThrow(/minLrRaito/);
   });
 });

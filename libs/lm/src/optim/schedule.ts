@@ -10,8 +10,14 @@ import type { LrSchedule } from './config';
 export function lrAt(schedule: LrSchedule, baseLr: number, step: number): number {
   if (schedule.type === 'constant') return baseLr;
   const { warmupSteps, totalSteps, minLrRatio } = schedule;
+  if (totalSteps === undefined) throw new Error(`optim/schedule.ts: a ${schedule.type} schedule needs totalSteps; fill it with withTotalSteps(schedule, steps)`);
   if (step < warmupSteps) return (baseLr * (step + 1)) / warmupSteps;
   const progress = Math.min(1, Math.max(0, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps)));
   const shape = schedule.type === 'warmup-cosine' ? 0.5 * (1 + Math.cos(Math.PI * progress)) : 1 - progress;
   return baseLr * (minLrRatio + (1 - minLrRatio) * shape);
+}
+
+/** The schedule with totalSteps defaulted to `steps` (a stage's or run's length) where absent. */
+export function withTotalSteps(schedule: LrSchedule, steps: number): LrSchedule {
+  return schedule.type === 'constant' || schedule.totalSteps !== undefined ? schedule : { ...schedule, totalSteps: Math.max(1, steps) };
 }

@@ -37,6 +37,8 @@ describe('EntropyBonusPlugin', () => {
       const out = plugin.compute({
         logits: tf.tensor3d(rows),
         logprobs: tf.zeros([2, 2]) as tf.Tensor2D,
+        entropy: tf.zeros([2, 2]) as tf.Tensor2D,
+        microBatch: 0,
         targets: tf.zeros([2, 2], 'int32') as tf.Tensor2D,
         lossMask: tf.tensor2d(mask),
         temperature,
@@ -61,18 +63,18 @@ describe('EntropyBonusPlugin', () => {
 
   it('fixed mode keeps its coefficient', () => {
     const p = new EntropyBonusPlugin({ coef: 0.003 });
-    p.afterStep({ 'entropy_bonus/entropy': 0.01 });
+    p.afterStep({ 'entropy-bonus/entropy': 0.01 });
     expect(p.state()).toEqual({ coef: 0.003 });
   });
 
   it('adaptive mode raises coef below the target entropy, lowers it above, within [0, maxCoef]', () => {
     const p = new EntropyBonusPlugin({ coef: 0.01, targetEntropy: 1, coefDelta: 0.004, maxCoef: 0.02 });
-    p.afterStep({ 'entropy_bonus/entropy': 0.5 });
+    p.afterStep({ 'entropy-bonus/entropy': 0.5 });
     expect(p.state().coef).toBeCloseTo(0.014, 12);
-    p.afterStep({ 'entropy_bonus/entropy': 0.5 });
-    p.afterStep({ 'entropy_bonus/entropy': 0.5 });
+    p.afterStep({ 'entropy-bonus/entropy': 0.5 });
+    p.afterStep({ 'entropy-bonus/entropy': 0.5 });
     expect(p.state().coef).toBe(0.02); // capped
-    for (let i = 0; i < 10; i++) p.afterStep({ 'entropy_bonus/entropy': 2 });
+    for (let i = 0; i < 10; i++) p.afterStep({ 'entropy-bonus/entropy': 2 });
     expect(p.state().coef).toBe(0); // floored
     p.afterStep({}); // no entropy reported: unchanged
     expect(p.state().coef).toBe(0);

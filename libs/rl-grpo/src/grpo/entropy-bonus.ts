@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { maskedMean, tokenEntropy } from '@emrl/lm';
 import { z } from 'zod';
 import type { LossTermInput, LossTermOutput, LossTermPlugin } from '../stage-kit/plugin';
-import { registerLossTermPlugin } from '../stage-kit/registry';
+import type { LossTermPluginFactory } from '../stage-kit/registry';
 
 export const EntropyBonusConfigSchema = z
   .object({
@@ -22,7 +22,7 @@ export type EntropyBonusConfig = z.infer<typeof EntropyBonusConfigSchema>;
  * the token-mean full-vocabulary entropy over completion tokens. Maximizing entropy = minimizing -H.
  */
 export class EntropyBonusPlugin implements LossTermPlugin {
-  readonly name = 'entropy_bonus';
+  readonly name = 'entropy-bonus';
   private coef: number;
   private readonly config: EntropyBonusConfig;
 
@@ -54,9 +54,10 @@ export class EntropyBonusPlugin implements LossTermPlugin {
   }
 }
 
-registerLossTermPlugin({
+/** `plugins: [{ entropy-bonus: { ... } }]` in a GRPO stage. */
+export const entropyBonusPluginFactory: LossTermPluginFactory<typeof EntropyBonusConfigSchema> = {
   name: 'entropy-bonus',
   description: 'TRL/verl entropy bonus: loss -= coef * mean token entropy (fixed, or adaptive toward a target).',
   schema: EntropyBonusConfigSchema,
   create: (config) => new EntropyBonusPlugin(config),
-});
+};

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { GrpoConfigSchema } from './grpo-config';
-import { createLossTermPlugins, listLossTermPlugins } from '../stage-kit/registry';
-import './plugins/entropy-bonus';
+import { GrpoConfigSchema, grpoConfigSchema } from './grpo-config';
+import { createRegistry } from '../builtins';
+
+const registry = createRegistry();
+const schema = grpoConfigSchema(registry);
 
 function issues(input: unknown): { path: string; message: string }[] {
-  const r = GrpoConfigSchema.safeParse(input);
+  const r = schema.safeParse(input);
   if (r.success) return [];
   return r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
 }
@@ -62,7 +64,7 @@ describe('GrpoConfigSchema', () => {
   });
 
   it('rejects unknown plugins and entries with more than one key, listing the registered ones', () => {
-    expect(listLossTermPlugins()).toContain('entropy-bonus');
+    expect(registry.lossTermNames()).toContain('entropy-bonus');
     const unknown = issues({ plugins: [{ 'no-such-plugin': {} }] });
     expect(unknown.map((f) => f.path)).toEqual(['plugins.0.no-such-plugin']);
     expect(unknown[0]!.message).toMatch(/unknown plugin "no-such-plugin"; registered: .*entropy-bonus/);
@@ -79,24 +81,26 @@ describe('GrpoConfigSchema', () => {
   });
 
   it('fills plugin defaults and builds the plugins from the parsed entries', () => {
-    const c = GrpoConfigSchema.parse({ plugins: [{ 'entropy-bonus': { coef: 0.01 } }] });
+    const c = schema.parse({ plugins: [{ 'entropy-bonus': { coef: 0.01 } }] });
     expect(c.plugins[0]).toEqual({ 'entropy-bonus': { coef: 0.01, coefDelta: 0.0005, maxCoef: 0.05 } });
-    const [p] = createLossTermPlugins(c.plugins);
-    expect(p!.name).toBe('entropy_bonus');
+    // Parsed once: the output is valid input again (config.json is re-parsed on resume) and unchanged by it.
+    expect(schema.parse(JSON.parse(JSON.stringify(c)))).toEqual(c);
+    const [p] = registry.createLossTerms(c.plugins);
+    expect(p!.name).toBe('entropy-bonus');
     expect(p!.state!()).toEqual({ coef: 0.01 });
-    expect(() => createLossTermPlugins([{ nope: {} }])).toThrow(/plugins\[0\]: expected one key naming a registered plugin/);
+    expect(() => registry.createLossTerms([{ nope: {} }])).toThrow(/plugins\[0\]: unknown plugin "nope".*registerEmPlugins\(registry\)/);
   });
 
   it('does not mutate the caller input and serializes to JSON schema', () => {
     const input = { plugins: [{ 'entropy-bonus': { coef: 0.01 } }] };
-    GrpoConfigSchema.parse(input);
+    schema.parse(input);
     expect(input).toEqual({ plugins: [{ 'entropy-bonus': { coef: 0.01 } }] });
     const js = z.toJSONSchema(GrpoConfigSchema, { io: 'input', unrepresentable: 'any' }) as { properties: Record<string, { description?: string }> };
     expect(js.properties['groupSize']!.description).toMatch(/num_generations/);
   });
 
   it('rejects an unknown reward function by path, naming the registered ones', () => {
-    const r = GrpoConfigSchema.safeParse({ rewards: [{ name: 'acuracy' }] });
+    const r = schema.safeParse({ rewards: [{ name: 'acuracy' }] });
     expect(r.success).toBe(false);
     const issue = r.error!.issues[0]!;
     expect(issue.path).toEqual(['rewards', 0, 'name']);

@@ -1,19 +1,11 @@
 import { z } from 'zod';
-import { getLossTermPluginFactory, listLossTermPlugins } from '../stage-kit/registry';
-import { listRewards } from './rewards';
+import { LrScheduleSchema } from '@emrl/lm';
+import { parsePluginSpecs, type Registry } from '../stage-kit/registry';
 
 const d = (description: string) => ({ description });
 
-export const ScheduleSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('constant') }).strict(),
-  z
-    .object({
-      type: z.literal('warmup-cosine'),
-      warmupSteps: z.number().int().min(0).default(0),
-      minLrRatio: z.number().min(0).max(1).default(0),
-    })
-    .strict(),
-]);
+/** One plugin entry: `{ <registered name>: { ...options } }` (options checked by the registry's schema). */
+export const PluginSpecSchema = z.record(z.string(), z.unknown()).meta({ description: 'One key, the plugin name, e.g. { em-regularizer: { coef: 0.01 } }.' });
 
 export const RewardSpecSchema = z
   .object({
@@ -55,10 +47,10 @@ export const GrpoConfigSchema = z
     weightDecay: z.number().min(0).default(0),
     gradClip: z.number().min(0).default(1).meta(d('Max global grad norm; 0 turns clipping off.')),
     gradientAccumulationSteps: z.number().int().positive().default(1).meta(d('Split each step into this many micro-batches of prompts.')),
-    schedule: ScheduleSchema.default({ type: 'constant' }),
+    schedule: LrScheduleSchema.default({ type: 'constant' }).meta(d("Learning-rate schedule; a decay's totalSteps defaults to the stage's steps.")),
     // Extension points
     plugins: z
-      .array(z.record(z.string(), z.unknown()))
+      .array(PluginSpecSchema)
       .default([])
       .meta(d('Loss-term plugins, each `{ <name>: { ...options } }`, e.g. `{ entropy-bonus: { coef: 0.001 } }` or `{ em-regularizer: { coef: 0.01 } }`.')),
     // Parameters that control logging, evaluation and checkpoints
@@ -69,30 +61,6 @@ export const GrpoConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    c.plugins.forEach((spec, i) => {
-      const keys = Object.keys(spec);
-      if (keys.length !== 1) {
-        ctx.addIssue({ code: 'custom', path: ['plugins', i], message: `a plugin entry has exactly one key, its name (registered: ${listLossTermPlugins().join(', ')}); found ${JSON.stringify(keys)}` });
-        return;
-      }
-      const name = keys[0]!;
-      const factory = getLossTermPluginFactory(name);
-      if (!factory) {
-        ctx.addIssue({ code: 'custom', path: ['plugins', i, name], message: `unknown plugin "${name}"; registered: ${listLossTermPlugins().join(', ')}` });
-        return;
-      }
-      const parsed = factory.schema.safeParse(spec[name] ?? {});
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ['plugins', i, name, ...issue.path] } as never);
-      } else {
-        spec[name] = parsed.data;
-      }
-    });
-    c.rewards.forEach((r, i) => {
-      if (!listRewards().includes(r.name)) {
-        ctx.addIssue({ code: 'custom', path: ['rewards', i, 'name'], message: `unknown reward function "${r.name}"; registered: ${listRewards().join(', ')} (add one with registerReward)` });
-      }
-    });
     if (c.promptsPerStep % c.gradientAccumulationSteps !== 0) {
       ctx.addIssue({
         code: 'custom',
@@ -106,4 +74,20 @@ export const GrpoConfigSchema = z
   });
 
 export type GrpoConfig = z.infer<typeof GrpoConfigSchema>;
+
+/**
+ * The GRPO schema of a pipeline built on `registry`: the static checks, then each plugin's options
+ * parsed once by its own schema (the output holds the parsed options, in the input's form, so a
+ * resolved config.json parses again) and every reward name checked.
+ */
+export function grpoConfigSchema(registry: Registry) {
+  return GrpoConfigSchema.transform((c, ctx) => {
+    c.rewards.forEach((r, i) => {
+      if (!registry.rewardNames().includes(r.name)) {
+        ctx.addIssue({ code: 'custom', path: ['rewards', i, 'name'], message: `unknown reward function "${r.name}"; registered: ${registry.rewardNames().join(', ')} (add one with registry.registerReward)` });
+      }
+    });
+    return { ...c, plugins: parsePluginSpecs(registry, c.plugins, ctx) };
+  });
+}
 export type GrpoConfigInput = z.input<typeof GrpoConfigSchema>;

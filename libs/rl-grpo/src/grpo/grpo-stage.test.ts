@@ -6,15 +6,23 @@ import { ByteTokenizer } from '@emrl/lm';
 import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GrpoConfigSchema, type GrpoConfigInput } from './grpo-config';
+import { grpoConfigSchema, type GrpoConfigInput } from './grpo-config';
+import { createRegistry } from '../builtins';
 import type { TrainerHooks } from '../stage-kit/plugin';
 import type { Policy } from '../policy';
 import type { Stage, StageContext, StageEvent } from '../stage-kit/stage';
 import { findLatestCheckpoint, loadTrainingCheckpoint } from '../stage-kit/stage-checkpoint';
 import { waitForStageLoops } from '../stage-kit/stage-loop';
 import type { Task, TaskExample } from '../tasks/task';
-import '../plugins/entropy-bonus';
-import { GrpoStage, grpoStageFactory } from './grpo-stage';
+import { GrpoStage as RegistryGrpoStage, grpoStageFactory } from './grpo-stage';
+
+const registry = createRegistry();
+/** The stage on the built-in registry (the CLI passes its own). */
+class GrpoStage extends RegistryGrpoStage {
+  constructor(id: string, config: ConstructorParameters<typeof RegistryGrpoStage>[1], hooks: TrainerHooks[] = []) {
+    super(id, config, registry, hooks);
+  }
+}
 
 const dirs: string[] = [];
 beforeAll(async () => {
@@ -46,7 +54,7 @@ function freshPolicy(): Policy {
 }
 
 function config(over: GrpoConfigInput = {}) {
-  return GrpoConfigSchema.parse({
+  return grpoConfigSchema(registry).parse({
     steps: 6,
     promptsPerStep: 2,
     groupSize: 4,
@@ -78,7 +86,8 @@ describe('GrpoStage', () => {
   it('emits started, progress, metrics and finished, and is built from config by its factory', async () => {
     const policy = freshPolicy();
     const before = tf.memory().numTensors;
-    const stage = grpoStageFactory.create('grpo-a', grpoStageFactory.schema.parse({ steps: 3, promptsPerStep: 2, groupSize: 2, logEvery: 2 }));
+    const factory = grpoStageFactory(registry);
+    const stage = factory.create('grpo-a', factory.schema.parse({ steps: 3, promptsPerStep: 2, groupSize: 2, logEvery: 2 }));
     const events = await collect(stage, { policy, task, seed: 1 });
     const types = events.map((e) => e.type);
     expect(types[0]).toBe('started');
@@ -145,7 +154,7 @@ describe('GrpoStage', () => {
     expect(second.some((e) => e.type === 'log' && /resumed from .*step-000004 \(step 4\)/.test(e.message))).toBe(true);
     const resumed = stepMetrics(second);
     expect([...resumed.keys()]).toEqual([5, 6]);
-    expect(resumed.get(5)!['entropy_bonus/coef']).toBe(full.get(5)!['entropy_bonus/coef']);
+    expect(resumed.get(5)!['entropy-bonus/coef']).toBe(full.get(5)!['entropy-bonus/coef']);
     expect(resumed.get(5)).toEqual(full.get(5));
     expect(resumed.get(6)).toEqual(full.get(6));
     for (const [name, w] of a.model.weights) expect(c.model.weights.get(name)!.dataSync(), name).toEqual(w.dataSync());
@@ -211,7 +220,7 @@ describe('GrpoStage', () => {
     const other = freshPolicy();
     const { state, optimizerState } = await loadTrainingCheckpoint(join(dir, latest.path), other);
     expect(state.step).toBe(2);
-    expect(state.pluginStates['entropy_bonus']).toBeDefined();
+    expect(state.pluginStates['entropy-bonus']).toBeDefined();
     expect(optimizerState['optimizer/iterations']!.dataSync()[0]).toBe(2);
     Object.values(optimizerState).forEach((t) => t.dispose());
     for (const [name, w] of policy.model.weights) expect(other.model.weights.get(name)!.dataSync(), name).toEqual(w.dataSync());

@@ -1,90 +1,120 @@
-import { evaluate } from '../eval/evaluate';
-import { GrpoConfigSchema, type GrpoConfig } from './grpo-config';
-import { combineHooks } from '../stage-kit/hooks';
-import type { TrainerHooks } from '../stage-kit/plugin';
-import { createLossTermPlugins } from '../stage-kit/registry';
-import type { Stage, StageContext, StageEvent, StageFactory } from '../stage-kit/stage';
-import { checkpointDue, resumeFromCheckpoint, saveTrainingCheckpoint } from '../stage-kit/stage-checkpoint';
-import { stepLoop } from '../stage-kit/stage-loop';
-import { GrpoTrainer } from './trainer';
 import type { Observable } from 'rxjs';
+import { withTotalSteps } from '@emrl/lm';
+import { evalEveryHooks } from '../eval/eval-every';
+import type { Policy } from '../policy';
+import { combineHooks } from '../stage-kit/hooks';
+import type { LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
+import type { Registry } from '../stage-kit/registry';
+import type { Stage, StageContext, StageEvent, StageFactory } from '../stage-kit/stage';
+import { trainingStage } from '../stage-kit/training-stage';
+import type { Task } from '../tasks/task';
+import { modelParameters } from '../trainer/parameters';
+import { Trainer } from '../trainer/trainer';
+import { grpoConfigSchema, type GrpoConfig } from './grpo-config';
+import { GroupSampler } from './group-sampler';
+import { GrpoPolicyTerm } from './grpo-policy-term';
+
+export interface GrpoTrainerOptions {
+  policy: Policy;
+  task: Task;
+  /** Parsed GRPO options (GrpoConfigSchema or grpoConfigSchema(registry)). */
+  config: GrpoConfig;
+  seed: number;
+  /** Resolves reward names (and nothing else: pass plugin terms built already in `plugins`). */
+  registry: Registry;
+  plugins?: LossTermPlugin[];
+  hooks?: TrainerHooks;
+  /** Stage id used to derive random streams. */
+  id?: string;
+}
+
+/**
+ * GRPO as one configuration of the trainer: the group sampler (G completions per prompt, rewards,
+ * group-relative advantages, dynamic sampling), the grpo-policy term plus any plugin terms, and
+ * the model's weights as the parameters (an attached logits adapter stays frozen).
+ */
+export function grpoTrainer(o: GrpoTrainerOptions): Trainer {
+  const c = o.config;
+  const id = o.id ?? 'grpo';
+  const maxNewTokens = c.maxCompletionLength ?? o.task.maxCompletionLength;
+  return new Trainer({
+    id,
+    model: o.policy.model,
+    sampler: new GroupSampler({
+      policy: o.policy,
+      task: o.task,
+      id,
+      seed: o.seed,
+      split: c.split,
+      promptsPerStep: c.promptsPerStep,
+      groupSize: c.groupSize,
+      temperature: c.temperature,
+      topP: c.topP,
+      topK: c.topK,
+      maxNewTokens,
+      rewards: c.rewards.map((r) => ({ ...r, fn: o.registry.reward(r.name) })),
+      scaleRewards: c.scaleRewards,
+      dynamicSampling: c.dynamicSampling,
+      maxRefills: c.maxRefills,
+      maskTruncatedCompletions: c.maskTruncatedCompletions,
+      totalSteps: c.steps,
+    }),
+    terms: [
+      new GrpoPolicyTerm({
+        model: o.policy.model,
+        epsLow: c.epsLow,
+        epsHigh: c.epsHigh ?? c.epsLow,
+        beta: c.beta,
+        importanceLevel: c.importanceSampling,
+        lossType: c.lossType,
+        maxCompletionLength: maxNewTokens,
+        iterations: c.numIterations,
+      }),
+      ...(o.plugins ?? []),
+    ],
+    parameters: modelParameters(o.policy.model),
+    optimizer: { lr: c.lr, weightDecay: c.weightDecay, gradClip: c.gradClip, schedule: withTotalSteps(c.schedule, c.steps) },
+    totalSteps: c.steps,
+    temperature: c.temperature,
+    iterations: c.numIterations,
+    microBatches: c.gradientAccumulationSteps,
+    hooks: o.hooks,
+  });
+}
 
 /** GRPO training as a pipeline stage. Extra hooks (early stopping, logging) can be passed in code. */
 export class GrpoStage implements Stage<GrpoConfig> {
   readonly kind = 'grpo';
   constructor(
     readonly id: string,
+    /** Options parsed by grpoConfigSchema(registry): plugin options are not parsed again. */
     readonly config: GrpoConfig,
+    private readonly registry: Registry,
     private readonly extraHooks: TrainerHooks[] = [],
   ) {}
 
   run(ctx: StageContext): Observable<StageEvent> {
     const c = this.config;
-    let trainer: GrpoTrainer | null = null;
-    let last: Record<string, number> = {};
-    let hooks: TrainerHooks = {};
-    return stepLoop({
+    return trainingStage({
       stage: this.id,
       kind: this.kind,
       totalSteps: c.steps,
       logEvery: c.logEvery,
-      setup: async () => {
-        const plugins = createLossTermPlugins(c.plugins);
-        hooks = combineHooks([...plugins.map((p) => p.hooks), ...this.extraHooks]);
-        trainer = new GrpoTrainer({
-          policy: ctx.policy,
-          task: ctx.task,
-          config: c,
-          seed: ctx.seed,
-          plugins,
-          hooks,
-          id: this.id,
-        });
-        const resumed = await resumeFromCheckpoint(ctx, ctx.policy, (s) => trainer!.loadStateTensors(s));
-        if (!resumed) return { startStep: 0 };
-        trainer.loadPluginStates(resumed.state.pluginStates);
-        if (resumed.state.extra['hooks'] !== undefined) hooks.loadState?.(resumed.state.extra['hooks']);
-        return { startStep: resumed.state.step, logs: [resumed.log] };
-      },
-      step: async (step) => {
-        const out = await trainer!.step(step);
-        if (!out.skipped && c.evalEvery > 0 && (step + 1) % c.evalEvery === 0) {
-          const info = { stage: this.id, step, totalSteps: c.steps };
-          await hooks.beforeEval?.(info);
-          const r = await evaluate(ctx.policy, ctx.task, { temperatures: [0], split: 'test', limit: c.evalLimit }, { seed: ctx.seed });
-          out.metrics['eval_accuracy'] = r.byTemperature[0]!.accuracy;
-          const after = await hooks.afterEval?.({ ...info, metrics: out.metrics });
-          if (after && after.stop && !out.stop) out.stop = { reason: after.reason };
-        }
-        last = out.metrics;
-        return out;
-      },
-      checkpoint: async (step, isLast) => {
-        if (!ctx.checkpointDir) return null;
-        if (!checkpointDue(step, isLast, c.checkpointEvery)) return null;
-        const saved = await saveTrainingCheckpoint(ctx.checkpointDir, {
-          step: step + 1,
-          policy: ctx.policy,
-          optimizerState: trainer!.stateTensors(),
-          pluginStates: trainer!.pluginStates(),
-          extra: { hooks: hooks.state?.() ?? null },
-        });
-        return saved.path;
-      },
-      finish: async () => ({
-        policy: { ...ctx.policy, name: `${ctx.policy.name}>${this.id}` },
-        summary: last,
-      }),
-      teardown: () => {
-        trainer?.dispose();
-        trainer = null;
+      checkpointEvery: c.checkpointEvery,
+      ctx,
+      build: () => {
+        const plugins = this.registry.createLossTerms(c.plugins);
+        const others = combineHooks([...plugins.map((p) => p.hooks), ...this.extraHooks]);
+        const evalHooks = evalEveryHooks({ every: c.evalEvery, limit: c.evalLimit, seed: ctx.seed, policy: ctx.policy, task: ctx.task }, others);
+        const hooks = combineHooks([others, evalHooks]);
+        const trainer = grpoTrainer({ policy: ctx.policy, task: ctx.task, config: c, seed: ctx.seed, registry: this.registry, plugins, hooks, id: this.id });
+        return { trainer, hooks };
       },
     });
   }
 }
 
-export const grpoStageFactory: StageFactory<typeof GrpoConfigSchema> = {
-  kind: 'grpo',
-  schema: GrpoConfigSchema,
-  create: (id, config) => new GrpoStage(id, config),
-};
+/** The `grpo` stage kind of a pipeline built on `registry`. */
+export function grpoStageFactory(registry: Registry): StageFactory<ReturnType<typeof grpoConfigSchema>> {
+  return { kind: 'grpo', schema: grpoConfigSchema(registry), create: (id, config) => new GrpoStage(id, config, registry) };
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { getReward, listRewards, registerReward, scoreCompletions, type RewardInput } from './rewards';
+import { scoreCompletions, type RewardInput } from './rewards';
+import { createRegistry } from '../builtins';
 import type { Task, TaskExample } from '../tasks/task';
 
 const task: Task = {
@@ -15,20 +16,18 @@ const input = (completion: string): RewardInput => ({ prompt: 'q', completion, e
 
 describe('rewards', () => {
   it('built-in accuracy and format use the task verifier', () => {
-    expect(listRewards()).toEqual(expect.arrayContaining(['accuracy', 'format']));
-    expect(['7', '8', 'x'].map((c) => getReward('accuracy')(input(c)))).toEqual([1, 0, 0]);
-    expect(['7', '8', 'x'].map((c) => getReward('format')(input(c)))).toEqual([1, 1, 0]);
+    const registry = createRegistry();
+    expect(registry.rewardNames()).toEqual(expect.arrayContaining(['accuracy', 'format']));
+    expect(['7', '8', 'x'].map((c) => registry.reward('accuracy')(input(c)))).toEqual([1, 0, 0]);
+    expect(['7', '8', 'x'].map((c) => registry.reward('format')(input(c)))).toEqual([1, 1, 0]);
   });
 
   it('weights functions, treats null as not applicable (0 in the total), and names unknown ones', () => {
-    registerReward('test-len-if-long', ({ completion }) => (completion.length > 1 ? completion.length : null));
-    const s = scoreCompletions([input('7'), input('88'), input('xyz')], [
-      { name: 'accuracy', weight: 2 },
-      { name: 'format', weight: 0.5 },
-      { name: 'test-len-if-long', weight: -1 },
-    ]);
+    const registry = createRegistry().registerReward('test-len-if-long', ({ completion }) => (completion.length > 1 ? completion.length : null));
+    const w = (name: string, weight: number) => ({ name, weight, fn: registry.reward(name) });
+    const s = scoreCompletions([input('7'), input('88'), input('xyz')], [w('accuracy', 2), w('format', 0.5), w('test-len-if-long', -1)]);
     expect(s.perFunction).toEqual({ accuracy: [1, 0, 0], format: [1, 1, 0], 'test-len-if-long': [null, 2, 3] });
     expect(s.total).toEqual([2 + 0.5, 0.5 - 2, -3]);
-    expect(() => scoreCompletions([input('7')], [{ name: 'nope', weight: 1 }])).toThrow(/unknown reward function "nope".*registerReward/);
+    expect(() => registry.reward('nope')).toThrow(/unknown reward function "nope".*registerReward/);
   });
 });

@@ -17,33 +17,17 @@ export interface RewardInput {
 /** Returns a number, or null for "not applicable" (excluded from this function's mean). */
 export type RewardFunction = (input: RewardInput) => number | null;
 
-const registry = new Map<string, RewardFunction>();
+/** "accuracy": 1 if the task's verifier accepts the completion, else 0. */
+export const accuracyReward: RewardFunction = ({ completion, example, task }) => (task.verify(completion, example).correct ? 1 : 0);
 
-/** Register a reward function by name so configs can use it (`rewards: [{ name, weight }]`). */
-export function registerReward(name: string, fn: RewardFunction): void {
-  registry.set(name, fn);
-}
-
-export function getReward(name: string): RewardFunction {
-  const fn = registry.get(name);
-  if (!fn) {
-    throw new Error(`unknown reward function "${name}"; registered: ${[...registry.keys()].join(', ')}. Register it with registerReward(name, fn).`);
-  }
-  return fn;
-}
-
-export function listRewards(): string[] {
-  return [...registry.keys()];
-}
-
-// Built-ins. "accuracy": 1 if the task's verifier accepts the completion, else 0.
-registerReward('accuracy', ({ completion, example, task }) => (task.verify(completion, example).correct ? 1 : 0));
-// "format": 1 if the completion follows the task's answer format (parsable answer), else 0.
-registerReward('format', ({ completion, example, task }) => (task.verify(completion, example).formatOk ? 1 : 0));
+/** "format": 1 if the completion follows the task's answer format (parsable answer), else 0. */
+export const formatReward: RewardFunction = ({ completion, example, task }) => (task.verify(completion, example).formatOk ? 1 : 0);
 
 export interface WeightedReward {
   name: string;
   weight: number;
+  /** The function (resolved from a Registry by name). */
+  fn: RewardFunction;
 }
 
 export interface ScoredCompletions {
@@ -57,8 +41,7 @@ export interface ScoredCompletions {
 export function scoreCompletions(inputs: RewardInput[], rewards: readonly WeightedReward[]): ScoredCompletions {
   const perFunction: Record<string, (number | null)[]> = {};
   const total = new Array<number>(inputs.length).fill(0);
-  for (const { name, weight } of rewards) {
-    const fn = getReward(name);
+  for (const { name, weight, fn } of rewards) {
     const values = inputs.map((inp) => fn(inp));
     perFunction[name] = values;
     values.forEach((v, i) => {

@@ -1,14 +1,17 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { PackedArrays } from '@emrl/lm';
 
 /**
- * Everything a loss-term plugin sees, computed by the trainer from ONE forward pass.
+ * Everything a loss term sees of one micro-batch, computed by the trainer from ONE forward pass.
  * Alignment: logits[:, t] predicts targets[:, t]; lossMask[:, t] = 1 on response tokens.
  */
 export interface LossTermInput {
   /** Raw logits (logits adapter applied, temperature NOT applied) [B, T, V]. */
   logits: tf.Tensor3D;
-  /** Log-probs of the targets at the training temperature [B, T]. */
-  logprobs: tf.Tensor2D;
+  /** Log-probs of the targets at the trainer's temperature [B, T] (computed on first access). */
+  readonly logprobs: tf.Tensor2D;
+  /** Full-vocabulary token entropy at the trainer's temperature [B, T] (computed with logprobs). */
+  readonly entropy: tf.Tensor2D;
   /** Targets (next tokens) [B, T] int32. */
   targets: tf.Tensor2D;
   /** 1 where targets[b, t] is a response (completion) token, else 0 [B, T] float32. */
@@ -18,8 +21,10 @@ export interface LossTermInput {
   /** Current optimizer step (0-based) and the planned total. */
   step: number;
   totalSteps: number;
-  /** Per-sequence advantages [B] when the host is an RL trainer (absent otherwise). */
+  /** Per-sequence advantages [B] when the sampler scored the rows (GRPO), else absent. */
   advantages?: tf.Tensor1D;
+  /** Index of this micro-batch in the step (for constants a term prepared per micro-batch). */
+  microBatch: number;
 }
 
 export interface LossTermOutput {
@@ -27,22 +32,49 @@ export interface LossTermOutput {
   loss: tf.Scalar;
   /** Coefficient for this step (fixed, scheduled or adaptive). 0 switches the term off. */
   coef: number;
-  /** Extra scalar metrics, reported as `<plugin name>/<key>`. Numbers only (read after the step). */
+  /** Extra scalar metrics, reported as `<metric prefix><key>`. Numbers only (read after the step). */
   metrics?: Record<string, tf.Scalar | number>;
+  /**
+   * What the term averages over, which sets its share when a step is split into micro-batches:
+   * 'tokens' (a token mean: weighted by the micro-batch's share of loss tokens, the default) or
+   * 'sequences' (a mean over rows: weighted by its share of rows). Accumulation then equals one
+   * big batch exactly.
+   */
+  normalizer?: 'tokens' | 'sequences';
+}
+
+/** What a term may prepare once per step, before the gradient passes (e.g. reference log-probs). */
+export interface LossTermPrepareInput {
+  /** The step's micro-batches, in order: packed rows (no gradient is taken here). */
+  microBatches: readonly PackedArrays[];
+  step: number;
+  temperature: number;
 }
 
 /**
- * A named differentiable term added to a trainer's loss (entropy bonus, EM regularizer, ...).
- * `compute` is called inside the trainer's gradient closure; `afterStep` (optional) receives the
- * step's finished metrics so adaptive coefficients can update their state.
+ * A named differentiable term of a trainer's loss: the GRPO policy loss, the EM loss, an entropy
+ * bonus, or one a user registers. `compute` is called inside the trainer's gradient closure;
+ * `afterStep` (optional) receives the step's finished metrics so adaptive coefficients can update.
  */
 export interface LossTermPlugin {
+  /** Unique among a trainer's terms; by default also the metric prefix (`<name>/<key>`). */
   readonly name: string;
+  /**
+   * Prefix of this term's metrics; default `<name>/`. The empty string reports them bare (the GRPO
+   * policy term keeps TRL's names: kl, clip_ratio/low_mean, ...) and skips `<prefix>loss`/`coef`.
+   */
+  readonly metricPrefix?: string;
+  /** Per-step constants (no gradient), computed before the first gradient pass of the step. */
+  prepare?(input: LossTermPrepareInput): void | Promise<void>;
   compute(input: LossTermInput): LossTermOutput;
+  /** Drops what `prepare` made (after the step's last gradient pass). */
+  release?(): void;
   afterStep?(metrics: Readonly<Record<string, number>>, step: number): void;
   /** Plain-JSON state for checkpoints / resume (adaptive coefficients). */
   state?(): Record<string, number>;
   loadState?(state: Record<string, number>): void;
+  /** Frees what the term holds for the trainer's life (e.g. a frozen reference model). */
+  dispose?(): void;
 }
 
 /** What a hook sees about a step. */
@@ -56,15 +88,33 @@ export interface StepInfo {
 /** A hook may ask the host loop to stop; the reason ends up in the stage's events. */
 export type HookResult = void | { stop: true; reason: string };
 
+/** What a hook sees after a step: the step's metrics, which it may add to (e.g. eval_accuracy). */
+export interface AfterStepInfo extends StepInfo {
+  metrics: Record<string, number>;
+  /** Set when an earlier hook of the chain asked to stop after this step. */
+  stopping?: string;
+}
+
+/**
+ * Hooks of a training stage (early stopping, eval-every, logging). `afterStep` runs after the
+ * optimizer update, in chain order; a hook may add metrics to the step and ask to stop.
+ */
 export interface TrainerHooks {
+  /** Before the first step of a fresh run (not on resume): step-0 measurements; returns log lines. */
+  onStart?(info: Omit<StepInfo, 'metrics' | 'step'>): Promise<string[] | void> | string[] | void;
   beforeStep?(info: Omit<StepInfo, 'metrics'>): HookResult | Promise<HookResult>;
-  afterStep?(info: StepInfo): HookResult | Promise<HookResult>;
+  afterStep?(info: AfterStepInfo): HookResult | Promise<HookResult>;
   beforeEval?(info: Omit<StepInfo, 'metrics'>): void | Promise<void>;
   afterEval?(info: StepInfo): HookResult | Promise<HookResult>;
   /**
    * Plain-JSON state (e.g. an early stopper's history) saved with each stage checkpoint, so that a
-   * resumed run decides as an uninterrupted one would; `loadState` receives it on resume.
+   * resumed run decides as an uninterrupted one would; `loadState` receives it on resume and may
+   * say the stage had already stopped.
    */
   state?(): unknown;
-  loadState?(state: unknown): void;
+  loadState?(state: unknown): HookResult | Promise<HookResult>;
+  /** Adds to the stage's summary and returns a JSON fragment for the stage's result. */
+  finish?(summary: Record<string, number>, stopped?: { step: number; reason: string }): Record<string, unknown> | void;
+  /** Frees what the hooks hold (weight snapshots, ...). */
+  dispose?(): void;
 }

@@ -47,24 +47,39 @@ async function tensorsToRaw(tensors: tf.NamedTensorMap): Promise<Map<string, Raw
   return out;
 }
 
+/** Variables of a trained adapter (not attached to the model yet), by stable name. */
+export const TRAINED_ADAPTER_FILE = 'trained-adapter.safetensors';
+
 /**
- * Writes a complete checkpoint for `step` (number of completed steps) and points latest.json at it.
- * Takes ownership of `optimizerState` (disposes it).
+ * Writes a complete checkpoint for `step` (number of completed steps) and points latest.json at it:
+ * the model directory, the attached logits adapter as `adapters/<name>.json` (when it can save
+ * itself), the optimizer moments, a trained adapter's variables (when an adapter is what trains)
+ * and trainer-state.json. Takes ownership of `optimizerState` (disposes it).
  */
 export async function saveTrainingCheckpoint(
   dir: string,
-  args: { step: number; policy: Policy; optimizerState?: tf.NamedTensorMap; pluginStates?: TrainerState['pluginStates']; extra?: Record<string, unknown> },
+  args: {
+    step: number;
+    policy: Policy;
+    optimizerState?: tf.NamedTensorMap;
+    pluginStates?: TrainerState['pluginStates'];
+    extra?: Record<string, unknown>;
+    trainedAdapter?: Map<string, tf.Variable>;
+  },
 ): Promise<SavedCheckpoint> {
   await mkdir(dir, { recursive: true });
   const final = join(dir, stepDirName(args.step));
   const tmp = `${final}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await savePretrained(tmp, args.policy.model, args.policy.tokenizer);
+  const attached = args.policy.model.getLogitsAdapter();
+  if (attached?.toJSON) await writeFileAtomic(join(tmp, 'adapters', `${attached.name}.json`), JSON.stringify(attached.toJSON()) + '\n');
   if (args.optimizerState && Object.keys(args.optimizerState).length) {
     const raw = await tensorsToRaw(args.optimizerState);
     Object.values(args.optimizerState).forEach((t) => t.dispose());
     await writeSafetensors(join(tmp, 'optimizer.safetensors'), raw);
   }
+  if (args.trainedAdapter) await writeSafetensors(join(tmp, TRAINED_ADAPTER_FILE), await tensorsToRaw(Object.fromEntries(args.trainedAdapter)));
   const state: TrainerState = { step: args.step, pluginStates: args.pluginStates ?? {}, extra: args.extra ?? {} };
   await writeFileAtomic(join(tmp, 'trainer-state.json'), JSON.stringify(state, null, 2));
   await rm(final, { recursive: true, force: true });
@@ -100,6 +115,18 @@ export async function loadWeightsInto(model: CausalLM, modelDir: string): Promis
   }
 }
 
+/** Assigns a checkpoint's trained-adapter variables (saved by name) to `variables`. */
+export async function loadTrainedAdapter(path: string, variables: Map<string, tf.Variable>): Promise<void> {
+  const file = join(path, TRAINED_ADAPTER_FILE);
+  if (!existsSync(file)) throw new Error(`${file}: missing; this checkpoint was not written while an adapter trained, so it cannot resume one (delete ${path} to start the stage over)`);
+  const content = await readSafetensors(file);
+  for (const [name, v] of variables) {
+    const raw = content.tensors.get(name);
+    if (!raw || raw.shape.join(',') !== v.shape.join(',')) throw new Error(`${file}: no tensor "${name}" of shape [${v.shape}]; the checkpoint belongs to another adapter`);
+    tf.tidy(() => v.assign(tf.tensor(raw.data, raw.shape)));
+  }
+}
+
 /** Restores model weights in place and returns the optimizer tensors (caller disposes) and state. */
 export async function loadTrainingCheckpoint(
   path: string,
@@ -132,11 +159,13 @@ export async function resumeFromCheckpoint(
   ctx: { checkpointDir?: string; resumeStep?: number },
   policy: Policy,
   loadOptimizerState: (state: tf.NamedTensorMap) => void,
+  trainedAdapter?: Map<string, tf.Variable>,
 ): Promise<{ state: TrainerState; log: string } | null> {
   if (ctx.resumeStep === undefined || !ctx.checkpointDir) return null;
   const latest = await findLatestCheckpoint(ctx.checkpointDir);
   if (!latest) return null;
   const { state, optimizerState } = await loadTrainingCheckpoint(latest.path, policy);
+  if (trainedAdapter) await loadTrainedAdapter(latest.path, trainedAdapter);
   try {
     loadOptimizerState(optimizerState);
   } finally {

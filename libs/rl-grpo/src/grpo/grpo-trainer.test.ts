@@ -7,7 +7,10 @@ import type { LossTermInput, LossTermPlugin, TrainerHooks } from '../stage-kit/p
 import { EntropyBonusPlugin } from './entropy-bonus';
 import type { Policy } from '../policy';
 import type { Task, TaskExample } from '../tasks/task';
-import { GrpoTrainer, type GrpoTrainerOptions } from './trainer';
+import { grpoTrainer, type GrpoTrainerOptions } from './grpo-stage';
+import { createRegistry } from '../builtins';
+
+const registry = createRegistry();
 
 beforeAll(async () => {
   await setupTestBackend();
@@ -48,8 +51,8 @@ function cfg(over: GrpoConfigInput = {}) {
   return GrpoConfigSchema.parse({ steps: 30, promptsPerStep: 4, groupSize: 8, lr: 1e-2, beta: 0, ...over });
 }
 
-async function runSteps(opts: Omit<GrpoTrainerOptions, 'policy'> & { policy?: Policy }, n: number) {
-  const trainer = new GrpoTrainer({ policy: opts.policy ?? tinyPolicy(), ...opts });
+async function runSteps(opts: Omit<GrpoTrainerOptions, 'policy' | 'registry'> & { policy?: Policy }, n: number) {
+  const trainer = grpoTrainer({ policy: opts.policy ?? tinyPolicy(), registry, ...opts });
   const out: Record<string, number>[] = [];
   try {
     for (let s = 0; s < n; s++) out.push((await trainer.step(s)).metrics);
@@ -107,7 +110,7 @@ describe('GrpoTrainer: learning and determinism', () => {
 
   it('keeps tf.memory().numTensors flat over 10 steps (reference model, mu = 2, accumulation, entropy bonus)', async () => {
     const policy = tinyPolicy();
-    const trainer = new GrpoTrainer({
+    const trainer = grpoTrainer({ registry,
       policy,
       task: ruleTask(startsLowercase),
       config: cfg({ beta: 0.04, numIterations: 2, gradientAccumulationSteps: 2, promptsPerStep: 4, groupSize: 4 }),
@@ -178,7 +181,7 @@ describe('GrpoTrainer: loss terms and hooks', () => {
         return step === 1 ? { stop: true, reason: 'enough at 1' } : undefined;
       },
     };
-    const trainer = new GrpoTrainer({ policy: tinyPolicy(), task: ruleTask(startsLowercase), config: cfg({ groupSize: 4 }), seed: 2, hooks });
+    const trainer = grpoTrainer({ registry, policy: tinyPolicy(), task: ruleTask(startsLowercase), config: cfg({ groupSize: 4 }), seed: 2, hooks });
     try {
       expect((await trainer.step(0)).stop).toBeUndefined();
       const r = await trainer.step(1);
@@ -187,7 +190,7 @@ describe('GrpoTrainer: loss terms and hooks', () => {
     } finally {
       trainer.dispose();
     }
-    const before = new GrpoTrainer({
+    const before = grpoTrainer({ registry,
       policy: tinyPolicy(),
       task: ruleTask(startsLowercase),
       config: cfg({ groupSize: 4 }),
@@ -207,8 +210,8 @@ describe('GrpoTrainer: loss terms and hooks', () => {
     const coefAfter = async (targetEntropy: number) => {
       const plugin = new EntropyBonusPlugin({ coef: 0.01, targetEntropy, coefDelta: 0.002 });
       const [m] = await runSteps({ task: ruleTask(startsLowercase), config: cfg({ groupSize: 4 }), seed: 2, plugins: [plugin] }, 1);
-      expect(m!['entropy_bonus/coef']).toBe(0.01);
-      expect(m!['entropy_bonus/entropy']).toBeGreaterThan(1); // near-uniform over 258 bytes: ~5.5 nats
+      expect(m!['entropy-bonus/coef']).toBe(0.01);
+      expect(m!['entropy-bonus/entropy']).toBeGreaterThan(1); // near-uniform over 258 bytes: ~5.5 nats
       return plugin.state().coef;
     };
     expect(await coefAfter(100)).toBeCloseTo(0.012, 12);
@@ -217,7 +220,7 @@ describe('GrpoTrainer: loss terms and hooks', () => {
 
   it('rejects two plugins with the same name', () => {
     expect(
-      () => new GrpoTrainer({ policy: tinyPolicy(), task: ruleTask(startsLowercase), config: cfg(), seed: 0, plugins: [new RecorderPlugin(), new RecorderPlugin()] }),
+      () => grpoTrainer({ registry, policy: tinyPolicy(), task: ruleTask(startsLowercase), config: cfg(), seed: 0, plugins: [new RecorderPlugin(), new RecorderPlugin()] }),
     ).toThrow(/named "recorder"/);
   });
 });

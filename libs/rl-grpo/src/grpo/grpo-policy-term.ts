@@ -1,0 +1,96 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { maskedMean, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM, type PackedArrays } from '@emrl/lm';
+import type { LossTermInput, LossTermOutput, LossTermPlugin, LossTermPrepareInput } from '../stage-kit/plugin';
+import { grpoLoss, stopGradient, type GrpoLossType, type ImportanceLevel } from './loss';
+
+export interface GrpoPolicyTermOptions {
+  /** The policy being trained (its log-probs before the first update are the "old" ones). */
+  model: CausalLM;
+  epsLow: number;
+  epsHigh: number;
+  /** k3 KL coefficient to a frozen reference: the policy as it enters the term (TRL's initial model); 0 = none. */
+  beta: number;
+  importanceLevel: ImportanceLevel;
+  lossType: GrpoLossType;
+  maxCompletionLength: number;
+  /** mu > 1 needs the old log-probs as constants; with mu = 1 the ratio is 1 in value. */
+  iterations: number;
+}
+
+/**
+ * GRPO's clipped policy loss (DeepSeekMath, arXiv 2402.03300; TRL's GRPOTrainer and verl) as a loss
+ * term: per-token (or GSPO sequence-level) importance ratios against the pre-update policy,
+ * clipped with epsLow / epsHigh, optional k3 KL to the frozen reference, aggregated by lossType.
+ * Metrics keep TRL's names (kl, clip_ratio/low_mean, ...), reported bare.
+ */
+export class GrpoPolicyTerm implements LossTermPlugin {
+  readonly name = 'grpo-policy';
+  readonly metricPrefix = '';
+  private reference: CausalLM | null;
+  private oldLogprobs: tf.Tensor2D[] | null = null;
+  private refLogprobs: tf.Tensor2D[] | null = null;
+
+  constructor(private readonly o: GrpoPolicyTermOptions) {
+    this.reference = o.beta > 0 ? o.model.clone() : null;
+  }
+
+  /** Old (mu > 1) and reference (beta > 0) log-probs of each micro-batch, before any update. */
+  prepare(input: LossTermPrepareInput): void {
+    const logprobsOf = (model: CausalLM, a: PackedArrays): tf.Tensor2D =>
+      tf.tidy(() => {
+        const b = toPackedBatch(a);
+        const logits = model.forward(b.inputIds, { attentionMask: b.attentionMask }); // [b, T, V]
+        return tokenLogProbsAndEntropy(logits, b.targets, input.temperature).logProbs; // [b, T]
+      });
+    this.oldLogprobs = this.o.iterations > 1 ? input.microBatches.map((p) => logprobsOf(this.o.model, p)) : null;
+    this.refLogprobs = this.reference ? input.microBatches.map((p) => logprobsOf(this.reference!, p)) : null;
+  }
+
+  compute(input: LossTermInput): LossTermOutput {
+    const o = this.o;
+    if (!input.advantages) throw new Error('grpo-policy term: the sampler gave no advantages; use it with the GRPO group sampler');
+    const m = input.microBatch;
+    const logprobs = input.logprobs;
+    const out = grpoLoss({
+      logprobs,
+      oldLogprobs: this.oldLogprobs ? this.oldLogprobs[m]! : stopGradient(logprobs),
+      refLogprobs: this.refLogprobs ? this.refLogprobs[m]! : undefined,
+      advantages: input.advantages,
+      mask: input.lossMask,
+      epsLow: o.epsLow,
+      epsHigh: o.epsHigh,
+      beta: o.beta,
+      importanceLevel: o.importanceLevel,
+      lossType: o.lossType,
+      maxCompletionLength: o.maxCompletionLength,
+    });
+    return {
+      loss: out.loss,
+      coef: 1,
+      // bnpo is a token mean over the batch; grpo and dr_grpo are means over sequences.
+      normalizer: o.lossType === 'bnpo' ? 'tokens' : 'sequences',
+      metrics: {
+        policy_loss: out.loss,
+        entropy: maskedMean(input.entropy, input.lossMask) as tf.Scalar,
+        kl: out.metrics.kl,
+        'clip_ratio/low_mean': out.metrics.clipRatioLow,
+        'clip_ratio/high_mean': out.metrics.clipRatioHigh,
+        'clip_ratio/region_mean': out.metrics.clipRatioRegion,
+        'ratio/mean': out.metrics.ratioMean,
+      },
+    };
+  }
+
+  release(): void {
+    this.oldLogprobs?.forEach((t) => t.dispose());
+    this.refLogprobs?.forEach((t) => t.dispose());
+    this.oldLogprobs = null;
+    this.refLogprobs = null;
+  }
+
+  dispose(): void {
+    this.release();
+    this.reference?.dispose();
+    this.reference = null;
+  }
+}

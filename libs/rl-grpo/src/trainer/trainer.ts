@@ -1,0 +1,257 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW, clipGlobalNorm, lrAt, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM, type LrSchedule } from '@emrl/lm';
+import type { HookResult, LossTermInput, LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
+import { microBatchWeight, releaseMicroBatches, splitMicroBatches, type MicroBatch } from './micro-batches';
+import type { TrainableParameters } from './parameters';
+import type { Sampler, TrainBatch } from './sampler';
+
+/** The optimizer of a trainer: lm's AdamW (torch semantics), global-norm clipping, an lr schedule. */
+export interface TrainerOptimizerConfig {
+  lr: number;
+  weightDecay: number;
+  /** Max global grad norm; 0 turns clipping off (the norm is still reported as grad_norm). */
+  gradClip: number;
+  schedule?: LrSchedule;
+}
+
+export interface TrainerOptions {
+  /** Stage id: names the trainer in messages and hooks. */
+  id: string;
+  /** The model whose forward pass the terms see (frozen when `parameters` is an adapter). */
+  model: CausalLM;
+  sampler: Sampler;
+  /** The loss: sum over terms of coef * loss. Names must be unique. */
+  terms: LossTermPlugin[];
+  /** What trains (explicit: the model's weights or an adapter's variables). */
+  parameters: TrainableParameters;
+  optimizer: TrainerOptimizerConfig;
+  totalSteps: number;
+  /** Temperature of the log-probs and entropies the terms see (GRPO: the sampling temperature). */
+  temperature: number;
+  /** Optimizer updates per batch (GRPO's mu); default 1. */
+  iterations?: number;
+  /** Micro-batches per step (gradient accumulation); default 1. */
+  microBatches?: number;
+  hooks?: TrainerHooks;
+}
+
+export interface StepResult {
+  metrics: Record<string, number>;
+  /** Set when a hook asked to stop after this step. */
+  stop?: { reason: string };
+  /** True when a beforeStep hook stopped the run before this step did anything. */
+  skipped?: boolean;
+}
+
+/** Weighted sums of per-micro-batch scalars; read once after each gradient pass. */
+class MetricSums {
+  readonly sums: Record<string, number> = {};
+  private pending: [string, tf.Tensor, number][] = [];
+
+  add(name: string, v: tf.Scalar | number, weight: number): void {
+    if (typeof v === 'number') this.sums[name] = (this.sums[name] ?? 0) + v * weight;
+    else this.pending.push([name, tf.keep(v), weight]);
+  }
+
+  /** Reads the kept tensors (one sync per scalar) and disposes them. */
+  flush(): void {
+    for (const [name, t, w] of this.pending) this.sums[name] = (this.sums[name] ?? 0) + t.dataSync()[0]! * w;
+    new Set(this.pending.map(([, t]) => t)).forEach((t) => t.dispose());
+    this.pending = [];
+  }
+}
+
+/**
+ * The one trainer of emrl. A step reads collect -> score -> backward -> apply:
+ * - collect: the sampler's rows for this step (GRPO groups, EM rollouts, or a frozen batch);
+ * - score: split into micro-batches, and let each term prepare its constants (old and reference
+ *   log-probs for the GRPO policy term);
+ * - backward: one forward pass per micro-batch, the loss = sum of coef * term, gradients
+ *   w.r.t. exactly `parameters`, each term weighted by its micro-batch share;
+ * - apply: global-norm clipping and one AdamW update, `iterations` times on the same rows (mu).
+ * GRPO, the EM warm start and confidence compression are three configurations of it.
+ */
+export class Trainer {
+  readonly id: string;
+  readonly terms: LossTermPlugin[];
+  readonly parameters: TrainableParameters;
+  private readonly opts: TrainerOptions;
+  private readonly optimizer: AdamW;
+  private readonly hooks: TrainerHooks;
+
+  constructor(opts: TrainerOptions) {
+    this.opts = opts;
+    this.id = opts.id;
+    this.terms = opts.terms;
+    this.parameters = opts.parameters;
+    this.hooks = opts.hooks ?? {};
+    const names = new Set<string>();
+    for (const t of opts.terms) {
+      if (names.has(t.name)) throw new Error(`stage "${opts.id}": two loss terms are named "${t.name}"; term names must be unique`);
+      names.add(t.name);
+    }
+    if (opts.terms.length === 0) throw new Error(`stage "${opts.id}": a trainer needs at least one loss term`);
+    // Clipping happens here (so grad_norm is logged before clipping); the optimizer only steps.
+    // Moments are keyed by stable names so checkpoints resume in a new process.
+    this.optimizer = new AdamW(
+      { lr: opts.optimizer.lr, weightDecay: opts.optimizer.weightDecay, gradClip: 0 },
+      { variables: opts.parameters.named() },
+    );
+  }
+
+  private lrAt(step: number): number {
+    const o = this.opts.optimizer;
+    return lrAt(o.schedule ?? { type: 'constant' }, o.lr, step);
+  }
+
+  /** One training step (or `iterations` optimizer updates on the same rows). */
+  async step(step: number): Promise<StepResult> {
+    const o = this.opts;
+    const hookBefore = await this.hooks.beforeStep?.({ stage: this.id, step, totalSteps: o.totalSteps });
+    if (hookBefore && hookBefore.stop) return { metrics: {}, stop: { reason: hookBefore.reason }, skipped: true };
+    const t0 = performance.now();
+    const batch = await o.sampler.collect(step);
+    const tGen = performance.now();
+    const parts = await this.score(batch, step);
+    const sums = new MetricSums();
+    const lr = this.lrAt(step);
+    let gradNorm = 0;
+    try {
+      const iterations = o.iterations ?? 1;
+      for (let iter = 0; iter < iterations; iter++) {
+        const grads = this.backward(batch, parts, step, sums);
+        gradNorm = this.apply(grads, lr);
+      }
+    } finally {
+      for (const t of this.terms) t.release?.();
+      releaseMicroBatches(parts, batch);
+    }
+    const iterations = o.iterations ?? 1;
+    const metrics: Record<string, number> = { ...batch.metrics };
+    for (const [k, v] of Object.entries(sums.sums)) metrics[k] = v / iterations;
+    metrics['grad_norm'] = gradNorm;
+    metrics['learning_rate'] = lr;
+    const tEnd = performance.now();
+    const { batchSize, seqLen } = batch.packed;
+    metrics['perf/step_time'] = (tEnd - t0) / 1000;
+    metrics['perf/generation_time'] = (tGen - t0) / 1000;
+    metrics['perf/tokens_per_sec'] = (batchSize * seqLen * (1 + iterations)) / ((tEnd - t0) / 1000);
+    metrics['perf/generated_tokens'] = batch.generatedTokens;
+    for (const t of this.terms) t.afterStep?.(metrics, step);
+    const hook: HookResult = await this.hooks.afterStep?.({ stage: this.id, step, totalSteps: o.totalSteps, metrics });
+    return hook && hook.stop ? { metrics, stop: { reason: hook.reason } } : { metrics };
+  }
+
+  /** Micro-batches of the step, and each term's per-step constants. */
+  private async score(batch: TrainBatch, step: number): Promise<MicroBatch[]> {
+    if (batch.frozenLogits && !this.parameters.applyToFrozen) {
+      throw new Error(`stage "${this.id}": the sampler gives frozen logits, which only adapter parameters can train on (this trainer trains ${this.parameters.description})`);
+    }
+    const parts = splitMicroBatches(batch, this.opts.microBatches ?? 1);
+    for (const t of this.terms) await t.prepare?.({ microBatches: parts.map((p) => p.arrays), step, temperature: this.opts.temperature });
+    return parts;
+  }
+
+  /** Gradients of the full-batch loss, accumulated over micro-batches (each term by its share). */
+  private backward(batch: TrainBatch, parts: MicroBatch[], step: number, sums: MetricSums): tf.NamedTensorMap {
+    const vars = this.parameters.variables();
+    let acc: tf.NamedTensorMap | null = null;
+    for (let m = 0; m < parts.length; m++) {
+      const part = parts[m]!;
+      const { value, grads } = tf.variableGrads(() => this.loss(batch, part, m, step, sums), vars);
+      sums.add('loss', value, 1);
+      sums.flush();
+      value.dispose();
+      if (!acc) acc = grads;
+      else {
+        const prev: tf.NamedTensorMap = acc;
+        acc = {};
+        for (const k of Object.keys(grads)) {
+          acc[k] = tf.add(prev[k]!, grads[k]!);
+          prev[k]!.dispose();
+          grads[k]!.dispose();
+        }
+      }
+    }
+    return acc!;
+  }
+
+  /** The weighted loss of one micro-batch (inside the gradient closure). */
+  private loss(batch: TrainBatch, part: MicroBatch, m: number, step: number, sums: MetricSums): tf.Scalar {
+    const o = this.opts;
+    const b = toPackedBatch(part.arrays);
+    const logits = part.frozenLogits
+      ? this.parameters.applyToFrozen!(part.frozenLogits)
+      : o.model.forward(b.inputIds, { attentionMask: b.attentionMask }); // [b, T, V]
+    let stats: { logProbs: tf.Tensor2D; entropy: tf.Tensor2D } | null = null;
+    const tokenStats = () => (stats ??= tokenLogProbsAndEntropy(logits, b.targets, o.temperature)); // [b, T] each
+    const input: LossTermInput = {
+      logits,
+      get logprobs() {
+        return tokenStats().logProbs;
+      },
+      get entropy() {
+        return tokenStats().entropy;
+      },
+      targets: b.targets,
+      lossMask: b.lossMask,
+      temperature: o.temperature,
+      step,
+      totalSteps: o.totalSteps,
+      advantages: batch.advantages ? tf.tensor1d(batch.advantages.subarray(part.start, part.end)) : undefined,
+      microBatch: m,
+    };
+    let total: tf.Scalar | null = null;
+    for (const term of this.terms) {
+      const out = term.compute(input);
+      const weight = microBatchWeight(part, out.normalizer ?? 'tokens');
+      const scale = out.coef * weight;
+      if (out.coef !== 0) {
+        const contribution = scale === 1 ? out.loss : (tf.mul(out.loss, scale) as tf.Scalar);
+        total = total ? (tf.add(total, contribution) as tf.Scalar) : contribution;
+      }
+      const prefix = term.metricPrefix ?? `${term.name}/`;
+      if (prefix !== '') {
+        sums.add(`${prefix}loss`, out.loss, weight);
+        sums.add(`${prefix}coef`, out.coef, weight);
+      }
+      for (const [k, v] of Object.entries(out.metrics ?? {})) sums.add(`${prefix}${k}`, v, weight);
+    }
+    return total ?? tf.scalar(0);
+  }
+
+  /** Clips, applies one optimizer update and frees the gradients; returns the pre-clip norm. */
+  private apply(grads: tf.NamedTensorMap, lr: number): number {
+    const clip = this.opts.optimizer.gradClip;
+    const clipped = clipGlobalNorm(grads, clip > 0 ? clip : Infinity);
+    this.optimizer.applyGradients(clipped.grads, lr);
+    for (const g of Object.values(grads)) g.dispose();
+    if (clipped.grads !== grads) for (const g of Object.values(clipped.grads)) g.dispose();
+    return clipped.norm;
+  }
+
+  /** Optimizer moments for checkpoints (caller disposes). */
+  optimizerState(): tf.NamedTensorMap {
+    return this.optimizer.state();
+  }
+
+  loadOptimizerState(state: tf.NamedTensorMap): void {
+    this.optimizer.loadState(state);
+  }
+
+  termStates(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const t of this.terms) if (t.state) out[t.name] = t.state();
+    return out;
+  }
+
+  loadTermStates(states: Record<string, Record<string, number>>): void {
+    for (const t of this.terms) if (states[t.name] && t.loadState) t.loadState(states[t.name]!);
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    for (const t of this.terms) t.dispose?.();
+    this.opts.sampler.dispose?.();
+  }
+}
