@@ -87,7 +87,7 @@ export class CompressStage implements Stage<CompressStageConfig> {
         const a: CompressionAdapter =
           c.adapter === 'temperature' ? new TemperatureAdapter({ name: c.name }) : new VectorScalingAdapter({ name: c.name, vocabSize: model.config.vocabSize, rank: c.rank, seed: ctx.seed });
         adapter = a;
-        a.provenance = { stage: this.id, seed: ctx.seed, createdAt: new Date().toISOString() };
+        a.provenance = { stage: this.id, seed: ctx.seed };
         const examples = ctx.task.split(c.split).slice(0, c.prompts);
         const sampler = new FrozenBatchSampler({
           policy: ctx.policy,

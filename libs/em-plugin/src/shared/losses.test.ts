@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupTestBackend } from '@emrl/lm/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { emRlAdvantages, emRlLoss, lastFractionMask, sequenceEntropyRewards, tokenEntropies, tokenEntropyLoss } from './losses';
+import { lastFractionMask, tokenEntropies, tokenEntropyLoss } from './losses';
 import { randomLogits } from '../testing';
 
 beforeAll(async () => {
@@ -152,61 +152,3 @@ describe('tokenEntropyLoss', () => {
   });
 });
 
-describe('EM-RL (arXiv 2505.15134)', () => {
-  it('token rewards are -sum_t H_t; sequence rewards are sum_t logp_t', () => {
-    const logits = randomLogits(6, 3, 6, 5);
-    const mask = tf.tensor2d(MASK);
-    const h = tokenEntropies(logits, 0.8).arraySync();
-    const r = sequenceEntropyRewards({ kind: 'token', logits, lossMask: mask, temperature: 0.8 });
-    r.forEach((rb, b) => expect(rb).toBeCloseTo(-h[b]!.reduce((a, x, t) => a + x * MASK[b]![t]!, 0), 5));
-    const lp = tf.tensor2d([
-      [-1, -2, -3, -4, -5, -6],
-      [-0.5, -0.5, -0.5, -0.5, -0.5, -0.5],
-      [-9, -9, -9, -9, -1, -2],
-    ]);
-    expect(sequenceEntropyRewards({ kind: 'sequence', logprobs: lp, lossMask: mask })).toEqual([-12, -2.5, -3]);
-    expect(() => sequenceEntropyRewards({ kind: 'token', lossMask: mask })).toThrow(/needs `logits`/);
-    tf.dispose([logits, mask, lp]);
-  });
-
-  it('baselines: batch mean, group mean, none', () => {
-    expect(emRlAdvantages([1, 2, 3, 6])).toEqual([-2, -1, 0, 3]);
-    expect(emRlAdvantages([1, 3, 10, 20], 'group-mean', 2)).toEqual([-1, 1, -5, 5]);
-    expect(emRlAdvantages([1, 3], 'none')).toEqual([1, 3]);
-    expect(() => emRlAdvantages([1, 2, 3], 'group-mean', 2)).toThrow(/groupSize/);
-  });
-
-  it('gradient w.r.t. logits matches the hand-computed REINFORCE gradient', () => {
-    const logits = randomLogits(7, 3, 6, 5);
-    const mask = tf.tensor2d(MASK);
-    const targets = [
-      [0, 1, 2, 3, 4, 0],
-      [4, 3, 2, 1, 0, 1],
-      [2, 2, 2, 2, 2, 2],
-    ];
-    const targetsT = tf.tensor2d(targets, undefined, 'int32');
-    const rewards = [0.3, -1.2, 2.0];
-    const mean = (0.3 - 1.2 + 2.0) / 3;
-    const logprobsOf = (x: tf.Tensor3D): tf.Tensor2D =>
-      tf.sum(tf.mul(tf.logSoftmax(x, -1), tf.cast(tf.oneHot(targetsT, 5), 'float32')), -1) as tf.Tensor2D;
-    const lossValue = emRlLoss({ logprobs: logprobsOf(logits), lossMask: mask, rewards }).dataSync()[0]!;
-    const grad = tf.grad((x: tf.Tensor) => emRlLoss({ logprobs: logprobsOf(x as tf.Tensor3D), lossMask: mask, rewards }))(logits);
-    const g = grad.arraySync() as number[][][];
-    const z = logits.arraySync();
-    let expectedLoss = 0;
-    z.forEach((row, b) =>
-      row.forEach((pos, t) => {
-        const { p } = refProbs(pos, 1);
-        const adv = rewards[b]! - mean;
-        if (MASK[b]![t]) expectedLoss += (-adv * Math.log(p[targets[b]![t]!]!)) / 3;
-        // d/dz_j [-(adv/B) * m * log p_y] = -(adv/B) * m * (1[j=y] - p_j)
-        p.forEach((pj, j) => {
-          const expected = (-adv / 3) * MASK[b]![t]! * ((j === targets[b]![t] ? 1 : 0) - pj);
-          expect(g[b]![t]![j]).toBeCloseTo(expected, 5);
-        });
-      }),
-    );
-    expect(lossValue).toBeCloseTo(expectedLoss, 4);
-    tf.dispose([logits, mask, targetsT, grad]);
-  });
-});
