@@ -16,6 +16,7 @@ export * from './stage-kit/hooks';
 export * from './trainer/trainer';
 export * from './trainer/sampler';
 export * from './trainer/prompt-sampler';
+export * from './trainer/frozen-batch-sampler';
 export * from './trainer/parameters';
 export * from './trainer/micro-batches';
 export * from './grpo/group-sampler';

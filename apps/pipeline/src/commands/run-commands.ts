@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { ConfigError } from '../config/config-error';
+import { RunDir } from '../run-dir';
+import { resumeRun, startRun } from '../runner';
+import { loadPipeline, runLike, type CommandContext, type RunOpts } from './context';
+
+/** `emrl run` and `emrl resume`. */
+export function registerRunCommands(program: Command, ctx: CommandContext): void {
+  runLike(program.command('run [config]'))
+    .description('run a pipeline file (YAML or JSON) or a preset')
+    .addHelpText('after', '\nExamples:\n  emrl run pipeline.yaml\n  emrl run --preset em-warmstart --set em.steps=5 --set seed=2\n  emrl run pipeline.yaml --out runs/my-run')
+    .action(
+      ctx.guard(async (file: string | undefined, opts: RunOpts) => {
+        const runtime = ctx.cli.runtime();
+        const config = loadPipeline(file, opts, runtime);
+        return ctx.execute(await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) }), opts);
+      }),
+    );
+
+  program
+    .command('resume <dir>')
+    .description('continue an interrupted run from its last completed checkpoint')
+    .option('--every <n>', 'log a progress line every n steps when not on a terminal', '10')
+    .option('--no-report', 'skip writing report.html at the end')
+    .addHelpText('after', '\nExamples:\n  emrl resume runs/em-warmstart-20250101-120000')
+    .action(
+      ctx.guard(async (dir: string, opts: { every: string; report: boolean }) => {
+        if (!RunDir.isRunDir(dir)) throw new ConfigError(dir, ['not a run directory (no config.json / events.jsonl); give the folder "emrl run" printed']);
+        return ctx.execute(await resumeRun({ dir, runtime: ctx.cli.runtime() }), opts);
+      }),
+    );
+}

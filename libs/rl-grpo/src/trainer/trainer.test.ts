@@ -1,0 +1,112 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ByteTokenizer, type LogitsAdapter } from '@emrl/lm';
+import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRegistry } from '../builtins';
+import { EntropyBonusPlugin } from '../grpo/entropy-bonus';
+import { GrpoConfigSchema } from '../grpo/grpo-config';
+import { grpoTrainer } from '../grpo/grpo-stage';
+import type { Policy } from '../policy';
+import { createTask } from '../tasks/registry';
+import { adapterParameters, modelParameters } from './parameters';
+import { FrozenBatchSampler } from './frozen-batch-sampler';
+import { PromptSampler } from './prompt-sampler';
+import { Trainer } from './trainer';
+
+const task = createTask({ type: 'modchain', trainSize: 20, testSize: 4, probeSize: 4, maxOps: 2 });
+const tokenizer = new ByteTokenizer();
+const models: Policy[] = [];
+const policy = (seed: number): Policy => {
+  const p = { model: makeTinyModel({ family: 'gpt2', vocabSize: tokenizer.vocabSize, seed }), tokenizer, name: 'tiny' };
+  models.push(p);
+  return p;
+};
+
+beforeAll(async () => {
+  await setupTestBackend();
+});
+afterAll(() => models.forEach((p) => p.model.dispose()));
+
+/** A one-variable logits adapter: logits * s. */
+function scaleAdapter(): LogitsAdapter & { s: tf.Variable } {
+  const s = tf.variable(tf.scalar(1), true);
+  return { name: 'scale', s, variables: () => [s], apply: (l) => tf.mul(l, s) as tf.Tensor3D };
+}
+
+async function tensorsAfterSteps(trainer: Trainer, steps: number): Promise<number[]> {
+  const counts: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    await trainer.step(s);
+    counts.push(tf.memory().numTensors);
+  }
+  return counts;
+}
+
+describe('Trainer: tensor counts stay flat over many steps in all three configurations', () => {
+  it('GRPO (mu 2, 2 micro-batches, k3 KL reference, a plugin term)', async () => {
+    const p = policy(1);
+    const config = GrpoConfigSchema.parse({ steps: 6, promptsPerStep: 2, groupSize: 2, maxCompletionLength: 6, beta: 0.04, numIterations: 2, gradientAccumulationSteps: 2 });
+    const trainer = grpoTrainer({ policy: p, task, config, seed: 0, registry: createRegistry(), plugins: [new EntropyBonusPlugin({ coef: 0.01 })] });
+    const counts = await tensorsAfterSteps(trainer, 6);
+    expect(new Set(counts.slice(1)).size, counts.join(',')).toBe(1);
+    trainer.dispose();
+  });
+
+  it('fixed-prompt rollouts (the EM warm start shape)', async () => {
+    const p = policy(2);
+    const trainer = new Trainer({
+      id: 'em',
+      model: p.model,
+      sampler: new PromptSampler({ policy: p, task, prompts: task.split('train').slice(0, 1), rollouts: 3, sampling: (step) => ({ temperature: 1, topP: 1, topK: 0, maxNewTokens: 6, seed: step }) }),
+      terms: [new EntropyBonusPlugin({ coef: 1 })],
+      parameters: modelParameters(p.model),
+      optimizer: { lr: 1e-3, weightDecay: 0.01, gradClip: 1 },
+      totalSteps: 6,
+      temperature: 1,
+    });
+    const counts = await tensorsAfterSteps(trainer, 6);
+    expect(new Set(counts.slice(1)).size, counts.join(',')).toBe(1);
+    trainer.dispose();
+  });
+
+  it('a frozen batch and adapter parameters (the compression shape): only the adapter moves', async () => {
+    const p = policy(3);
+    const adapter = scaleAdapter();
+    const before = [...p.model.weights.values()].map((w) => Array.from(w.dataSync()));
+    const start = tf.memory().numTensors;
+    const trainer = new Trainer({
+      id: 'compress',
+      model: p.model,
+      sampler: new FrozenBatchSampler({ policy: p, task, prompts: task.split('train').slice(0, 2), rollouts: 2, sampling: { temperature: 1, topP: 1, topK: 0, maxNewTokens: 6, seed: 1 } }),
+      terms: [new EntropyBonusPlugin({ coef: 1 })],
+      parameters: adapterParameters(adapter),
+      optimizer: { lr: 0.05, weightDecay: 0, gradClip: 0 },
+      totalSteps: 6,
+      temperature: 1,
+    });
+    const counts = await tensorsAfterSteps(trainer, 6);
+    expect(new Set(counts.slice(1)).size, counts.join(',')).toBe(1);
+    // Maximizing entropy (a bonus) flattens the logits: the scale falls below 1.
+    expect(adapter.s.dataSync()[0]).toBeLessThan(1);
+    expect([...p.model.weights.values()].map((w) => Array.from(w.dataSync()))).toEqual(before);
+    trainer.dispose();
+    // Everything the trainer made (frozen logits, optimizer slots) is freed; the adapter is the caller's.
+    expect(tf.memory().numTensors).toBe(start);
+    adapter.s.dispose();
+  });
+
+  it('refuses duplicate term names and an empty loss', () => {
+    const p = policy(4);
+    const base = {
+      id: 's',
+      model: p.model,
+      sampler: new PromptSampler({ policy: p, task, prompts: [], rollouts: 1, sampling: () => ({ temperature: 1, topP: 1, topK: 0, maxNewTokens: 1, seed: 0 }) }),
+      parameters: modelParameters(p.model),
+      optimizer: { lr: 1, weightDecay: 0, gradClip: 0 },
+      totalSteps: 1,
+      temperature: 1,
+    };
+    expect(() => new Trainer({ ...base, terms: [new EntropyBonusPlugin(), new EntropyBonusPlugin()] })).toThrow(/two loss terms are named "entropy-bonus"/);
+    expect(() => new Trainer({ ...base, terms: [] })).toThrow(/at least one loss term/);
+  });
+});
