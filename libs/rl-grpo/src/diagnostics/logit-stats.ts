@@ -325,6 +325,77 @@ function maskRows(mask: LogitStatsInput['mask'], B: number, T: number): Float32A
   return mask.flat();
 }
 
+/** Histogram of raw logits over fixed bins, with under- and overflow counts. */
+class HistogramCounter {
+  readonly counts: number[];
+  underflow = 0;
+  overflow = 0;
+  total = 0;
+
+  constructor(private readonly h: { min: number; max: number; bins: number }) {
+    this.counts = new Array<number>(h.bins).fill(0);
+  }
+
+  /** Counts the values of `z` (where `valid`, when given, is non-zero). */
+  add(z: ArrayLike<number>, valid?: ArrayLike<number>): void {
+    const { min, max, bins } = this.h;
+    const width = (max - min) / bins;
+    for (let i = 0; i < z.length; i++) {
+      if (valid && !valid[i]) continue;
+      const x = z[i]!;
+      this.total++;
+      if (x < min) this.underflow++;
+      else if (x > max) this.overflow++;
+      else this.counts[Math.min(bins - 1, Math.floor((x - min) / width))]! += 1;
+    }
+  }
+
+  toJSON(): LogitStatistics['histogram'] {
+    const { min, max, bins } = this.h;
+    return {
+      scope: 'pooled/full_vocab/raw_logits',
+      min,
+      max,
+      edges: Array.from({ length: bins + 1 }, (_, i) => min + ((max - min) * i) / bins),
+      counts: this.counts,
+      underflow: this.underflow,
+      overflow: this.overflow,
+      total: this.total,
+    };
+  }
+}
+
+type ChunkOut = ReturnType<typeof chunkStats>;
+
+/** The per-position statistics of one downloaded chunk (`n` positions). */
+function rowsOfChunk(out: ChunkOut, n: number, tau: number): RowStats[] {
+  const raw = out.raw.dataSync();
+  const logprob = out.logprob?.dataSync();
+  const topRaw = out.topRaw.dataSync();
+  const topLogprob = out.topLogprob.dataSync();
+  const lse = out.lse.dataSync();
+  const entropy = out.entropy.dataSync();
+  const maxProb = out.maxProb.dataSync();
+  const top1 = out.top1.dataSync();
+  const top2 = out.top2.dataSync();
+  const rows: RowStats[] = [];
+  for (let r = 0; r < n; r++) {
+    const rawM = momentsAt(raw, r);
+    rows.push({
+      raw: rawM,
+      // log_softmax(z / tau) = z / tau - lse: moments of an affine map of the row.
+      logprob: logprob ? momentsAt(logprob, r) : { n: rawM.n, mean: rawM.mean / tau - lse[r]!, m2sum: rawM.m2sum / tau ** 2, m3sum: rawM.m3sum / tau ** 3 },
+      topRaw: momentsAt(topRaw, r),
+      topLogprob: momentsAt(topLogprob, r),
+      entropy: entropy[r]!,
+      maxProb: maxProb[r]!,
+      top1: top1[r]!,
+      top2: top2[r]!,
+    });
+  }
+  return rows;
+}
+
 /**
  * Logit statistics over the masked positions of `logits` [B, T, V] (see the file header for the
  * scopes; `describeScope(name)` gives each figure's sentence for reports).
@@ -346,11 +417,7 @@ export function logitStatistics(input: LogitStatsInput): LogitStatistics {
   for (let i = 0; i < B * T; i++) if (maskData[i]! > 0) positions.push(i);
   const k = Math.min(cfg.topK, V);
   const tau = cfg.temperature;
-  const { min: hMin, max: hMax, bins } = cfg.histogram;
-  const counts = new Array<number>(bins).fill(0);
-  let underflow = 0;
-  let overflow = 0;
-  let total = 0;
+  const histogram = new HistogramCounter(cfg.histogram);
   const dropped = { raw_logits: 0, logprobs_at_tau: 0 };
 
   const rows: RowStats[] = [];
@@ -361,46 +428,13 @@ export function logitStatistics(input: LogitStatsInput): LogitStatistics {
       const idx = positions.slice(start, start + chunkRows);
       const out = tf.tidy(() => chunkStats(flat, idx, tau, k, cfg.dropZeros));
       try {
-        const raw = out.raw.dataSync();
-        const logprob = out.logprob?.dataSync();
-        const topRaw = out.topRaw.dataSync();
-        const topLogprob = out.topLogprob.dataSync();
-        const lse = out.lse.dataSync();
-        const entropy = out.entropy.dataSync();
-        const maxProb = out.maxProb.dataSync();
-        const top1 = out.top1.dataSync();
-        const top2 = out.top2.dataSync();
-        for (let r = 0; r < idx.length; r++) {
-          const rawM = momentsAt(raw, r);
-          const row: RowStats = {
-            raw: rawM,
-            // log_softmax(z / tau) = z / tau - lse: moments of an affine map of the row.
-            logprob: logprob
-              ? momentsAt(logprob, r)
-              : { n: rawM.n, mean: rawM.mean / tau - lse[r]!, m2sum: rawM.m2sum / tau ** 2, m3sum: rawM.m3sum / tau ** 3 },
-            topRaw: momentsAt(topRaw, r),
-            topLogprob: momentsAt(topLogprob, r),
-            entropy: entropy[r]!,
-            maxProb: maxProb[r]!,
-            top1: top1[r]!,
-            top2: top2[r]!,
-          };
+        for (const row of rowsOfChunk(out, idx.length, tau)) {
           dropped.raw_logits += V - row.raw.n;
           dropped.logprobs_at_tau += V - row.logprob.n;
           rows.push(row);
         }
         // Histogram of the kept raw logits, counted in JS (chunk-sized download).
-        const zv = out.z.dataSync();
-        const valid = out.rawValid?.dataSync();
-        const width = (hMax - hMin) / bins;
-        for (let i = 0; i < zv.length; i++) {
-          if (valid && !valid[i]) continue;
-          const x = zv[i]!;
-          total++;
-          if (x < hMin) underflow++;
-          else if (x > hMax) overflow++;
-          else counts[Math.min(bins - 1, Math.floor((x - hMin) / width))]! += 1;
-        }
+        histogram.add(out.z.dataSync(), out.rawValid?.dataSync());
       } finally {
         for (const t of Object.values(out) as (tf.Tensor | undefined)[]) t?.dispose();
       }
@@ -417,16 +451,7 @@ export function logitStatistics(input: LogitStatsInput): LogitStatistics {
   return {
     figures: figuresOf(rows),
     perSequence,
-    histogram: {
-      scope: 'pooled/full_vocab/raw_logits',
-      min: hMin,
-      max: hMax,
-      edges: Array.from({ length: bins + 1 }, (_, i) => hMin + ((hMax - hMin) * i) / bins),
-      counts,
-      underflow,
-      overflow,
-      total,
-    },
+    histogram: histogram.toJSON(),
     meta: { positions: positions.length, sequences: perSequence.length, vocabSize: V, temperature: tau, topK: k, dropZeros: cfg.dropZeros, droppedValues: dropped },
   };
 }

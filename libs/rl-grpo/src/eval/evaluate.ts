@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Policy } from '../policy';
-import { sampleGroups } from '../grpo/rollout';
+import { sampleGroups, type Rollouts } from '../grpo/rollout';
 import { streamSeed } from '../seed';
 import type { SplitName, Task, TaskExample } from '../tasks/task';
 import { calibration, majorityVote, meanPassAtK, sequenceProbabilityConfidence, type ConfidencePair } from './metrics';
@@ -94,6 +94,81 @@ function summarize(method: CalibrationSummary['method'], pairs: ConfidencePair[]
  * Sample g of example e at temperature T is drawn from its own stream, seeded by (seed, T, e.id, g),
  * so results do not depend on batchSize, on limit, or on the other prompts in a batch.
  */
+/** Running sums of one temperature's samples; `result()` turns them into a TemperatureResult. */
+class TemperatureTally {
+  private readonly correctCounts: { n: number; c: number }[] = [];
+  private majCorrect = 0;
+  private lengthSum = 0;
+  private formatFail = 0;
+  private truncated = 0;
+  private readonly extraSums: Record<string, number> = {};
+  private readonly consistency: ConfidencePair[] = [];
+  private readonly seqProb: ConfidencePair[] = [];
+  private prompts = 0;
+
+  constructor(
+    private readonly policy: Policy,
+    private readonly task: Task,
+    readonly temperature: number,
+    readonly k: number,
+  ) {}
+
+  /** The k samples of example `ex`: rows [p * k, (p + 1) * k) of `r`. */
+  addExample(r: Rollouts, p: number, ex: TaskExample): void {
+    const { task, k } = this;
+    const answers: (string | null)[] = [];
+    const flags: boolean[] = [];
+    let correct = 0;
+    for (let g = 0; g < k; g++) {
+      const i = p * k + g;
+      const completion = r.completions[i]!;
+      const v = task.verify(completion, ex);
+      answers.push(v.extracted);
+      flags.push(v.correct);
+      if (v.correct) correct++;
+      if (!v.formatOk) this.formatFail++;
+      if (r.truncated[i]) this.truncated++;
+      this.lengthSum += r.completionIds[i]!.length;
+      for (const [key, val] of Object.entries(task.describeCompletion?.(completion, ex) ?? {})) this.extraSums[key] = (this.extraSums[key] ?? 0) + val;
+      if (v.extracted !== null) {
+        const span = answerSpanLogprobs(this.policy, r.completionIds[i]!, r.samplingLogprobs[i]!, v.extracted);
+        if (span.length) this.seqProb.push({ confidence: sequenceProbabilityConfidence(span).confidence, correct: v.correct });
+      } else {
+        this.seqProb.push({ confidence: 0, correct: false });
+      }
+    }
+    this.correctCounts.push({ n: k, c: correct });
+    const vote = majorityVote(answers);
+    // Verdicts depend only on the extracted answer, so the vote is right iff a sample giving it was.
+    const majCorrectHere = vote.answer !== null && answers.some((a, g) => a === vote.answer && flags[g]);
+    if (majCorrectHere) this.majCorrect++;
+    if (k > 1) this.consistency.push({ confidence: vote.count / k, correct: majCorrectHere });
+    this.prompts++;
+  }
+
+  result(calibrationBins: number): TemperatureResult {
+    const { k } = this;
+    const n = this.prompts * k;
+    const passAtK: Record<string, number> = {};
+    for (const kk of [1, 2, 4, 8, 16, 32, 64].filter((x) => x <= k)) passAtK[String(kk)] = meanPassAtK(this.correctCounts, kk);
+    if (!passAtK[String(k)]) passAtK[String(k)] = meanPassAtK(this.correctCounts, k);
+    const extra: Record<string, number> = {};
+    for (const [key, val] of Object.entries(this.extraSums)) extra[key] = val / n;
+    return {
+      temperature: this.temperature,
+      samplesPerPrompt: k,
+      accuracy: this.correctCounts.reduce((a, x) => a + x.c, 0) / n,
+      passAtK,
+      majAtK: this.majCorrect / this.prompts,
+      meanLength: this.lengthSum / n,
+      formatFailureRate: this.formatFail / n,
+      truncatedRate: this.truncated / n,
+      extra,
+      calibration: [...summarize('sample-consistency', this.consistency, calibrationBins), ...summarize('sequence-probability', this.seqProb, calibrationBins)],
+    };
+  }
+}
+
 export async function evaluate(
   policy: Policy,
   task: Task,
@@ -111,19 +186,11 @@ export async function evaluate(
   const total = c.temperatures.length * examples.length;
   let done = 0;
   for (const temperature of c.temperatures) {
-    const k = temperature === 0 ? 1 : c.samples;
-    const promptsPerCall = Math.max(1, Math.floor(c.batchSize / k));
-    const correctCounts: { n: number; c: number }[] = [];
-    let majCorrect = 0;
-    let lengthSum = 0;
-    let formatFail = 0;
-    let truncated = 0;
-    const extraSums: Record<string, number> = {};
-    const consistency: ConfidencePair[] = [];
-    const seqProb: ConfidencePair[] = [];
+    const tally = new TemperatureTally(policy, task, temperature, temperature === 0 ? 1 : c.samples);
+    const promptsPerCall = Math.max(1, Math.floor(c.batchSize / tally.k));
     for (let start = 0; start < examples.length; start += promptsPerCall) {
       const chunk = examples.slice(start, start + promptsPerCall);
-      const r = await sampleGroups(policy, task, chunk, k, {
+      const r = await sampleGroups(policy, task, chunk, tally.k, {
         temperature,
         topP: c.topP,
         topK: 0,
@@ -133,70 +200,11 @@ export async function evaluate(
         rowSeed: (ex, g) => streamSeed(opts.seed, 'eval', temperature, ex.id, g),
       });
       generatedTokens += r.numGeneratedTokens;
-      chunk.forEach((ex, p) => {
-        const answers: (string | null)[] = [];
-        const flags: boolean[] = [];
-        let correct = 0;
-        for (let g = 0; g < k; g++) {
-          const i = p * k + g;
-          const completion = r.completions[i]!;
-          const v = task.verify(completion, ex);
-          answers.push(v.extracted);
-          flags.push(v.correct);
-          if (v.correct) correct++;
-          if (!v.formatOk) formatFail++;
-          if (r.truncated[i]) truncated++;
-          lengthSum += r.completionIds[i]!.length;
-          for (const [key, val] of Object.entries(task.describeCompletion?.(completion, ex) ?? {})) {
-            extraSums[key] = (extraSums[key] ?? 0) + val;
-          }
-          if (v.extracted !== null) {
-            const span = answerSpanLogprobs(policy, r.completionIds[i]!, r.samplingLogprobs[i]!, v.extracted);
-            if (span.length) seqProb.push({ confidence: sequenceProbabilityConfidence(span).confidence, correct: v.correct });
-          } else {
-            seqProb.push({ confidence: 0, correct: false });
-          }
-        }
-        correctCounts.push({ n: k, c: correct });
-        const vote = majorityVote(answers);
-        // Verdicts depend only on the extracted answer, so the vote is right iff a sample giving it was.
-        const majCorrectHere = vote.answer !== null && answers.some((a, g) => a === vote.answer && flags[g]);
-        if (majCorrectHere) majCorrect++;
-        if (k > 1) consistency.push({ confidence: vote.count / k, correct: majCorrectHere });
-        done++;
-      });
+      chunk.forEach((ex, p) => tally.addExample(r, p, ex));
+      done += chunk.length;
       opts.onProgress?.(done, total);
     }
-    const n = examples.length * k;
-    const passAtK: Record<string, number> = {};
-    for (const kk of [1, 2, 4, 8, 16, 32, 64].filter((x) => x <= k)) passAtK[String(kk)] = meanPassAtK(correctCounts, kk);
-    if (!passAtK[String(k)]) passAtK[String(k)] = meanPassAtK(correctCounts, k);
-    const extra: Record<string, number> = {};
-    for (const [key, val] of Object.entries(extraSums)) extra[key] = val / n;
-    byTemperature.push({
-      temperature,
-      samplesPerPrompt: k,
-      accuracy: correctCounts.reduce((a, x) => a + x.c, 0) / n,
-      passAtK,
-      majAtK: majCorrect / examples.length,
-      meanLength: lengthSum / n,
-      formatFailureRate: formatFail / n,
-      truncatedRate: truncated / n,
-      extra,
-      calibration: [
-        ...summarize('sample-consistency', consistency, c.calibrationBins),
-        ...summarize('sequence-probability', seqProb, c.calibrationBins),
-      ],
-    });
+    byTemperature.push(tally.result(c.calibrationBins));
   }
-  return {
-    task: task.name,
-    split: c.split,
-    numPrompts: examples.length,
-    seed: opts.seed,
-    config: c,
-    byTemperature,
-    generatedTokens,
-    seconds: (performance.now() - t0) / 1000,
-  };
+  return { task: task.name, split: c.split, numPrompts: examples.length, seed: opts.seed, config: c, byTemperature, generatedTokens, seconds: (performance.now() - t0) / 1000 };
 }
