@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TaskSpecSchema, type TaskSpec } from '@emrl/rl-grpo';
 
 /** Which model a pipeline starts from. */
 export const ModelSpecSchema = z.discriminatedUnion('type', [
@@ -18,11 +19,10 @@ export const ModelSpecSchema = z.discriminatedUnion('type', [
 export type ModelSpec = z.infer<typeof ModelSpecSchema>;
 
 /**
- * The task. Only `type` is checked here: the rl-grpo task registry validates the rest of the
- * object against the named task's own schema when the task is built.
+ * The task: rl-grpo's one TaskSpec. Only `type` is checked here: the rl-grpo task registry
+ * validates the rest of the object against the named task's own schema when the task is built.
  */
-export const TaskSpecSchema = z.object({ type: z.string().min(1) }).passthrough();
-export type TaskSpec = z.infer<typeof TaskSpecSchema>;
+export { TaskSpecSchema, type TaskSpec };
 
 export const BackendPreferenceSchema = z.enum(['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']);
 export type BackendPreference = z.infer<typeof BackendPreferenceSchema>;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { JsonlTask } from './jsonl';
 import { ModchainTask } from './modchain';
-import { TaskSpecSchema, createTask, registerTask, registeredTaskTypes } from './registry';
+import { BuiltinTaskSpecSchema as TaskSpecSchema, createTask, registerTask, registeredTaskTypes } from './registry';
 import type { Task } from './task';
 import { WordProblemsTask } from './word-problems';
 

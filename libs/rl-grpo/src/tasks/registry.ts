@@ -22,9 +22,15 @@ export const JsonlSpecSchema = z
   .superRefine(checkJsonlOptions);
 
 /** Built-in task specs (a discriminated union on `type`). Registered types are validated by their own schema. */
-export const TaskSpecSchema = z.discriminatedUnion('type', [ModchainSpecSchema, WordProblemsSpecSchema, JsonlSpecSchema]);
-export type TaskSpec = z.output<typeof TaskSpecSchema>;
-export type TaskSpecInput = z.input<typeof TaskSpecSchema>;
+export const BuiltinTaskSpecSchema = z.discriminatedUnion('type', [ModchainSpecSchema, WordProblemsSpecSchema, JsonlSpecSchema]);
+export type BuiltinTaskSpecInput = z.input<typeof BuiltinTaskSpecSchema>;
+
+/**
+ * The one task spec of emrl (pipeline files, the CLI's --task, createTask): a registered `type`
+ * plus that task's options, which `createTask` validates with the type's own schema.
+ */
+export const TaskSpecSchema = z.object({ type: z.string().min(1).meta({ description: 'a registered task type: modchain, word-problems, jsonl, or your own' }) }).passthrough();
+export type TaskSpec = z.infer<typeof TaskSpecSchema>;
 
 export interface CreateTaskContext {
   /** Directory that relative paths (jsonl `path`) resolve against; defaults to process.cwd(). */
@@ -83,7 +89,7 @@ export function registeredTaskTypes(): string[] {
 }
 
 /** Validates a spec and builds its task. Errors name the spec field and the fix. */
-export function createTask(spec: TaskSpecInput | ({ type: string } & Record<string, unknown>), ctx: CreateTaskContext = {}): Task {
+export function createTask(spec: BuiltinTaskSpecInput | TaskSpec, ctx: CreateTaskContext = {}): Task {
   const type = (spec as { type?: unknown }).type;
   if (typeof type !== 'string') {
     throw new Error(`task spec: field 'type' is missing; use one of: ${registeredTaskTypes().join(', ')}`);
