@@ -17,6 +17,8 @@ export * from './checkpoint/sharded';
 export * from './checkpoint/tensors';
 export * from './checkpoint/pretrained';
 export * from './config';
+export * from './hf-config/index';
+export * from './model/rope-scaling';
 export * from './model/causal-lm';
 export * from './model/kv-cache';
 export * from './model/logits-adapter';
