@@ -1,0 +1,116 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ropeFrequencies } from '../model/rope-scaling';
+import { setupTestBackend } from '../testing';
+import { loadPretrained, type Pretrained } from './pretrained';
+
+// Fixtures: tools/make-tiny-hf-families.ts; expected logits: tools/torch_reference_families.py (float64 torch).
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures');
+
+interface Expected {
+  input_ids: number[][];
+  inv_freq?: number[];
+  attention_factor?: number;
+  logits: number[][][];
+}
+
+const loaded = new Map<string, { p: Pretrained; expected: Expected }>();
+
+beforeAll(async () => {
+  await setupTestBackend();
+  for (const name of ['tiny-qwen3', 'tiny-llama3', 'tiny-gpt2-untied']) {
+    const expected = JSON.parse(await readFile(join(FIXTURES, name, 'expected_logits.json'), 'utf8')) as Expected;
+    loaded.set(name, { p: await loadPretrained(join(FIXTURES, name)), expected });
+  }
+});
+afterAll(() => {
+  for (const { p } of loaded.values()) p.model.dispose();
+});
+
+function maxAbsLogitError(p: Pretrained, expected: Expected): number {
+  const ids = expected.input_ids;
+  const got = tf.tidy(() => p.model.forward(tf.tensor2d(ids, [ids.length, ids[0]!.length], 'int32')).dataSync());
+  const want = expected.logits.flat(2);
+  expect(got.length).toBe(want.length);
+  let m = 0;
+  for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(got[i]! - want[i]!));
+  return m;
+}
+
+describe.each([
+  ['tiny-qwen3', { modelType: 'qwen3', qkNorm: true, headDim: 8, hiddenSize: 16, numHeads: 4, numKvHeads: 2, attentionBias: false, tieWordEmbeddings: false }],
+  ['tiny-llama3', { modelType: 'llama', qkNorm: false, numHeads: 2, numKvHeads: 1, tieWordEmbeddings: true, eosTokenIds: [256, 258] }],
+  ['tiny-gpt2-untied', { modelType: 'gpt2', activation: 'gelu', tieWordEmbeddings: false }],
+])('%s against an independent float64 PyTorch forward', (name, want) => {
+  it('parses the family config', () => {
+    expect(loaded.get(name)!.p.config).toMatchObject(want);
+  });
+
+  it('matches the reference logits within 1e-4', () => {
+    const { p, expected } = loaded.get(name)!;
+    const err = maxAbsLogitError(p, expected);
+    expect(err).toBeLessThan(1e-4);
+  });
+
+  it('uses the rotary frequencies the reference computed', () => {
+    const { p, expected } = loaded.get(name)!;
+    if (!expected.inv_freq) return expect(p.config.family).toBe('gpt2');
+    const f = ropeFrequencies(p.config.headDim, p.config.ropeTheta, p.config.ropeScaling);
+    expected.inv_freq.forEach((v, i) => expect(Math.abs(f.invFreq[i]! - v) / v).toBeLessThan(1e-6));
+    expect(f.attentionScaling).toBeCloseTo(expected.attention_factor!, 12);
+  });
+});
+
+describe('the scaled rope is what makes the logits match', () => {
+  it('tiny-llama3 without its llama3 rope_scaling is off by more than the tolerance', async () => {
+    const { p, expected } = loaded.get('tiny-llama3')!;
+    const plain = p.model.clone();
+    // Same weights, unscaled rope: a model built from a config without rope_scaling.
+    const { CausalLM } = await import('../model/causal-lm');
+    const tensors = plain.toHfTensors();
+    const unscaled = CausalLM.fromHfTensors({ ...p.config, ropeScaling: null }, tensors);
+    for (const t of tensors.values()) t.dispose();
+    try {
+      expect(maxAbsLogitError({ ...p, model: unscaled }, expected)).toBeGreaterThan(1e-3);
+    } finally {
+      plain.dispose();
+      unscaled.dispose();
+    }
+  });
+});
+
+describe('no checkpoint tensor is dropped silently', () => {
+  it('a tied config accepts lm_head.weight only when it equals the embedding', async () => {
+    const { CausalLM } = await import('../model/causal-lm');
+    const { p } = loaded.get('tiny-llama3')!;
+    const tensors = p.model.toHfTensors();
+    const embed = tensors.get('model.embed_tokens.weight')!;
+    try {
+      tensors.set('lm_head.weight', tf.clone(embed));
+      CausalLM.fromHfTensors(p.config, tensors).dispose();
+      tensors.get('lm_head.weight')!.dispose();
+      tensors.set('lm_head.weight', tf.add(embed, 0.01));
+      expect(() => CausalLM.fromHfTensors(p.config, tensors)).toThrow(/lm_head\.weight different from model\.embed_tokens\.weight.*"tie_word_embeddings": false/);
+    } finally {
+      for (const t of tensors.values()) t.dispose();
+    }
+  });
+
+  it('GPT-2: an untied head loads, and a config that ties it refuses the checkpoint instead of dropping lm_head', async () => {
+    const { p } = loaded.get('tiny-gpt2-untied')!;
+    expect(p.model.weights.has('lm_head.weight')).toBe(true);
+    const { CausalLM } = await import('../model/causal-lm');
+    const tensors = p.model.toHfTensors();
+    try {
+      expect(() => CausalLM.fromHfTensors({ ...p.config, tieWordEmbeddings: true }, tensors)).toThrow(/lm_head\.weight different from transformer\.wte\.weight/);
+      tensors.set('transformer.h.0.attn.rotary_emb.inv_freq', tf.zeros([4])); // on the documented ignore list
+      tensors.set('transformer.h.0.mlp.extra.weight', tf.zeros([4]));
+      expect(() => CausalLM.fromHfTensors(p.config, tensors)).toThrow(/unexpected tensor transformer\.h\.0\.mlp\.extra\.weight/);
+    } finally {
+      for (const t of tensors.values()) t.dispose();
+    }
+  });
+});
