@@ -26,6 +26,7 @@ export * from './model/weights';
 export * from './generation/rng';
 export * from './generation/sampling';
 export * from './generation/generate';
+export * from './generation/generation-config';
 export * from './ops/index';
 export * from './optim/index';
 export * from './train/index';

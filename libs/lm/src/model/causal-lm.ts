@@ -17,7 +17,9 @@
  * transposed. Alignment: logits at position t predict token t+1.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { SafetensorsWriteDtype } from '../checkpoint/safetensors';
 import { ModelConfigSchema, type ModelConfig } from '../config';
+import type { GenerationConfig } from '../generation/generation-config';
 import { LoraAdapter } from '../lora/lora-adapter';
 import type { LoraConfig, LoraConfigInput } from '../lora/lora-config';
 import { selfAttention, type AttentionContext, type Projection } from './attention';
@@ -39,6 +41,15 @@ export interface ForwardOptions {
   lastPositionOnly?: boolean;
 }
 
+/** Where a loaded model came from; savePretrained keeps its dtype and generation_config.json. */
+export interface ModelSource {
+  dir: string;
+  /** Float dtype of the checkpoint's weights. */
+  dtype: SafetensorsWriteDtype;
+  /** generation_config.json as loaded (null when the directory had none). */
+  generationConfig: GenerationConfig | null;
+}
+
 export class CausalLM {
   private adapter: LogitsAdapter | null = null;
   private lora: LoraAdapter | null = null;
@@ -48,6 +59,8 @@ export class CausalLM {
    * the union of config.json, generation_config.json and tokenizer eos ids; default [eosTokenId].
    */
   stopTokenIds: number[];
+  /** Set by loadPretrained; null for a model made in memory. */
+  source: ModelSource | null = null;
 
   private constructor(
     readonly config: ModelConfig,
@@ -172,6 +185,7 @@ export class CausalLM {
     copy.adapter = this.adapter;
     copy.lora = this.lora?.clone() ?? null;
     copy.stopTokenIds = [...this.stopTokenIds];
+    copy.source = this.source;
     return copy;
   }
 
