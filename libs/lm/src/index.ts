@@ -23,6 +23,7 @@ export * from './model/causal-lm';
 export * from './model/kv-cache';
 export * from './model/logits-adapter';
 export * from './model/weights';
+export * from './lora/index';
 export * from './generation/rng';
 export * from './generation/sampling';
 export * from './generation/generate';
