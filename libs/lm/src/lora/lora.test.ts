@@ -54,7 +54,7 @@ function loss(model: CausalLM): tf.Scalar {
     const lg = model.forward(tf.tensor2d(IDS.map((r) => r.slice(0, 7)), [2, 7], 'int32')); // [2, 7, V]
     const targets = tf.tensor2d(IDS.map((r) => r.slice(1)), [2, 7], 'int32');
     const logp = tf.logSoftmax(lg);
-    return tf.neg(tf.mean(tf.sum(tf.mul(logp, tf.oneHot(targets, lg.shape[2])), -1)));
+    return tf.neg(tf.mean(tf.sum(tf.mul(logp, tf.oneHot(targets, lg.shape[2])), -1))) as tf.Scalar;
   });
 }
 
@@ -108,8 +108,8 @@ describe('LoRA on a CausalLM (PEFT semantics)', () => {
       const eps = 1e-2;
       let checked = 0;
       for (const v of vars) {
-        const g = grads[v.name]!.dataSync();
-        const data = v.dataSync().slice();
+        const g = Float32Array.from(grads[v.name]!.dataSync());
+        const data = Float32Array.from(v.dataSync());
         // The entry with the largest gradient, and a direction over the whole tensor.
         const i = g.reduce((best, x, j) => (Math.abs(x) > Math.abs(g[best]!) ? j : best), 0);
         const bump = (delta: (j: number) => number): number => {
