@@ -114,3 +114,30 @@ describe('no checkpoint tensor is dropped silently', () => {
     }
   });
 });
+
+describe('length-limited configs are exact below the limit and refused above it', () => {
+  it.each([
+    ['sliding_window', { slidingWindow: 6, maxWindowLayers: 1 }, /8 positions exceed sliding_window 6/],
+    ['dynamic rope', { ropeScaling: { type: 'dynamic', factor: 2, originalMaxPositions: 6 } }, /8 positions exceed 6, where dynamic NTK/],
+  ] as const)('%s', async (_name, patch, error) => {
+    const { CausalLM } = await import('../model/causal-lm');
+    const { p } = loaded.get('tiny-qwen3')!;
+    const tensors = p.model.toHfTensors();
+    // The fixture's yarn rope is replaced by plain rope so that "dynamic" can be compared with it.
+    const plainCfg = { ...p.config, ropeScaling: null };
+    const plain = CausalLM.fromHfTensors(plainCfg, tensors);
+    const limited = CausalLM.fromHfTensors({ ...plainCfg, ...patch }, tensors);
+    for (const t of tensors.values()) t.dispose();
+    try {
+      const ids6 = tf.tensor2d([[256, 116, 104, 101, 32, 99]], [1, 6], 'int32');
+      const ids8 = tf.tensor2d([[256, 116, 104, 101, 32, 99, 97, 116]], [1, 8], 'int32');
+      const [a, b] = [plain.forward(ids6), limited.forward(ids6)];
+      expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+      expect(() => limited.forward(ids8)).toThrow(error);
+      tf.dispose([ids6, ids8, a, b]);
+    } finally {
+      plain.dispose();
+      limited.dispose();
+    }
+  });
+});
