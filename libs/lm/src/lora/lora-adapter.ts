@@ -10,6 +10,13 @@ export interface LoraPair {
   b: tf.Variable; // [r, out] (PEFT lora_B.weight is [out, r])
 }
 
+/** A trainable variable that takes over `t` (the tensor handle is released, its data lives on in the variable). */
+function ownedVariable(t: tf.Tensor): tf.Variable {
+  const v = tf.variable(t, true);
+  t.dispose();
+  return v;
+}
+
 /** PEFT's saved tensor names: base_model.model.<module>.lora_A.weight / lora_B.weight. */
 export function peftTensorName(module: string, which: 'A' | 'B'): string {
   return `base_model.model.${module}.lora_${which}.weight`;
@@ -66,7 +73,9 @@ export class LoraAdapter {
       const rng = createRng(deriveSeed(seed, hashString(`${module}.lora_A`)));
       const bound = 1 / Math.sqrt(inDim);
       const a = Float32Array.from({ length: inDim * config.r }, () => (2 * rng.nextFloat() - 1) * bound);
-      pairs.set(module, { a: tf.variable(tf.tensor2d(a, [inDim, config.r]), true, `${module}.lora_A`), b: tf.variable(tf.zeros([config.r, outDim]), true, `${module}.lora_B`) });
+      // Unnamed variables: tfjs names must be unique process-wide, and several adapters may coexist
+      // (policy and reference copies); namedVariables() gives the stable PEFT names.
+      pairs.set(module, { a: ownedVariable(tf.tensor2d(a, [inDim, config.r])), b: ownedVariable(tf.zeros([config.r, outDim])) });
     }
     return new LoraAdapter(config, model.modelType, pairs);
   }
@@ -89,8 +98,8 @@ export class LoraAdapter {
       const a = get('A', [config.r, inDim]);
       const b = get('B', [outDim, config.r]);
       pairs.set(module, {
-        a: tf.variable(tf.tidy(() => tf.transpose(tf.cast(a, 'float32'))), true, `${module}.lora_A`),
-        b: tf.variable(tf.tidy(() => tf.transpose(tf.cast(b, 'float32'))), true, `${module}.lora_B`),
+        a: ownedVariable(tf.tidy(() => tf.transpose(tf.cast(a, 'float32')))),
+        b: ownedVariable(tf.tidy(() => tf.transpose(tf.cast(b, 'float32')))),
       });
     }
     const extra = [...tensors.keys()].filter((n) => !used.has(n));

@@ -248,3 +248,18 @@ describe('PEFT adapter directories', () => {
     }
   });
 });
+
+describe('LoRA memory', () => {
+  it('attach, clone, merge and dispose leave no tensors behind, and two adapters can coexist', () => {
+    const before = tf.memory().numTensors;
+    const m = llama.model.clone();
+    const a = m.attachLora({ r: 2, alpha: 4, targetModules: ['q_proj', 'up_proj'] }, 1);
+    const copy = m.clone(); // a second adapter (the copy's) alongside the first
+    expect(copy.getLora()).not.toBe(a);
+    expect(copy.getLora()!.variables()[0]).not.toBe(a.variables()[0]);
+    copy.mergeLora();
+    copy.dispose();
+    m.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
