@@ -1,6 +1,7 @@
 /**
- * make-tiny-hf-families: writes tiny random-weight checkpoints of the Qwen3, Llama 3 and GPT-2
- * (untied head, exact GELU) families for tests, with the keys of the real config.json files.
+ * make-tiny-hf-families: writes tiny random-weight checkpoints of the Qwen3, Llama 3, Llama with
+ * every bias + rope_parameters, and GPT-2 (untied head, exact GELU) families for tests, with the keys
+ * of the real config.json files.
  *
  * Usage: npx tsx --import ./tools/bench/register-hooks.ts tools/make-tiny-hf-families.ts [fixturesDir]
  *        (default libs/lm/fixtures), then `/usr/bin/python3 tools/torch_reference_families.py` writes
@@ -44,25 +45,38 @@ const VOCAB = 256 + SPECIALS.length;
 const H = 16;
 const L = 2;
 
-function llamaFamilyTensors(seed: number, opts: { heads: number; kvHeads: number; headDim: number; inter: number; qkNorm: boolean; tied: boolean }): Map<string, RawTensor> {
+interface LlamaShape {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  inter: number;
+  qkNorm: boolean;
+  tied: boolean;
+  /** Llama attention_bias (q/k/v/o) and mlp_bias. */
+  bias?: boolean;
+  layers?: number;
+}
+
+function llamaFamilyTensors(seed: number, opts: LlamaShape): Map<string, RawTensor> {
   const t = new TensorSet(normalSampler(seed));
   const { heads, kvHeads, headDim: hd, inter } = opts;
+  const b = opts.bias ?? false;
   t.add('model.embed_tokens.weight', [VOCAB, H], () => 0.5 * t.randn());
-  for (let l = 0; l < L; l++) {
+  for (let l = 0; l < (opts.layers ?? L); l++) {
     const p = `model.layers.${l}`;
     t.gain(`${p}.input_layernorm.weight`, H);
-    t.linear(`${p}.self_attn.q_proj`, heads * hd, H, false);
-    t.linear(`${p}.self_attn.k_proj`, kvHeads * hd, H, false);
-    t.linear(`${p}.self_attn.v_proj`, kvHeads * hd, H, false);
+    t.linear(`${p}.self_attn.q_proj`, heads * hd, H, b);
+    t.linear(`${p}.self_attn.k_proj`, kvHeads * hd, H, b);
+    t.linear(`${p}.self_attn.v_proj`, kvHeads * hd, H, b);
     if (opts.qkNorm) {
       t.gain(`${p}.self_attn.q_norm.weight`, hd);
       t.gain(`${p}.self_attn.k_norm.weight`, hd);
     }
-    t.linear(`${p}.self_attn.o_proj`, H, heads * hd, false);
+    t.linear(`${p}.self_attn.o_proj`, H, heads * hd, b);
     t.gain(`${p}.post_attention_layernorm.weight`, H);
-    t.linear(`${p}.mlp.gate_proj`, inter, H, false);
-    t.linear(`${p}.mlp.up_proj`, inter, H, false);
-    t.linear(`${p}.mlp.down_proj`, H, inter, false);
+    t.linear(`${p}.mlp.gate_proj`, inter, H, b);
+    t.linear(`${p}.mlp.up_proj`, inter, H, b);
+    t.linear(`${p}.mlp.down_proj`, H, inter, b);
   }
   t.gain('model.norm.weight', H);
   if (!opts.tied) t.linear('lm_head', VOCAB, H, false);
@@ -135,6 +149,33 @@ function llama3(): { config: Json; tensors: Map<string, RawTensor> } {
   return { config, tensors: llamaFamilyTensors(3131, { heads: 2, kvHeads: 1, headDim: 8, inter: 32, qkNorm: false, tied: true }) };
 }
 
+/**
+ * A Llama with every bias LlamaConfig allows (attention_bias: q/k/v/o, mlp_bias: gate/up/down) and
+ * its rope given only as current transformers writes it: rope_parameters with linear scaling.
+ */
+function llamaBias(): { config: Json; tensors: Map<string, RawTensor> } {
+  const config = {
+    architectures: ['LlamaForCausalLM'],
+    attention_bias: true,
+    bos_token_id: VOCAB - 3,
+    eos_token_id: VOCAB - 1,
+    hidden_act: 'silu',
+    hidden_size: H,
+    intermediate_size: 32,
+    max_position_embeddings: 128,
+    mlp_bias: true,
+    model_type: 'llama',
+    num_attention_heads: 2,
+    num_hidden_layers: 1,
+    num_key_value_heads: 2,
+    rms_norm_eps: 1e-6,
+    rope_parameters: { rope_type: 'linear', factor: 2.0, rope_theta: 500.0 },
+    tie_word_embeddings: true,
+    vocab_size: VOCAB,
+  };
+  return { config, tensors: llamaFamilyTensors(4242, { heads: 2, kvHeads: 2, headDim: 8, inter: 32, qkNorm: false, tied: true, bias: true, layers: 1 }) };
+}
+
 /** GPT-2 with an untied lm_head and exact GELU (activation_function "gelu"). */
 function gpt2(): { config: Json; tensors: Map<string, RawTensor> } {
   const t = new TensorSet(normalSampler(2002));
@@ -200,6 +241,7 @@ async function writeFixture(dir: string, made: { config: Json; tensors: Map<stri
 export async function makeTinyHfFamilies(root: string): Promise<void> {
   await writeFixture(join(root, 'tiny-qwen3'), qwen3(), { bos_token_id: VOCAB - 3, eos_token_id: [VOCAB - 1, VOCAB - 3], pad_token_id: VOCAB - 3, do_sample: true, temperature: 0.6, top_k: 20, top_p: 0.95, transformers_version: '4.51.0' });
   await writeFixture(join(root, 'tiny-llama3'), llama3(), { bos_token_id: VOCAB - 3, eos_token_id: [VOCAB - 3, VOCAB - 2, VOCAB - 1], do_sample: true, temperature: 0.6, top_p: 0.9, transformers_version: '4.45.0.dev0' });
+  await writeFixture(join(root, 'tiny-llama-bias'), llamaBias(), { bos_token_id: VOCAB - 3, eos_token_id: VOCAB - 1 });
   await writeFixture(join(root, 'tiny-gpt2-untied'), gpt2(), { bos_token_id: VOCAB - 3, eos_token_id: VOCAB - 3, transformers_version: '4.51.0' });
 }
 

@@ -5,7 +5,7 @@ LoRA adapter fixture, and RoPE inverse frequencies, all computed with plain torc
 Usage: /usr/bin/python3 tools/torch_reference_families.py [fixtures_dir]   (default libs/lm/fixtures)
 Needs: apt-get install -y python3-torch python3-numpy   (no transformers, peft or safetensors package)
 
-Reads each fixture's config.json + model.safetensors (header parsed by hand) and writes
+Fixtures: tiny-qwen3, tiny-llama3, tiny-llama-bias, tiny-gpt2-untied. Reads each fixture's config.json + model.safetensors (header parsed by hand) and writes
 <fixture>/expected_logits.json = { input_ids [B][T], inv_freq, attention_factor, logits [B][T][V] }.
 The forward is written from the architectures' definitions (transformers' modeling_llama /
 modeling_qwen3 / modeling_gpt2, RoPE variants of modeling_rope_utils), independent of emrl's code.
@@ -271,7 +271,7 @@ ROPE_CASES = [
 def main():
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "libs/lm/fixtures")
     ids = torch.tensor(INPUT_IDS, dtype=torch.long)
-    for name in ["tiny-qwen3", "tiny-llama3", "tiny-gpt2-untied"]:
+    for name in ["tiny-qwen3", "tiny-llama3", "tiny-llama-bias", "tiny-gpt2-untied"]:
         d = root / name
         cfg = json.loads((d / "config.json").read_text())
         w = read_safetensors(d / "model.safetensors")

@@ -21,7 +21,7 @@ const loaded = new Map<string, { p: Pretrained; expected: Expected }>();
 
 beforeAll(async () => {
   await setupTestBackend();
-  for (const name of ['tiny-qwen3', 'tiny-llama3', 'tiny-gpt2-untied']) {
+  for (const name of ['tiny-qwen3', 'tiny-llama3', 'tiny-llama-bias', 'tiny-gpt2-untied']) {
     const expected = JSON.parse(await readFile(join(FIXTURES, name, 'expected_logits.json'), 'utf8')) as Expected;
     loaded.set(name, { p: await loadPretrained(join(FIXTURES, name)), expected });
   }
@@ -43,6 +43,7 @@ function maxAbsLogitError(p: Pretrained, expected: Expected): number {
 describe.each([
   ['tiny-qwen3', { modelType: 'qwen3', qkNorm: true, headDim: 8, hiddenSize: 16, numHeads: 4, numKvHeads: 2, attentionBias: false, tieWordEmbeddings: false }],
   ['tiny-llama3', { modelType: 'llama', qkNorm: false, numHeads: 2, numKvHeads: 1, tieWordEmbeddings: true, eosTokenIds: [256, 258] }],
+  ['tiny-llama-bias', { modelType: 'llama', attentionBias: true, attentionOutBias: true, mlpBias: true, ropeTheta: 500, ropeScaling: { type: 'linear', factor: 2 } }],
   ['tiny-gpt2-untied', { modelType: 'gpt2', activation: 'gelu', tieWordEmbeddings: false }],
 ])('%s against an independent float64 PyTorch forward', (name, want) => {
   it('parses the family config', () => {
