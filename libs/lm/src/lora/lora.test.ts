@@ -263,3 +263,28 @@ describe('LoRA memory', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('training with LoRA (trainCausalLM)', () => {
+  it('updates only the adapter, and the optimizer state is keyed by PEFT names', async () => {
+    const { trainCausalLM } = await import('../train/train-causal-lm');
+    const { AdamW } = await import('../optim/adamw');
+    const m = llama.model.clone();
+    try {
+      const lora = m.attachLora({ r: 2, alpha: 4, targetModules: ['q_proj', 'down_proj'] }, 2);
+      const baseBefore = new Map([...m.weights].map(([n, w]) => [n, Float32Array.from(w.dataSync())]));
+      const bBefore = Float32Array.from(lora.pairs.get('model.layers.1.mlp.down_proj')!.b.dataSync());
+      const optimizer = new AdamW({ lr: 1e-2 }, { variables: m.namedTrainableVariables() });
+      const corpus = Array.from({ length: 200 }, (_, i) => [3, 4, 5, 6, 7][i % 5]!);
+      const res = await trainCausalLM(m, { data: { tokens: corpus, seqLen: 8, seed: 1 }, batchSize: 2, steps: 3, padId: 0, optimizer: { lr: 1e-2 }, optimizerInstance: optimizer });
+      expect(res.stepsDone).toBe(3);
+      for (const [n, w] of m.weights) expect(maxDiff(w.dataSync(), baseBefore.get(n)!)).toBe(0);
+      expect(maxDiff(lora.pairs.get('model.layers.1.mlp.down_proj')!.b.dataSync(), bBefore)).toBeGreaterThan(0);
+      const stateNames = Object.keys(optimizer.state());
+      expect(stateNames.some((k) => k.includes('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'))).toBe(true);
+      expect(stateNames.some((k) => k.includes('embed_tokens'))).toBe(false);
+      optimizer.dispose();
+    } finally {
+      m.dispose();
+    }
+  });
+});

@@ -126,6 +126,16 @@ export class CausalLM {
   }
 
   /**
+   * trainableVariables() keyed by stable names for optimizer state: Hugging Face weight names, or
+   * PEFT tensor names when LoRA is attached; logits-adapter variables by their tfjs name.
+   */
+  namedTrainableVariables(opts: { includeAdapter?: boolean } = {}): Map<string, tf.Variable> {
+    const out = this.lora ? this.lora.namedVariables() : new Map(this.weights);
+    if (this.adapter && opts.includeAdapter !== false) for (const v of this.adapter.variables()) out.set(v.name, v);
+    return out;
+  }
+
+  /**
    * Attaches a new LoRA adapter (PEFT init, seeded) to the projections named by cfg.targetModules
    * and freezes the base weights (trainable = false): from now on trainableVariables() returns only
    * the adapter's variables. Throws if one is already attached.
