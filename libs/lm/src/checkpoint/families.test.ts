@@ -142,3 +142,15 @@ describe('length-limited configs are exact below the limit and refused above it'
     }
   });
 });
+
+describe('KV-cached generation equals recomputing the full forward', () => {
+  it.each(['tiny-qwen3', 'tiny-llama3', 'tiny-llama-bias', 'tiny-gpt2-untied'])('%s', async (name) => {
+    const { generate } = await import('../generation/generate');
+    const { p } = loaded.get(name)!;
+    const prompts = [[256, 116, 104, 101], [5, 100]]; // left padding on row 1
+    const opts = { maxNewTokens: 6, temperature: 0, stopTokenIds: [] as number[] };
+    const cached = await generate(p.model, prompts, opts);
+    const full = await generate(p.model, prompts, { ...opts, useCache: false });
+    expect(cached.tokens).toEqual(full.tokens);
+  });
+});
