@@ -107,6 +107,11 @@ describe('no checkpoint tensor is dropped silently', () => {
     const tensors = p.model.toHfTensors();
     try {
       expect(() => CausalLM.fromHfTensors({ ...p.config, tieWordEmbeddings: true }, tensors)).toThrow(/lm_head\.weight different from transformer\.wte\.weight/);
+      const wpe = tensors.get('transformer.wpe.weight')!;
+      tensors.set('transformer.wpe.weight', tf.cast(wpe, 'int32'));
+      expect(() => CausalLM.fromHfTensors(p.config, tensors)).toThrow(/tensor transformer\.wpe\.weight has dtype int32; model weights must be floating point/);
+      tensors.get('transformer.wpe.weight')!.dispose();
+      tensors.set('transformer.wpe.weight', wpe);
       tensors.set('transformer.h.0.attn.rotary_emb.inv_freq', tf.zeros([4])); // on the documented ignore list
       tensors.set('transformer.h.0.mlp.extra.weight', tf.zeros([4]));
       expect(() => CausalLM.fromHfTensors(p.config, tensors)).toThrow(/unexpected tensor transformer\.h\.0\.mlp\.extra\.weight/);

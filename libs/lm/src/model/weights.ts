@@ -180,6 +180,9 @@ export function hfToInternal(config: ModelConfig, tensors: Map<string, tf.Tensor
     if (t.shape.length !== want.length || t.shape.some((v, i) => v !== want[i])) {
       throw new Error(`fromHfTensors: tensor ${s.name} has shape ${fmt(t.shape)}, expected ${fmt(want)} (Hugging Face layout) for this config.json`);
     }
+    if (t.dtype !== 'float32') {
+      throw new Error(`fromHfTensors: tensor ${s.name} has dtype ${t.dtype}; model weights must be floating point (F32, F16 or BF16 in the safetensors file)`);
+    }
   }
   const out = new Map<string, tf.Tensor>();
   for (const s of specs) {
