@@ -97,3 +97,18 @@ export function encodeF16(values: Float32Array): Uint8Array {
   }
   return out;
 }
+
+/** True when every value survives a round trip through `dtype` unchanged (NaN counts as kept). */
+export function representableIn(values: Float32Array, dtype: 'F32' | 'BF16' | 'F16'): boolean {
+  if (dtype === 'F32') return true;
+  if (dtype === 'BF16') {
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0xffff) !== 0 && !Number.isNaN(values[i]!)) return false;
+    return true;
+  }
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    if (f16BitsToFloat32(float32ToF16Bits(x)) !== x && !Number.isNaN(x)) return false;
+  }
+  return true;
+}

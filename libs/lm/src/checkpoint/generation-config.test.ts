@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -77,7 +78,24 @@ describe('generation_config.json', () => {
     expect(await headerDtypes(join(tmp, 'f32', 'model.safetensors'))).toEqual(new Set(['F32']));
   });
 
-  it('an F16 checkpoint stays F16 when saved again', async () => {
+  it('a trained (no longer bf16-exact) model is saved F32 unless BF16 is asked for', async () => {
+    const m = loaded.model.clone();
+    try {
+      const w = m.weights.get('model.norm.weight')!;
+      const bumped = tf.add(w, 1e-4); // not representable in bf16 around 1
+      w.assign(bumped);
+      bumped.dispose();
+      await savePretrained(join(tmp, 'trained'), m, loaded.tokenizer);
+      expect(await headerDtypes(join(tmp, 'trained', 'model.safetensors'))).toEqual(new Set(['F32']));
+      expect(JSON.parse(await readFile(join(tmp, 'trained', 'config.json'), 'utf8')).torch_dtype).toBe('float32');
+      await savePretrained(join(tmp, 'trained-bf16'), m, loaded.tokenizer, { dtype: 'BF16' });
+      expect(await headerDtypes(join(tmp, 'trained-bf16', 'model.safetensors'))).toEqual(new Set(['BF16']));
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('an F16 checkpoint stays F16 when saved again unchanged', async () => {
     await savePretrained(join(tmp, 'f16'), loaded.model, loaded.tokenizer, { dtype: 'F16' });
     const p = await loadPretrained(join(tmp, 'f16'));
     try {

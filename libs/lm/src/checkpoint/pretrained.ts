@@ -10,6 +10,7 @@ import { loadTokenizer } from '../tokenizer/load-tokenizer';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 import { eosTokenIdsOf, parseGenerationConfig, unionStopTokenIds, type GenerationConfig } from '../generation/generation-config';
 import { fsyncDir, tempSiblingPath, writeFileAtomic } from './atomic';
+import { representableIn } from './dtype';
 import { readSafetensorsDir, writeSafetensorsDir } from './sharded';
 import type { RawTensor, SafetensorsWriteDtype } from './safetensors';
 import { rawToTf, tfToRaw } from './tensors';
@@ -44,7 +45,7 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 /**
  * Loads a Hugging Face model directory (gpt2 / llama / qwen2 / qwen3, F32/F16/BF16 safetensors).
  * Sets model.stopTokenIds (the union of eos ids) and model.source (dtype and generation config,
- * which savePretrained keeps).
+ * which savePretrained keeps; the dtype only while it is lossless).
  * Needs an initialized tfjs backend (initBackend()).
  */
 export async function loadPretrained(dir: string): Promise<Pretrained> {
@@ -89,8 +90,9 @@ function sourceFloatDtype(raw: ReadonlyMap<string, RawTensor>): SafetensorsWrite
 
 export interface SavePretrainedOptions {
   /**
-   * Float storage dtype. Default: the dtype the model was loaded from (model.source.dtype: F32, BF16
-   * or F16), F32 for a model made in memory. BF16/F16 round to nearest even.
+   * Float storage dtype. Default: the dtype the model was loaded from (model.source.dtype: BF16 or
+   * F16) when it stores every weight exactly, i.e. an unchanged loaded model; F32 otherwise (a trained
+   * model, one made in memory). Pass BF16/F16 to round on purpose (to nearest even).
    */
   dtype?: SafetensorsWriteDtype;
   /** Shard weights above this many bytes per file (default: one file). */
@@ -104,10 +106,20 @@ export interface SavePretrainedOptions {
   extraFiles?: Record<string, string | Uint8Array>;
 }
 
+/**
+ * The source dtype when it stores every weight exactly (a loaded model that was not changed, or was
+ * changed by bf16-exact amounts), else F32: training updates are never rounded away silently.
+ */
+function defaultDtype(model: CausalLM, raw: ReadonlyMap<string, RawTensor>): SafetensorsWriteDtype {
+  const source = model.source?.dtype ?? 'F32';
+  if (source === 'F32') return 'F32';
+  for (const t of raw.values()) if (t.data instanceof Float32Array && !representableIn(t.data, source)) return 'F32';
+  return source;
+}
+
 const TORCH_DTYPES: Record<SafetensorsWriteDtype, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
 
 async function writeAll(dir: string, model: CausalLM, tokenizer: Tokenizer, opts: SavePretrainedOptions): Promise<void> {
-  const dtype = opts.dtype ?? model.source?.dtype ?? 'F32';
   const tensors = model.toHfTensors();
   let raw;
   try {
@@ -115,6 +127,7 @@ async function writeAll(dir: string, model: CausalLM, tokenizer: Tokenizer, opts
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
+  const dtype = opts.dtype ?? defaultDtype(model, raw);
   // Weights first and config.json last, so a reader of a directory being overwritten never finds a
   // new config next to missing weights.
   await writeSafetensorsDir(dir, raw, { dtype, maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' } });

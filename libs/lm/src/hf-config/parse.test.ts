@@ -80,6 +80,7 @@ describe('parseHfConfig: per-family semantics of transformers config classes', (
     expect(parseHfConfig(QWEN25_MATH_15B, 'q').slidingWindow).toBeNull();
     expect(parseHfConfig({ ...QWEN25_MATH_15B, use_sliding_window: true }, 'q')).toMatchObject({ slidingWindow: 4096, maxWindowLayers: 21 });
     expect(parseHfConfig({ ...QWEN25_MATH_15B, use_sliding_window: true, max_window_layers: 28 }, 'q').slidingWindow).toBeNull(); // no layer >= 28
+    expect(parseHfConfig({ ...QWEN3_06B, use_sliding_window: true, max_window_layers: 2 }, 'q').slidingWindow).toBeNull(); // sliding_window: null
     const types = Array.from({ length: 28 }, (_, i) => (i % 2 ? 'sliding_attention' : 'full_attention'));
     expect(() => parseHfConfig({ ...QWEN25_MATH_15B, layer_types: types }, 'q')).toThrow(/"layer_types" interleaved sliding layers are not supported/);
   });

@@ -85,7 +85,9 @@ function readSlidingWindow(r: HfReader, numLayers: number): { slidingWindow: num
   } else if (r.bool('use_sliding_window', false)) {
     first = Math.min(r.int('max_window_layers', 28), numLayers);
   }
-  return first < numLayers ? { slidingWindow: window, maxWindowLayers: first } : { slidingWindow: null, maxWindowLayers: 0 };
+  // sliding_window: null (as Qwen3 ships) means no window at all; absent means the class default 4096.
+  const noWindow = r.json['sliding_window'] === null;
+  return first < numLayers && !noWindow ? { slidingWindow: window, maxWindowLayers: first } : { slidingWindow: null, maxWindowLayers: 0 };
 }
 
 /**
