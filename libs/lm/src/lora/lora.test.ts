@@ -288,3 +288,17 @@ describe('training with LoRA (trainCausalLM)', () => {
     }
   });
 });
+
+describe('disableLora', () => {
+  it('forward({ disableLora: true }) is the base model (a reference without a weight copy)', () => {
+    const m = withRandomLora(llama.model, ['q_proj', 'up_proj'], 17);
+    try {
+      const base = logits(llama.model);
+      const off = tf.tidy(() => m.forward(tf.tensor2d(IDS, [2, 8], 'int32'), { disableLora: true }).dataSync());
+      expect(maxDiff(off, base)).toBe(0);
+      expect(maxDiff(logits(m), base)).toBeGreaterThan(1e-2);
+    } finally {
+      m.dispose();
+    }
+  });
+});

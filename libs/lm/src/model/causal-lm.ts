@@ -39,6 +39,11 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Compute logits only for the last position (returns [B, 1, V]); used by generation. */
   lastPositionOnly?: boolean;
+  /**
+   * Run the base model without the attached LoRA update (PEFT's disable_adapter()): the frozen
+   * reference of KL-regularized training without a second copy of the weights.
+   */
+  disableLora?: boolean;
 }
 
 /** Where a loaded model came from; savePretrained keeps its dtype and generation_config.json. */
@@ -207,11 +212,13 @@ export class CausalLM {
   }
 
   /** x [N, in] @ W [in, out] (+ bias) (+ LoRA update when the module is adapted). */
-  private project: Projection = (x, module, hasBias) => {
-    const y = linear(x, this.weight(`${module}.weight`) as tf.Tensor2D, hasBias ? (this.weight(`${module}.bias`) as tf.Tensor1D) : undefined);
-    const d = this.lora?.delta(x, module);
-    return d ? tf.add(y, d) : y;
-  };
+  private projection(lora: LoraAdapter | null): Projection {
+    return (x, module, hasBias) => {
+      const y = linear(x, this.weight(`${module}.weight`) as tf.Tensor2D, hasBias ? (this.weight(`${module}.bias`) as tf.Tensor1D) : undefined);
+      const d = lora?.delta(x, module);
+      return d ? tf.add(y, d) : y;
+    };
+  }
 
   /** Sliding-window and dynamic-NTK configs are exact up to a length; longer sequences are refused, not approximated. */
   private checkLength(total: number): void {
@@ -243,6 +250,7 @@ export class CausalLM {
     const cache = opts.cache;
     const past = cache?.length ?? 0;
     this.checkLength(past + t);
+    const project = this.projection(opts.disableLora ? null : this.lora);
     return tf.tidy(() => {
       const mask = this.fullMask(b, t, past, opts); // [B, Tk]
       if (cache) cache.setMask(mask);
@@ -254,7 +262,7 @@ export class CausalLM {
       const ctx: AttentionContext = {
         config: c,
         weight: this.weight,
-        project: this.project,
+        project,
         batch: b,
         seqLen: t,
         bias: attentionBias(mask, t),
@@ -263,7 +271,7 @@ export class CausalLM {
       };
       for (let i = 0; i < c.numLayers; i++) {
         x = tf.add(x, selfAttention(this.norm(x, i, 1), i, ctx));
-        x = tf.add(x, mlp(this.norm(x, i, 2), i, c, this.project));
+        x = tf.add(x, mlp(this.norm(x, i, 2), i, c, project));
       }
       x = this.norm(x, -1, 0);
       let rows = t;
