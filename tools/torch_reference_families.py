@@ -10,7 +10,7 @@ Fixtures: tiny-qwen3, tiny-llama3, tiny-llama-bias, tiny-gpt2-untied. Reads each
 The forward is written from the architectures' definitions (transformers' modeling_llama /
 modeling_qwen3 / modeling_gpt2, RoPE variants of modeling_rope_utils), independent of emrl's code.
 Also writes:
-  tiny-llama3-lora/  a PEFT adapter directory (adapter_config.json, adapter_model.safetensors written
+  tiny-llama3-lora/, tiny-gpt2-untied-lora/  PEFT adapter directories (adapter_config.json, adapter_model.safetensors written
                      by a small pure-python safetensors writer, PEFT tensor names) with random A and B,
                      and expected_logits.json of base + LoRA;
   rope_reference.json  inv_freq / attention factor of linear, dynamic, llama3 and yarn configs.
@@ -187,7 +187,7 @@ def llama_family_forward(cfg, w, ids, lora=None):
     return x @ head.T, inv_freq, att
 
 
-def gpt2_forward(cfg, w, ids):
+def gpt2_forward(cfg, w, ids, lora=None):
     B, T = ids.shape
     D, H = cfg["n_embd"], cfg["n_head"]
     hd = D // H
@@ -195,7 +195,13 @@ def gpt2_forward(cfg, w, ids):
     act = cfg.get("activation_function", "gelu_new")
     gelu = (lambda t: torch.nn.functional.gelu(t)) if act == "gelu" else (lambda t: torch.nn.functional.gelu(t, approximate="tanh"))
     ln = lambda t, p: torch.nn.functional.layer_norm(t, (D,), w[p + ".weight"], w[p + ".bias"], eps)
-    conv = lambda t, p: t @ w[p + ".weight"] + w[p + ".bias"]  # Conv1D weights are [in, out]
+    def conv(t, p):  # Conv1D weights are [in, out]; PEFT's lora_A is [r, in] and lora_B [out, r] all the same
+        y = t @ w[p + ".weight"] + w[p + ".bias"]
+        if lora and p in lora[1]:
+            a, b = lora[1][p]
+            y = y + lora[0] * (t @ a.T @ b.T)
+        return y
+
     causal = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
     x = w["transformer.wte.weight"][ids] + w["transformer.wpe.weight"][torch.arange(T)]
     for l in range(cfg["n_layer"]):
@@ -224,18 +230,19 @@ def write_expected(d, logits, inv_freq, att, note):
     print(f"wrote {d / 'expected_logits.json'}: logits {list(logits.shape)}, |max| {logits.abs().max().item():.3f}")
 
 
-def make_lora_fixture(root, cfg, w, ids):
-    """PEFT adapter for tiny-llama3: r 4, alpha 8, q/v/down_proj, random A and B (B nonzero so it changes logits)."""
-    d = root / "tiny-llama3-lora"
+def make_lora_fixture(root, name, cfg, w, ids, targets, forward):
+    """PEFT adapter directory <name>: r 4, alpha 8, random A and B (B nonzero so it changes the logits)."""
+    d = root / name
     d.mkdir(exist_ok=True)
-    r, alpha, targets = 4, 8, ["q_proj", "v_proj", "down_proj"]
+    r, alpha = 4, 8
+    gpt2 = cfg["model_type"] == "gpt2"
     g = torch.Generator().manual_seed(7)
     modules, tensors = {}, {}
-    for name, t in sorted(w.items()):
-        if not name.endswith(".weight") or t.dim() != 2 or name.split(".")[-2] not in targets:
+    for name_, t in sorted(w.items()):
+        if not name_.endswith(".weight") or t.dim() != 2 or name_.split(".")[-2] not in targets:
             continue
-        m = name[: -len(".weight")]
-        out_dim, in_dim = t.shape
+        m = name_[: -len(".weight")]
+        in_dim, out_dim = t.shape if gpt2 else reversed(t.shape)  # Conv1D [in, out], nn.Linear [out, in]
         a = (torch.rand(r, in_dim, generator=g, dtype=torch.float64) * 2 - 1) / math.sqrt(in_dim)
         b = torch.randn(out_dim, r, generator=g, dtype=torch.float64) * 0.2
         a, b = a.to(torch.float32).to(torch.float64), b.to(torch.float32).to(torch.float64)  # stored as F32
@@ -244,15 +251,15 @@ def make_lora_fixture(root, cfg, w, ids):
         tensors[f"base_model.model.{m}.lora_B.weight"] = b
     write_safetensors_f32(d / "adapter_model.safetensors", tensors)
     config = {
-        "alpha_pattern": {}, "auto_mapping": None, "base_model_name_or_path": "tiny-llama3", "bias": "none",
-        "fan_in_fan_out": False, "inference_mode": True, "init_lora_weights": True, "layers_pattern": None,
+        "alpha_pattern": {}, "auto_mapping": None, "base_model_name_or_path": name.replace("-lora", ""), "bias": "none",
+        "fan_in_fan_out": gpt2, "inference_mode": True, "init_lora_weights": True, "layers_pattern": None,
         "layers_to_transform": None, "lora_alpha": alpha, "lora_dropout": 0.05, "modules_to_save": None,
         "peft_type": "LORA", "r": r, "rank_pattern": {}, "revision": None, "target_modules": targets,
         "task_type": "CAUSAL_LM", "use_dora": False, "use_rslora": False,
     }
     (d / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    logits, _, _ = llama_family_forward(cfg, w, ids, lora=(alpha / r, modules))
-    write_expected(d, logits, None, 1.0, "tools/torch_reference_families.py: float64 torch Llama forward of tiny-llama3 + this PEFT adapter (dropout off)")
+    logits, _, _ = forward(cfg, w, ids, lora=(alpha / r, modules))
+    write_expected(d, logits, None, 1.0, f"tools/torch_reference_families.py: float64 torch {cfg['model_type']} forward of the base + this PEFT adapter (dropout off)")
 
 
 ROPE_CASES = [
@@ -279,7 +286,9 @@ def main():
         logits, inv_freq, att = fwd(cfg, w, ids)
         write_expected(d, logits, inv_freq, att, f"tools/torch_reference_families.py: float64 torch {cfg['model_type']} forward of model.safetensors")
         if name == "tiny-llama3":
-            make_lora_fixture(root, cfg, w, ids)
+            make_lora_fixture(root, "tiny-llama3-lora", cfg, w, ids, ["q_proj", "v_proj", "down_proj"], llama_family_forward)
+        if name == "tiny-gpt2-untied":
+            make_lora_fixture(root, "tiny-gpt2-untied-lora", cfg, w, ids, ["c_attn", "c_proj", "c_fc"], gpt2_forward)
     cases = []
     for extra in ROPE_CASES:
         cfg = {"model_type": "llama", "hidden_size": 256, "num_attention_heads": 8, "max_position_embeddings": 4096, **extra}

@@ -198,6 +198,22 @@ describe('PEFT adapter directories', () => {
     }
   });
 
+  it('loads a GPT-2 (Conv1D, fan_in_fan_out) adapter from the PyTorch script and matches its logits within 1e-4', async () => {
+    const dir = join(FIXTURES, 'tiny-gpt2-untied-lora');
+    const want = (JSON.parse(await readFile(join(dir, 'expected_logits.json'), 'utf8')) as { logits: number[][][] }).logits.flat(2);
+    const m = gpt2.model.clone();
+    try {
+      const lora = await loadLoraAdapter(dir, m);
+      expect(lora.pairs.size).toBe(2 * 4); // c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj per layer
+      expect(maxDiff(logits(m), want)).toBeLessThan(1e-4);
+      const out = join(tmp, 'gpt2-adapter');
+      await saveLoraAdapter(out, m);
+      expect(JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8')).fan_in_fan_out).toBe(true);
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('saves it back with the same PEFT names, shapes and values, and writes a merged HF directory', async () => {
     const m = llama.model.clone();
     try {
