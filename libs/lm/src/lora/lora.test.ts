@@ -318,3 +318,19 @@ describe('disableLora', () => {
     }
   });
 });
+
+describe('LoRA scale', () => {
+  it('is alpha / r, or alpha / sqrt(r) with useRslora (arXiv 2312.03732)', () => {
+    const m = llama.model.clone();
+    try {
+      expect(m.attachLora({ r: 4, alpha: 8, targetModules: ['q_proj'] }).scale).toBe(2);
+      m.detachLora()!.dispose();
+      expect(m.attachLora({ r: 4, alpha: 8, targetModules: ['q_proj'], useRslora: true }).scale).toBe(4);
+      expect([...m.weights.values()].every((w) => !w.trainable)).toBe(true);
+      m.detachLora()!.dispose();
+      expect([...m.weights.values()].every((w) => w.trainable)).toBe(true);
+    } finally {
+      m.dispose();
+    }
+  });
+});
