@@ -6,7 +6,8 @@ Usage: /usr/bin/python3 tools/torch_reference_families.py [fixtures_dir]   (defa
 Needs: apt-get install -y python3-torch python3-numpy   (no transformers, peft or safetensors package)
 
 Fixtures: tiny-qwen3, tiny-llama3, tiny-llama-bias, tiny-gpt2-untied. Reads each fixture's config.json + model.safetensors (header parsed by hand) and writes
-<fixture>/expected_logits.json = { input_ids [B][T], inv_freq, attention_factor, logits [B][T][V] }.
+<fixture>/expected_logits.json = { input_ids [B][T], inv_freq, attention_factor, logits [B][T][V] }
+(tiny-qwen3 also expected_logits_sliding.json: the same weights with a sliding window of 3 on layer 1).
 The forward is written from the architectures' definitions (transformers' modeling_llama /
 modeling_qwen3 / modeling_gpt2, RoPE variants of modeling_rope_utils), independent of emrl's code.
 Also writes:
@@ -153,6 +154,10 @@ def llama_family_forward(cfg, w, ids, lora=None):
     emb = torch.cat((emb, emb), dim=-1)
     cos, sin = emb.cos() * att, emb.sin() * att
     causal = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    # Qwen2/Qwen3 sliding window: layers >= max_window_layers see keys with 0 <= q - k < window.
+    window = cfg.get("sliding_window") if cfg.get("use_sliding_window") else None
+    q_minus_k = torch.arange(T)[:, None] - torch.arange(T)[None, :]
+    windowed = causal.masked_fill(q_minus_k >= window, float("-inf")) if window else causal
 
     def lin(h, module):
         y = h @ w[module + ".weight"].T
@@ -178,7 +183,8 @@ def llama_family_forward(cfg, w, ids, lora=None):
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(H // Hkv, dim=1)
         v = v.repeat_interleave(H // Hkv, dim=1)
-        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd) + causal, dim=-1)
+        mask = windowed if window and l >= cfg.get("max_window_layers", 28) else causal
+        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd) + mask, dim=-1)
         x = x + lin((a @ v).transpose(1, 2).reshape(B, T, H * hd), p + "self_attn.o_proj")
         h = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
         x = x + lin(torch.nn.functional.silu(lin(h, p + "mlp.gate_proj")) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
@@ -220,14 +226,14 @@ def rounded(t):
     return [[[round(float(v), ROUND) for v in row] for row in seq] for seq in t]
 
 
-def write_expected(d, logits, inv_freq, att, note):
-    out = {"note": note, "input_ids": INPUT_IDS}
+def write_expected(d, logits, inv_freq, att, note, file="expected_logits.json", extra=None):
+    out = {"note": note, "input_ids": INPUT_IDS, **(extra or {})}
     if inv_freq is not None:
         out["inv_freq"] = [float(f) for f in inv_freq]
         out["attention_factor"] = att
     out["logits"] = rounded(logits)
-    (d / "expected_logits.json").write_text(json.dumps(out, separators=(",", ":")) + "\n")
-    print(f"wrote {d / 'expected_logits.json'}: logits {list(logits.shape)}, |max| {logits.abs().max().item():.3f}")
+    (d / file).write_text(json.dumps(out, separators=(",", ":")) + "\n")
+    print(f"wrote {d / file}: logits {list(logits.shape)}, |max| {logits.abs().max().item():.3f}")
 
 
 def make_lora_fixture(root, name, cfg, w, ids, targets, forward):
@@ -285,6 +291,10 @@ def main():
         fwd = gpt2_forward if cfg["model_type"] == "gpt2" else llama_family_forward
         logits, inv_freq, att = fwd(cfg, w, ids)
         write_expected(d, logits, inv_freq, att, f"tools/torch_reference_families.py: float64 torch {cfg['model_type']} forward of model.safetensors")
+        if name == "tiny-qwen3":
+            patch = {"use_sliding_window": True, "sliding_window": 3, "max_window_layers": 1}
+            logits, inv_freq, att = fwd({**cfg, **patch}, w, ids)
+            write_expected(d, logits, inv_freq, att, "tools/torch_reference_families.py: float64 torch qwen3 forward with config_patch (sliding window on layer 1)", "expected_logits_sliding.json", {"config_patch": patch})
         if name == "tiny-llama3":
             make_lora_fixture(root, "tiny-llama3-lora", cfg, w, ids, ["q_proj", "v_proj", "down_proj"], llama_family_forward)
         if name == "tiny-gpt2-untied":

@@ -31,7 +31,7 @@ export const ModelConfigSchema = z
     mlpBias: z.boolean().default(false).meta({ description: 'gate/up/down_proj bias (Llama mlp_bias); unused by gpt2' }),
     qkNorm: z.boolean().default(false).meta({ description: 'per-head RMSNorm of q and k before RoPE (Qwen3)' }),
     slidingWindow: z.number().int().positive().nullable().default(null).meta({
-      description: 'attention window of some layers; emrl runs sequences up to this length (where it changes nothing) and refuses longer ones',
+      description: 'sliding attention window (Qwen2/Qwen3 use_sliding_window): layers >= maxWindowLayers attend to the last slidingWindow positions',
     }),
     maxWindowLayers: z.number().int().nonnegative().default(0).meta({ description: 'with slidingWindow: layers from this index on use it (Qwen2 max_window_layers)' }),
     tieWordEmbeddings: z.boolean().default(true),

@@ -121,11 +121,34 @@ describe('no checkpoint tensor is dropped silently', () => {
   });
 });
 
-describe('length-limited configs are exact below the limit and refused above it', () => {
-  it.each([
-    ['sliding_window', { slidingWindow: 6, maxWindowLayers: 1 }, /8 positions exceed sliding_window 6/],
-    ['dynamic rope', { ropeScaling: { type: 'dynamic', factor: 2, originalMaxPositions: 6 } }, /8 positions exceed 6, where dynamic NTK/],
-  ] as const)('%s', async (_name, patch, error) => {
+describe('sliding window (Qwen2/Qwen3 use_sliding_window, max_window_layers)', () => {
+  it('matches the torch forward with a window of 3 on layer 1, and cached generation equals uncached', async () => {
+    const { CausalLM } = await import('../model/causal-lm');
+    const { parseHfConfig } = await import('../hf-config/index');
+    const { generate } = await import('../generation/generate');
+    const dir = join(FIXTURES, 'tiny-qwen3');
+    const sliding = JSON.parse(await readFile(join(dir, 'expected_logits_sliding.json'), 'utf8')) as Expected & { config_patch: Record<string, unknown> };
+    const json = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const config = parseHfConfig({ ...json, ...sliding.config_patch }, 'patched config.json');
+    expect(config).toMatchObject({ slidingWindow: 3, maxWindowLayers: 1 });
+    const { p, expected } = loaded.get('tiny-qwen3')!;
+    const tensors = p.model.toHfTensors();
+    const model = CausalLM.fromHfTensors(config, tensors);
+    for (const t of tensors.values()) t.dispose();
+    try {
+      expect(maxAbsLogitError({ ...p, model }, sliding)).toBeLessThan(1e-4);
+      expect(maxAbsLogitError({ ...p, model }, expected)).toBeGreaterThan(1e-3); // the window binds
+      const prompts = [[256, 116, 104, 101], [5, 100]];
+      const opts = { maxNewTokens: 6, temperature: 0, stopTokenIds: [] as number[] };
+      expect((await generate(model, prompts, opts)).tokens).toEqual((await generate(model, prompts, { ...opts, useCache: false })).tokens);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('dynamic rope is exact below its length and refused above it', () => {
+  it.each([['dynamic rope', { ropeScaling: { type: 'dynamic', factor: 2, originalMaxPositions: 6 } }, /8 positions exceed 6, where dynamic NTK/]] as const)('%s', async (_name, patch, error) => {
     const { CausalLM } = await import('../model/causal-lm');
     const { p } = loaded.get('tiny-qwen3')!;
     const tensors = p.model.toHfTensors();

@@ -43,6 +43,8 @@ export interface AttentionContext {
   batch: number;
   seqLen: number;
   bias: tf.Tensor4D; // [B, 1, T, Tk]
+  /** With a sliding window that binds: the windowed bias [B, 1, T, Tk] for layers >= config.maxWindowLayers. */
+  windowBias?: tf.Tensor4D;
   rope: { cos: tf.Tensor3D; sin: tf.Tensor3D } | null; // each [N, 1, hd]
   cache?: KVCache;
 }
@@ -89,7 +91,8 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
   let k = tf.transpose(tf.reshape(k3, [b, t, hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, Hkv, T, hd]
   let v = tf.transpose(tf.reshape(v2, [b, t, hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, Hkv, T, hd]
   if (ctx.cache) ({ k, v } = ctx.cache.append(layer, k, v)); // Tk = past + T
-  const att = groupedAttention(q, k, v, ctx.bias); // [B, H, T, hd]
+  const bias = ctx.windowBias && layer >= c.maxWindowLayers ? ctx.windowBias : ctx.bias;
+  const att = groupedAttention(q, k, v, bias); // [B, H, T, hd]
   const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [n, h * hd]) as tf.Tensor2D; // [N, H*hd]
   if (c.family === 'gpt2') return ctx.project(merged, `transformer.h.${layer}.attn.c_proj`, true);
   return ctx.project(merged, `model.layers.${layer}.self_attn.o_proj`, c.attentionOutBias);

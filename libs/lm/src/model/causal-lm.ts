@@ -220,15 +220,9 @@ export class CausalLM {
     };
   }
 
-  /** Sliding-window and dynamic-NTK configs are exact up to a length; longer sequences are refused, not approximated. */
+  /** Dynamic-NTK rope is exact up to a length; longer sequences are refused, not approximated. */
   private checkLength(total: number): void {
     const c = this.config;
-    if (c.slidingWindow !== null && total > c.slidingWindow) {
-      throw new Error(
-        `CausalLM.forward: ${total} positions exceed sliding_window ${c.slidingWindow} of this ${c.modelType} model (layers >= ${c.maxWindowLayers}); ` +
-          'emrl does not implement windowed attention: shorten prompts + completions below the window',
-      );
-    }
     if (c.ropeScaling?.type === 'dynamic' && total > c.ropeScaling.originalMaxPositions) {
       throw new Error(
         `CausalLM.forward: ${total} positions exceed ${c.ropeScaling.originalMaxPositions}, where dynamic NTK rope scaling starts changing the frequencies; ` +
@@ -266,6 +260,8 @@ export class CausalLM {
         batch: b,
         seqLen: t,
         bias: attentionBias(mask, t),
+        // The window only changes anything once the sequence is longer than it.
+        windowBias: c.slidingWindow !== null && past + t > c.slidingWindow ? attentionBias(mask, t, c.slidingWindow) : undefined,
         rope: this.rope ? ropeTables(pos as tf.Tensor1D, c.headDim, this.rope) : null,
         cache,
       };
