@@ -8,7 +8,7 @@ import { readSafetensors, writeSafetensors } from '../checkpoint/safetensors';
 import { rawToTf, tfToRaw } from '../checkpoint/tensors';
 import type { CausalLM } from '../model/causal-lm';
 import type { Tokenizer } from '../tokenizer/tokenizer';
-import { LoraAdapter } from './lora-adapter';
+import { LoraAdapter, loraModules } from './lora-adapter';
 import { parsePeftAdapterConfig, toPeftAdapterConfig } from './peft-config';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -68,6 +68,11 @@ export async function loadLoraAdapter(dir: string, model: CausalLM): Promise<Lor
     throw new Error(`${configPath}: not valid JSON (${(err as Error).message})`);
   }
   const { lora } = parsePeftAdapterConfig(json, configPath);
+  try {
+    loraModules(model.config, lora.targetModules);
+  } catch (err) {
+    throw new Error(`${configPath}: field "target_modules": ${(err as Error).message.replace(/^lora: /, '')}`);
+  }
   const { tensors: raw } = await readSafetensors(weightsPath);
   const tensors = rawToTf(raw);
   try {

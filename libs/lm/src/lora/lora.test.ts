@@ -259,6 +259,8 @@ describe('PEFT adapter directories', () => {
     try {
       await expect(loadLoraAdapter(dora, m)).rejects.toThrow(/dora\/adapter_config\.json: adapter_config\.json is not a LoRA config emrl can load.*use_dora/s);
       await expect(loadLoraAdapter(join(tmp, 'nowhere'), m)).rejects.toThrow(/adapter_config\.json: missing/);
+      await writeFile(join(dora, 'adapter_config.json'), JSON.stringify({ ...cfg, target_modules: ['q_proj', 'lm_head'] }));
+      await expect(loadLoraAdapter(dora, m)).rejects.toThrow(/dora\/adapter_config\.json: field "target_modules": targetModules entry "lm_head" is not a linear projection/);
     } finally {
       m.dispose();
     }
