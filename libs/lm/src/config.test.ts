@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defineModelConfig, parseHfConfig, toHfConfig } from './config';
+import { defineModelConfig } from './config';
+import { parseHfConfig, toHfConfig } from './hf-config/index';
 
 // Field values copied from the public config.json files of these checkpoints.
 const GPT2 = {
@@ -127,16 +128,17 @@ describe('parseHfConfig', () => {
     expect(() => parseHfConfig({ model_type: 'mistral' }, 'm/config.json')).toThrow(/m\/config\.json.*"model_type".*"mistral".*gpt2, llama, qwen2/);
   });
 
-  it('names the file and the missing field', () => {
+  it('fills a missing field with the default of the family config class, as transformers does', () => {
     const { n_layer: _drop, ...noLayers } = GPT2;
-    expect(() => parseHfConfig(noLayers, 'g/config.json')).toThrow(/g\/config\.json: field "n_layer" is missing/);
+    expect(parseHfConfig(noLayers, 'g/config.json').numLayers).toBe(12); // GPT2Config n_layer=12
     const { num_hidden_layers: _d, ...qNo } = QWEN25_05B;
-    expect(() => parseHfConfig(qNo, 'q/config.json')).toThrow(/q\/config\.json: field "num_hidden_layers" is missing/);
+    expect(parseHfConfig(qNo, 'q/config.json').numLayers).toBe(32); // Qwen2Config num_hidden_layers=32
   });
 
   it('rejects wrong types and unsupported features with a fix', () => {
     expect(() => parseHfConfig({ ...GPT2, n_head: '12' }, 'g')).toThrow(/field "n_head" must be an integer/);
-    expect(() => parseHfConfig({ ...TINYLLAMA, rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'l')).toThrow(/rope_scaling.*not supported/);
+    expect(() => parseHfConfig({ ...TINYLLAMA, rope_scaling: { rope_type: 'longrope', factor: 8 } }, 'l')).toThrow(/rope_scaling.*not supported/);
+    expect(() => parseHfConfig({ ...TINYLLAMA, rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'l')).toThrow(/"rope_scaling\.low_freq_factor" is missing/);
     expect(() => parseHfConfig({ ...GPT2, activation_function: 'relu' }, 'g')).toThrow(/activation_function/);
     expect(() => parseHfConfig({ ...TINYLLAMA, num_key_value_heads: 5 }, 'l')).toThrow(/numKvHeads/);
   });

@@ -57,3 +57,58 @@ export function encodeBf16(values: Float32Array): Uint8Array {
   }
   return out;
 }
+
+/**
+ * float32 -> IEEE 754 binary16 bits, round to nearest even (torch's `.to(torch.float16)`): overflow
+ * to +-inf, gradual underflow to subnormals, NaN stays NaN.
+ */
+export function float32ToF16Bits(x: number): number {
+  f32[0] = x;
+  const b = u32[0]!;
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  const mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+  const e = exp - 127 + 15; // rebiased exponent
+  if (e >= 0x1f) return sign | 0x7c00; // too large: inf
+  if (e <= 0) {
+    if (e < -10) return sign; // below half the smallest subnormal: +-0
+    const m = mant | 0x800000; // implicit leading 1
+    const shift = 14 - e; // 24-bit significand -> subnormal 10-bit field
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1) === 1)) h += 1;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) === 1)) h += 1; // may carry into the exponent (and to inf): correct
+  return sign | h;
+}
+
+/** Encodes float32 values as little-endian f16 bytes (round to nearest even). */
+export function encodeF16(values: Float32Array): Uint8Array {
+  const out = new Uint8Array(values.length * 2);
+  for (let i = 0; i < values.length; i++) {
+    const h = float32ToF16Bits(values[i]!);
+    out[2 * i] = h & 0xff;
+    out[2 * i + 1] = h >>> 8;
+  }
+  return out;
+}
+
+/** True when every value survives a round trip through `dtype` unchanged (NaN counts as kept). */
+export function representableIn(values: Float32Array, dtype: 'F32' | 'BF16' | 'F16'): boolean {
+  if (dtype === 'F32') return true;
+  if (dtype === 'BF16') {
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0xffff) !== 0 && !Number.isNaN(values[i]!)) return false;
+    return true;
+  }
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    if (f16BitsToFloat32(float32ToF16Bits(x)) !== x && !Number.isNaN(x)) return false;
+  }
+  return true;
+}

@@ -3,36 +3,21 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { z } from 'zod';
-import { parseHfConfig, toHfConfig, type ModelConfig } from '../config';
+import type { ModelConfig } from '../config';
+import { parseHfConfig, toHfConfig } from '../hf-config/index';
 import { CausalLM } from '../model/causal-lm';
 import { loadTokenizer } from '../tokenizer/load-tokenizer';
 import type { Tokenizer } from '../tokenizer/tokenizer';
+import { eosTokenIdsOf, parseGenerationConfig, unionStopTokenIds, type GenerationConfig } from '../generation/generation-config';
 import { fsyncDir, tempSiblingPath, writeFileAtomic } from './atomic';
+import { representableIn } from './dtype';
 import { readSafetensorsDir, writeSafetensorsDir } from './sharded';
-import type { SafetensorsWriteDtype } from './safetensors';
+import type { RawTensor, SafetensorsWriteDtype } from './safetensors';
 import { rawToTf, tfToRaw } from './tensors';
 
 const LAYOUT =
   'a pretrained directory must contain config.json, model.safetensors (or model.safetensors.index.json with its shards), ' +
   'tokenizer.json and usually tokenizer_config.json; generation_config.json is optional';
-
-const TokenIdsSchema = z.union([z.number().int(), z.array(z.number().int())]);
-
-/** generation_config.json: the fields emrl reads; everything else is kept as is. */
-export const GenerationConfigSchema = z
-  .object({
-    bos_token_id: TokenIdsSchema.nullable().optional(),
-    eos_token_id: TokenIdsSchema.nullable().optional(),
-    pad_token_id: TokenIdsSchema.nullable().optional(),
-    do_sample: z.boolean().optional(),
-    temperature: z.number().optional(),
-    top_k: z.number().int().optional(),
-    top_p: z.number().optional(),
-    max_new_tokens: z.number().int().optional(),
-  })
-  .loose();
-export type GenerationConfig = z.infer<typeof GenerationConfigSchema>;
 
 export interface Pretrained {
   model: CausalLM;
@@ -40,6 +25,11 @@ export interface Pretrained {
   config: ModelConfig;
   /** generation_config.json, or null when the directory has none. */
   generationConfig: GenerationConfig | null;
+  /**
+   * Token ids that end generation: generation_config.json eos ids, config.json eos ids and the
+   * tokenizer's eos (also set as model.stopTokenIds, generate()'s default).
+   */
+  stopTokenIds: number[];
 }
 
 async function readJsonFile(path: string, what: string): Promise<unknown> {
@@ -53,7 +43,9 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 }
 
 /**
- * Loads a Hugging Face model directory (gpt2 / llama / qwen2, F32/F16/BF16 safetensors).
+ * Loads a Hugging Face model directory (gpt2 / llama / qwen2 / qwen3, F32/F16/BF16 safetensors).
+ * Sets model.stopTokenIds (the union of eos ids) and model.source (dtype and generation config,
+ * which savePretrained keeps; the dtype only while it is lossless).
  * Needs an initialized tfjs backend (initBackend()).
  */
 export async function loadPretrained(dir: string): Promise<Pretrained> {
@@ -69,13 +61,9 @@ export async function loadPretrained(dir: string): Promise<Pretrained> {
     );
   }
   const genPath = join(dir, 'generation_config.json');
-  let generationConfig: GenerationConfig | null = null;
-  if (existsSync(genPath)) {
-    const parsed = GenerationConfigSchema.safeParse(await readJsonFile(genPath, 'generation config'));
-    if (!parsed.success) throw new Error(`${genPath}: invalid generation config: ${z.prettifyError(parsed.error)}`);
-    generationConfig = parsed.data;
-  }
+  const generationConfig = existsSync(genPath) ? parseGenerationConfig(await readJsonFile(genPath, 'generation config'), genPath) : null;
   const { tensors: raw } = await readSafetensorsDir(dir);
+  const dtype = sourceFloatDtype(raw);
   const tensors = rawToTf(raw);
   raw.clear();
   let model: CausalLM;
@@ -86,22 +74,52 @@ export async function loadPretrained(dir: string): Promise<Pretrained> {
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
-  return { model, tokenizer, config, generationConfig };
+  const stopTokenIds = unionStopTokenIds(eosTokenIdsOf(generationConfig), [config.eosTokenId, ...config.eosTokenIds], [tokenizer.eosTokenId]);
+  model.stopTokenIds = stopTokenIds;
+  model.source = { dir, dtype, generationConfig };
+  return { model, tokenizer, config, generationConfig, stopTokenIds };
+}
+
+/** The float dtype the weights were stored in (F32 when they mix dtypes or are F64). */
+function sourceFloatDtype(raw: ReadonlyMap<string, RawTensor>): SafetensorsWriteDtype {
+  const seen = new Set<string>();
+  for (const t of raw.values()) if (t.sourceDtype && !t.sourceDtype.startsWith('I')) seen.add(t.sourceDtype);
+  const only = seen.size === 1 ? [...seen][0] : 'F32';
+  return only === 'BF16' || only === 'F16' ? only : 'F32';
 }
 
 export interface SavePretrainedOptions {
-  /** Float storage dtype (default F32; BF16 halves the size, rounding to nearest even). */
+  /**
+   * Float storage dtype. Default: the dtype the model was loaded from (model.source.dtype: BF16 or
+   * F16) when it stores every weight exactly, i.e. an unchanged loaded model; F32 otherwise (a trained
+   * model, one made in memory). Pass BF16/F16 to round on purpose (to nearest even).
+   */
   dtype?: SafetensorsWriteDtype;
   /** Shard weights above this many bytes per file (default: one file). */
   maxShardBytes?: number;
-  /** generation_config.json content (default: bos/eos/pad ids from the config and tokenizer). */
+  /**
+   * generation_config.json content. Default: the file the model was loaded with, unchanged
+   * (model.source.generationConfig); else bos, every stop id as eos_token_id, and pad.
+   */
   generationConfig?: GenerationConfig;
   /** More files to write into the directory (e.g. a README.md or training args), name -> content. */
   extraFiles?: Record<string, string | Uint8Array>;
 }
 
+/**
+ * The source dtype when it stores every weight exactly (a loaded model that was not changed, or was
+ * changed by bf16-exact amounts), else F32: training updates are never rounded away silently.
+ */
+function defaultDtype(model: CausalLM, raw: ReadonlyMap<string, RawTensor>): SafetensorsWriteDtype {
+  const source = model.source?.dtype ?? 'F32';
+  if (source === 'F32') return 'F32';
+  for (const t of raw.values()) if (t.data instanceof Float32Array && !representableIn(t.data, source)) return 'F32';
+  return source;
+}
+
+const TORCH_DTYPES: Record<SafetensorsWriteDtype, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
+
 async function writeAll(dir: string, model: CausalLM, tokenizer: Tokenizer, opts: SavePretrainedOptions): Promise<void> {
-  const dtype = opts.dtype ?? 'F32';
   const tensors = model.toHfTensors();
   let raw;
   try {
@@ -109,18 +127,21 @@ async function writeAll(dir: string, model: CausalLM, tokenizer: Tokenizer, opts
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
+  const dtype = opts.dtype ?? defaultDtype(model, raw);
   // Weights first and config.json last, so a reader of a directory being overwritten never finds a
   // new config next to missing weights.
   await writeSafetensorsDir(dir, raw, { dtype, maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' } });
   for (const [name, content] of Object.entries(tokenizer.toFiles!())) await writeFileAtomic(join(dir, name), content);
-  const gen = opts.generationConfig ?? {
-    bos_token_id: model.config.bosTokenId ?? tokenizer.bosTokenId,
-    eos_token_id: tokenizer.eosTokenId,
-    pad_token_id: tokenizer.padTokenId,
-  };
+  const stops = unionStopTokenIds(model.stopTokenIds, [tokenizer.eosTokenId]);
+  const gen = opts.generationConfig ??
+    model.source?.generationConfig ?? {
+      bos_token_id: model.config.bosTokenId ?? tokenizer.bosTokenId,
+      eos_token_id: stops.length === 1 ? stops[0] : stops,
+      pad_token_id: tokenizer.padTokenId,
+    };
   await writeFileAtomic(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
   for (const [name, content] of Object.entries(opts.extraFiles ?? {})) await writeFileAtomic(join(dir, name), content);
-  const hf = { ...toHfConfig(model.config), torch_dtype: dtype === 'BF16' ? 'bfloat16' : 'float32' };
+  const hf = { ...toHfConfig(model.config), torch_dtype: TORCH_DTYPES[dtype] };
   await writeFileAtomic(join(dir, 'config.json'), JSON.stringify(hf, null, 2) + '\n');
 }
 

@@ -4,12 +4,12 @@ import { open } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { z } from 'zod';
 import { writeFileAtomic } from './atomic';
-import { decodeBf16, decodeF16, encodeBf16 } from './dtype';
+import { decodeBf16, decodeF16, encodeBf16, encodeF16 } from './dtype';
 import { CheckpointError } from './errors';
 
 export const SAFETENSORS_READ_DTYPES = ['F64', 'F32', 'F16', 'BF16', 'I64', 'I32'] as const;
 export type SafetensorsDtype = (typeof SAFETENSORS_READ_DTYPES)[number];
-export type SafetensorsWriteDtype = 'F32' | 'BF16';
+export type SafetensorsWriteDtype = 'F32' | 'BF16' | 'F16';
 
 const BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
 /** Headers larger than this are treated as garbage rather than as a truncated file. */
@@ -224,7 +224,7 @@ export interface EncodeOptions {
 
 /** Bytes one tensor takes when encoded with `dtype`. */
 export function encodedByteSize(t: RawTensor, dtype: SafetensorsWriteDtype): number {
-  return t.data instanceof Int32Array ? 4 * t.data.length : (dtype === 'BF16' ? 2 : 4) * t.data.length;
+  return t.data instanceof Int32Array ? 4 * t.data.length : (dtype === 'F32' ? 4 : 2) * t.data.length;
 }
 
 /** Encodes tensors (sorted by name) into the safetensors format. */
@@ -249,6 +249,9 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, RawTensor>, opts:
     } else if (dtype === 'BF16') {
       bytes = encodeBf16(t.data);
       tdtype = 'BF16';
+    } else if (dtype === 'F16') {
+      bytes = encodeF16(t.data);
+      tdtype = 'F16';
     } else {
       bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
       tdtype = 'F32';

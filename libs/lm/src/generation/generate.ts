@@ -13,7 +13,7 @@ export const GenerateOptionsSchema = z.object({
   temperature: z.number().nonnegative().default(1).meta({ description: 'softmax temperature; 0 = greedy (argmax)' }),
   topK: z.number().int().nonnegative().default(0).meta({ description: 'keep the k most likely tokens; 0 = off' }),
   topP: z.number().gt(0).lte(1).default(1).meta({ description: 'nucleus sampling mass; 1 = off' }),
-  stopTokenIds: z.array(tokenId).optional().meta({ description: 'ends a row (the stop token is kept); default [eosTokenId] of the model config' }),
+  stopTokenIds: z.array(tokenId).optional().meta({ description: 'ends a row (the stop token is kept); default model.stopTokenIds (eos ids of config.json, generation_config.json and the tokenizer for a loaded model)' }),
   padTokenId: tokenId.optional().meta({ description: 'left padding of prompts; default padTokenId, else eosTokenId of the model config' }),
   seed: z.number().int().default(0).meta({ description: 'row b draws from its own stream seeded by (seed, b)' }),
   rowSeeds: z.array(z.number().int()).optional().meta({
@@ -48,7 +48,7 @@ function resolve(model: CausalLM, promptIds: number[][], input: GenerateOptions)
   const c = model.config;
   const pad = opts.padTokenId ?? c.padTokenId ?? c.eosTokenId;
   if (pad === null) throw new Error('generate options: padTokenId is not set and the model config has neither padTokenId nor eosTokenId; pass padTokenId');
-  const stop = new Set(opts.stopTokenIds ?? (c.eosTokenId !== null ? [c.eosTokenId] : []));
+  const stop = new Set(opts.stopTokenIds ?? model.stopTokenIds);
   if (promptIds.length === 0) throw new Error('generate: promptIds is empty; pass at least one prompt');
   promptIds.forEach((p, b) => {
     if (p.length === 0) throw new Error(`generate: promptIds[${b}] is empty; start prompts with at least one token (e.g. BOS)`);

@@ -1,10 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config';
 import type { KVCache } from './kv-cache';
-import { linear } from './layers';
+import { rmsNorm } from './layers';
 import { applyRope } from './rope';
 
 export type WeightLookup = (name: string) => tf.Tensor;
+
+/**
+ * A linear projection by module name, e.g. "model.layers.0.self_attn.q_proj": x [N, in] ->
+ * [N, out] with `${module}.weight` (stored [in, out]) and, when hasBias, `${module}.bias`; CausalLM
+ * adds an attached LoRA adapter's update here.
+ */
+export type Projection = (x: tf.Tensor2D, module: string, hasBias: boolean) => tf.Tensor2D;
 
 /**
  * Scaled dot-product attention with grouped-query heads (GQA, arXiv 2305.13245) without repeating
@@ -32,26 +39,32 @@ export function groupedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D,
 export interface AttentionContext {
   config: ModelConfig;
   weight: WeightLookup;
+  project: Projection;
   batch: number;
   seqLen: number;
   bias: tf.Tensor4D; // [B, 1, T, Tk]
+  /** With a sliding window that binds: the windowed bias [B, 1, T, Tk] for layers >= config.maxWindowLayers. */
+  windowBias?: tf.Tensor4D;
   rope: { cos: tf.Tensor3D; sin: tf.Tensor3D } | null; // each [N, 1, hd]
   cache?: KVCache;
 }
 
 /** q [N, H*hd], k and v [N, Hkv*hd] from the normalized hidden state x [N, D]. */
 function projectQkv(x: tf.Tensor2D, layer: number, ctx: AttentionContext): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
-  const { config: c, weight } = ctx;
+  const { config: c, project } = ctx;
   if (c.family === 'gpt2') {
-    const p = `transformer.h.${layer}.attn.c_attn`;
-    const qkv = linear(x, weight(`${p}.weight`) as tf.Tensor2D, weight(`${p}.bias`) as tf.Tensor1D); // [N, 3D]
+    const qkv = project(x, `transformer.h.${layer}.attn.c_attn`, true); // [N, 3D]
     const d = c.hiddenSize;
     return tf.split(qkv, [d, d, d], 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
   }
   const p = `model.layers.${layer}.self_attn`;
-  const proj = (n: string): tf.Tensor2D =>
-    linear(x, weight(`${p}.${n}.weight`) as tf.Tensor2D, c.attentionBias ? (weight(`${p}.${n}.bias`) as tf.Tensor1D) : undefined);
-  return [proj('q_proj'), proj('k_proj'), proj('v_proj')];
+  return [project(x, `${p}.q_proj`, c.attentionBias), project(x, `${p}.k_proj`, c.attentionBias), project(x, `${p}.v_proj`, c.attentionBias)];
+}
+
+/** Qwen3: RMSNorm over each head's hd features (weights [hd]) of x [N, heads, hd], before RoPE. */
+function headNorm(x: tf.Tensor3D, gamma: tf.Tensor, eps: number): tf.Tensor3D {
+  const [n, h, hd] = x.shape;
+  return tf.reshape(rmsNorm(tf.reshape(x, [n * h, hd]), gamma as tf.Tensor1D, eps), [n, h, hd]);
 }
 
 /** Self-attention sublayer: x [N, D] -> [N, D] (before the residual add). Appends to ctx.cache. */
@@ -62,8 +75,14 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
   const hkv = c.numKvHeads;
   const hd = c.headDim;
   const [q2, k2, v2] = projectQkv(x, layer, ctx);
-  let q3 = tf.reshape(tf.mul(q2, 1 / Math.sqrt(hd)), [n, h, hd]) as tf.Tensor3D;
+  let q3 = tf.reshape(q2, [n, h, hd]) as tf.Tensor3D;
   let k3 = tf.reshape(k2, [n, hkv, hd]) as tf.Tensor3D;
+  if (c.qkNorm) {
+    const p = `model.layers.${layer}.self_attn`;
+    q3 = headNorm(q3, ctx.weight(`${p}.q_norm.weight`), c.normEps);
+    k3 = headNorm(k3, ctx.weight(`${p}.k_norm.weight`), c.normEps);
+  }
+  q3 = tf.mul(q3, 1 / Math.sqrt(hd));
   if (ctx.rope) {
     q3 = applyRope(q3, ctx.rope.cos, ctx.rope.sin);
     k3 = applyRope(k3, ctx.rope.cos, ctx.rope.sin);
@@ -72,11 +91,9 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
   let k = tf.transpose(tf.reshape(k3, [b, t, hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, Hkv, T, hd]
   let v = tf.transpose(tf.reshape(v2, [b, t, hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, Hkv, T, hd]
   if (ctx.cache) ({ k, v } = ctx.cache.append(layer, k, v)); // Tk = past + T
-  const att = groupedAttention(q, k, v, ctx.bias); // [B, H, T, hd]
+  const bias = ctx.windowBias && layer >= c.maxWindowLayers ? ctx.windowBias : ctx.bias;
+  const att = groupedAttention(q, k, v, bias); // [B, H, T, hd]
   const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [n, h * hd]) as tf.Tensor2D; // [N, H*hd]
-  if (c.family === 'gpt2') {
-    const p = `transformer.h.${layer}.attn.c_proj`;
-    return linear(merged, ctx.weight(`${p}.weight`) as tf.Tensor2D, ctx.weight(`${p}.bias`) as tf.Tensor1D);
-  }
-  return linear(merged, ctx.weight(`model.layers.${layer}.self_attn.o_proj.weight`) as tf.Tensor2D);
+  if (c.family === 'gpt2') return ctx.project(merged, `transformer.h.${layer}.attn.c_proj`, true);
+  return ctx.project(merged, `model.layers.${layer}.self_attn.o_proj`, c.attentionOutBias);
 }

@@ -1,5 +1,5 @@
 /**
- * CausalLM: one decoder for GPT-2 and Llama/Qwen2 (see docs/ARCHITECTURE.md).
+ * CausalLM: one decoder for GPT-2 and Llama/Qwen2/Qwen3 (see docs/ARCHITECTURE.md).
  *
  * Shapes (B batch, T new positions, Tk = cached + new positions, D hidden, V vocab,
  * H query heads, Hkv kv heads, hd head dim, N = B*T):
@@ -17,15 +17,20 @@
  * transposed. Alignment: logits at position t predict token t+1.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { SafetensorsWriteDtype } from '../checkpoint/safetensors';
 import { ModelConfigSchema, type ModelConfig } from '../config';
-import { selfAttention, type AttentionContext } from './attention';
+import type { GenerationConfig } from '../generation/generation-config';
+import { LoraAdapter } from '../lora/lora-adapter';
+import type { LoraConfig, LoraConfigInput } from '../lora/lora-config';
+import { selfAttention, type AttentionContext, type Projection } from './attention';
 import type { KVCache } from './kv-cache';
-import { layerNorm, rmsNorm } from './layers';
+import { layerNorm, linear, rmsNorm } from './layers';
 import type { LogitsAdapter } from './logits-adapter';
 import { attentionBias, positionIds } from './masks';
 import { mlp } from './mlp';
 import { ropeTables } from './rope';
-import { hfToInternal, initTensor, internalToHf, weightSpecs } from './weights';
+import { ropeFrequencies, type RopeFrequencies } from './rope-scaling';
+import { embeddingName, hfToInternal, initTensor, internalToHf, weightSpecs } from './weights';
 
 export interface ForwardOptions {
   /** [B, T] 1 = real token, 0 = pad (int32 or float32). With a cache: [B, T] new columns or the full [B, Tk]. */
@@ -34,16 +39,43 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Compute logits only for the last position (returns [B, 1, V]); used by generation. */
   lastPositionOnly?: boolean;
+  /**
+   * Run the base model without the attached LoRA update (PEFT's disable_adapter()): the frozen
+   * reference of KL-regularized training without a second copy of the weights.
+   */
+  disableLora?: boolean;
+}
+
+/** Where a loaded model came from; savePretrained keeps its dtype and generation_config.json. */
+export interface ModelSource {
+  dir: string;
+  /** Float dtype of the checkpoint's weights. */
+  dtype: SafetensorsWriteDtype;
+  /** generation_config.json as loaded (null when the directory had none). */
+  generationConfig: GenerationConfig | null;
 }
 
 export class CausalLM {
   private adapter: LogitsAdapter | null = null;
+  private lora: LoraAdapter | null = null;
+  private readonly rope: RopeFrequencies | null;
+  /**
+   * Token ids that end generation by default (generate() without stopTokenIds). loadPretrained sets
+   * the union of config.json, generation_config.json and tokenizer eos ids; default [eosTokenId].
+   */
+  stopTokenIds: number[];
+  /** Set by loadPretrained; null for a model made in memory. */
+  source: ModelSource | null = null;
 
   private constructor(
     readonly config: ModelConfig,
     /** Parameters keyed by Hugging Face names; Linear weights stored [in, out] (see file header). */
     readonly weights: Map<string, tf.Variable>,
-  ) {}
+  ) {
+    this.rope = config.family === 'llama' ? ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling) : null;
+    const eos = [...(config.eosTokenId !== null ? [config.eosTokenId] : []), ...config.eosTokenIds];
+    this.stopTokenIds = [...new Set(eos)];
+  }
 
   /** Deterministic GPT-2-style init (see initTensor): same seed, same weights on every backend. */
   static init(config: ModelConfig, seed: number): CausalLM {
@@ -88,11 +120,70 @@ export class CausalLM {
     return this.adapter;
   }
 
-  /** Model weights, plus the logits adapter's variables unless includeAdapter is false. */
+  /**
+   * What training updates: the model weights, or only the LoRA variables when a LoRA adapter is
+   * attached; plus the logits adapter's variables unless includeAdapter is false.
+   */
   trainableVariables(opts: { includeAdapter?: boolean } = {}): tf.Variable[] {
-    const vars = [...this.weights.values()];
+    const vars = this.lora ? this.lora.variables() : [...this.weights.values()];
     if (this.adapter && opts.includeAdapter !== false) vars.push(...this.adapter.variables());
     return vars;
+  }
+
+  /**
+   * trainableVariables() keyed by stable names for optimizer state: Hugging Face weight names, or
+   * PEFT tensor names when LoRA is attached; logits-adapter variables by their tfjs name.
+   */
+  namedTrainableVariables(opts: { includeAdapter?: boolean } = {}): Map<string, tf.Variable> {
+    const out = this.lora ? this.lora.namedVariables() : new Map(this.weights);
+    if (this.adapter && opts.includeAdapter !== false) for (const v of this.adapter.variables()) out.set(v.name, v);
+    return out;
+  }
+
+  /**
+   * Attaches a new LoRA adapter (PEFT init, seeded) to the projections named by cfg.targetModules
+   * and freezes the base weights (trainable = false): from now on trainableVariables() returns only
+   * the adapter's variables. Throws if one is already attached.
+   */
+  attachLora(cfg: LoraConfigInput | LoraConfig, seed = 0): LoraAdapter {
+    return this.setLora(LoraAdapter.create(this.config, cfg, seed));
+  }
+
+  /** Attaches an existing adapter (e.g. loadLoraAdapter); the model takes ownership. */
+  setLora(adapter: LoraAdapter): LoraAdapter {
+    if (this.lora) throw new Error('CausalLM: a LoRA adapter is already attached; detachLora() or mergeLora() first');
+    if (adapter.baseModelType !== this.config.modelType) {
+      throw new Error(`CausalLM: LoRA adapter was made for model_type ${adapter.baseModelType}, this model is ${this.config.modelType}`);
+    }
+    this.lora = adapter;
+    for (const w of this.weights.values()) w.trainable = false;
+    return adapter;
+  }
+
+  getLora(): LoraAdapter | null {
+    return this.lora;
+  }
+
+  /** Removes the LoRA adapter (returned, not disposed) and makes the base weights trainable again. */
+  detachLora(): LoraAdapter | null {
+    const l = this.lora;
+    this.lora = null;
+    for (const w of this.weights.values()) w.trainable = true;
+    return l;
+  }
+
+  /** Folds the attached LoRA update into the base weights (W += s A B), then detaches and disposes the adapter. */
+  mergeLora(): void {
+    const l = this.lora;
+    if (!l) throw new Error('CausalLM.mergeLora: no LoRA adapter attached');
+    for (const module of l.pairs.keys()) {
+      const w = this.weights.get(`${module}.weight`)!;
+      const merged = l.mergedWeight(module, w);
+      w.assign(merged);
+      merged.dispose();
+    }
+    this.detachLora();
+    l.dispose();
   }
 
   numParameters(): number {
@@ -101,18 +192,43 @@ export class CausalLM {
     return n;
   }
 
-  /** Deep copy of the weights (for frozen reference models). The logits adapter, if any, is shared. */
+  /** Deep copy of the weights and of a LoRA adapter (for frozen reference models). The logits adapter, if any, is shared. */
   clone(): CausalLM {
     const weights = new Map<string, tf.Variable>();
     for (const [name, w] of this.weights) weights.set(name, tf.variable(w, w.trainable));
     const copy = new CausalLM(this.config, weights);
     copy.adapter = this.adapter;
+    copy.lora = this.lora?.clone() ?? null;
+    copy.stopTokenIds = [...this.stopTokenIds];
+    copy.source = this.source;
     return copy;
   }
 
   dispose(): void {
     for (const w of this.weights.values()) w.dispose();
     this.weights.clear();
+    this.lora?.dispose();
+    this.lora = null;
+  }
+
+  /** x [N, in] @ W [in, out] (+ bias) (+ LoRA update when the module is adapted). */
+  private projection(lora: LoraAdapter | null): Projection {
+    return (x, module, hasBias) => {
+      const y = linear(x, this.weight(`${module}.weight`) as tf.Tensor2D, hasBias ? (this.weight(`${module}.bias`) as tf.Tensor1D) : undefined);
+      const d = lora?.delta(x, module);
+      return d ? tf.add(y, d) : y;
+    };
+  }
+
+  /** Dynamic-NTK rope is exact up to a length; longer sequences are refused, not approximated. */
+  private checkLength(total: number): void {
+    const c = this.config;
+    if (c.ropeScaling?.type === 'dynamic' && total > c.ropeScaling.originalMaxPositions) {
+      throw new Error(
+        `CausalLM.forward: ${total} positions exceed ${c.ropeScaling.originalMaxPositions}, where dynamic NTK rope scaling starts changing the frequencies; ` +
+          'emrl implements it only below that length: shorten the sequence',
+      );
+    }
   }
 
   private weight = (name: string): tf.Tensor => {
@@ -127,26 +243,31 @@ export class CausalLM {
     const [b, t] = inputIds.shape;
     const cache = opts.cache;
     const past = cache?.length ?? 0;
+    this.checkLength(past + t);
+    const project = this.projection(opts.disableLora ? null : this.lora);
     return tf.tidy(() => {
       const mask = this.fullMask(b, t, past, opts); // [B, Tk]
       if (cache) cache.setMask(mask);
       const n = b * t;
       const ids = tf.reshape(tf.cast(inputIds, 'int32'), [n]);
       const pos = tf.reshape(positionIds(mask, t), [n]); // [N]
-      let x = tf.gather(this.weight(c.family === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight'), ids) as tf.Tensor2D; // [N, D]
+      let x = tf.gather(this.weight(embeddingName(c)), ids) as tf.Tensor2D; // [N, D]
       if (c.family === 'gpt2') x = tf.add(x, tf.gather(this.weight('transformer.wpe.weight'), pos));
       const ctx: AttentionContext = {
         config: c,
         weight: this.weight,
+        project,
         batch: b,
         seqLen: t,
         bias: attentionBias(mask, t),
-        rope: c.family === 'llama' ? ropeTables(pos as tf.Tensor1D, c.headDim, c.ropeTheta) : null,
+        // The window only changes anything once the sequence is longer than it.
+        windowBias: c.slidingWindow !== null && past + t > c.slidingWindow ? attentionBias(mask, t, c.slidingWindow) : undefined,
+        rope: this.rope ? ropeTables(pos as tf.Tensor1D, c.headDim, this.rope) : null,
         cache,
       };
       for (let i = 0; i < c.numLayers; i++) {
         x = tf.add(x, selfAttention(this.norm(x, i, 1), i, ctx));
-        x = tf.add(x, mlp(this.norm(x, i, 2), i, c, this.weight));
+        x = tf.add(x, mlp(this.norm(x, i, 2), i, c, project));
       }
       x = this.norm(x, -1, 0);
       let rows = t;
@@ -155,7 +276,7 @@ export class CausalLM {
         rows = 1;
       }
       const logits2 = c.tieWordEmbeddings
-        ? tf.matMul(x, this.weight(c.family === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight') as tf.Tensor2D, false, true)
+        ? tf.matMul(x, this.weight(embeddingName(c)) as tf.Tensor2D, false, true)
         : tf.matMul(x, this.weight('lm_head.weight') as tf.Tensor2D); // [B*rows, V]
       const logits = tf.reshape(logits2, [b, rows, c.vocabSize]) as tf.Tensor3D;
       return this.adapter ? this.adapter.apply(logits) : logits;

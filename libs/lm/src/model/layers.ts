@@ -70,6 +70,11 @@ export function geluNew<T extends tf.Tensor>(x: T): T {
   return f(x) as T;
 }
 
+/** Exact GELU ("gelu" in Hugging Face, torch's default): 0.5 x (1 + erf(x / sqrt 2)); tfjs differentiates erf. */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+}
+
 /** SiLU / swish: x * sigmoid(x). */
 export function silu<T extends tf.Tensor>(x: T): T {
   return tf.mul(x, tf.sigmoid(x));

@@ -25,10 +25,11 @@ export function positionIds(mask: tf.Tensor2D, t: number): tf.Tensor2D {
 
 /**
  * Additive causal + padding bias for `t` new queries that sit at the end of `mask` [B, Tk]:
- * query i (absolute index Tk - t + i) may attend key j iff j <= Tk - t + i and mask[b, j] = 1.
+ * query i (absolute index q = Tk - t + i) may attend key j iff j <= q and mask[b, j] = 1, and with a
+ * sliding `window` also q - j < window (transformers' sliding_window_overlay, on absolute indices).
  * Returns [B, 1, t, Tk] with 0 where allowed and MASK_VALUE elsewhere.
  */
-export function attentionBias(mask: tf.Tensor2D, t: number): tf.Tensor4D {
+export function attentionBias(mask: tf.Tensor2D, t: number, window?: number): tf.Tensor4D {
   const [b, tk] = mask.shape;
   const past = tk - t;
   const m = mask.dataSync();
@@ -36,7 +37,8 @@ export function attentionBias(mask: tf.Tensor2D, t: number): tf.Tensor4D {
   for (let r = 0; r < b; r++) {
     for (let i = 0; i < t; i++) {
       const row = (r * t + i) * tk;
-      for (let j = 0; j <= past + i; j++) if (m[r * tk + j] !== 0) bias[row + j] = 0;
+      const first = window === undefined ? 0 : Math.max(0, past + i - window + 1);
+      for (let j = first; j <= past + i; j++) if (m[r * tk + j] !== 0) bias[row + j] = 0;
     }
   }
   return tf.tensor4d(bias, [b, 1, t, tk]);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { RopeFrequencies } from './rope-scaling';
 
 // Rotary position embeddings (RoFormer, arXiv 2104.09864) in the Hugging Face "rotate_half"
 // convention: the rotated pairs are (x[i], x[i + d/2]), not adjacent elements.
@@ -11,15 +12,21 @@ export function ropeInvFreq(headDim: number, theta: number): Float32Array {
   return out;
 }
 
-/** cos/sin tables for positions [N] (any numeric dtype) -> each [N, 1, headDim] (broadcast over heads). */
-export function ropeTables(positions: tf.Tensor1D, headDim: number, theta: number): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
+/**
+ * cos/sin tables for positions [N] (any numeric dtype) -> each [N, 1, headDim] (broadcast over heads).
+ * `freqs` is a rotary base theta, or precomputed frequencies (rope scaling, see rope-scaling.ts)
+ * whose attention factor multiplies cos and sin as in transformers.
+ */
+export function ropeTables(positions: tf.Tensor1D, headDim: number, freqs: number | RopeFrequencies): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
+  const { invFreq: inv, attentionScaling } = typeof freqs === 'number' ? { invFreq: ropeInvFreq(headDim, freqs), attentionScaling: 1 } : freqs;
   return tf.tidy(() => {
-    const invFreq = tf.tensor2d(ropeInvFreq(headDim, theta), [1, headDim / 2]);
+    const invFreq = tf.tensor2d(inv, [1, headDim / 2]);
     const n = positions.shape[0];
     const angles = tf.matMul(tf.reshape(tf.cast(positions, 'float32'), [n, 1]), invFreq); // [N, d/2]
     const emb = tf.concat([angles, angles], 1); // [N, d]
     const shape: [number, number, number] = [n, 1, headDim];
-    return { cos: tf.reshape(tf.cos(emb), shape), sin: tf.reshape(tf.sin(emb), shape) };
+    const scale = (t: tf.Tensor): tf.Tensor => (attentionScaling === 1 ? t : tf.mul(t, attentionScaling));
+    return { cos: tf.reshape(scale(tf.cos(emb)), shape), sin: tf.reshape(scale(tf.sin(emb)), shape) };
   });
 }
 

@@ -46,9 +46,11 @@ export function weightSpecs(c: ModelConfig): WeightSpec[] {
     }
     add('transformer.ln_f.weight', [d], 'ones');
     add('transformer.ln_f.bias', [d], 'zeros');
+    // An untied GPT-2 head is an nn.Linear (no bias): [V, D] in the checkpoint.
+    if (!c.tieWordEmbeddings) add('lm_head.weight', [d, c.vocabSize], 'normal', true);
     return specs;
   }
-  // Llama / Qwen2: nn.Linear stores [out, in]; every *_proj and lm_head is transposed to [in, out].
+  // Llama / Qwen2 / Qwen3: nn.Linear stores [out, in]; every *_proj and lm_head is transposed to [in, out].
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
   add('model.embed_tokens.weight', [c.vocabSize, d], 'normal');
@@ -63,11 +65,21 @@ export function weightSpecs(c: ModelConfig): WeightSpec[] {
       add(`${p}.self_attn.k_proj.bias`, [kv], 'zeros');
       add(`${p}.self_attn.v_proj.bias`, [kv], 'zeros');
     }
+    if (c.qkNorm) {
+      add(`${p}.self_attn.q_norm.weight`, [c.headDim], 'ones');
+      add(`${p}.self_attn.k_norm.weight`, [c.headDim], 'ones');
+    }
     add(`${p}.self_attn.o_proj.weight`, [q, d], 'residual', true);
+    if (c.attentionOutBias) add(`${p}.self_attn.o_proj.bias`, [d], 'zeros');
     add(`${p}.post_attention_layernorm.weight`, [d], 'ones');
     add(`${p}.mlp.gate_proj.weight`, [d, c.intermediateSize], 'normal', true);
     add(`${p}.mlp.up_proj.weight`, [d, c.intermediateSize], 'normal', true);
     add(`${p}.mlp.down_proj.weight`, [c.intermediateSize, d], 'residual', true);
+    if (c.mlpBias) {
+      add(`${p}.mlp.gate_proj.bias`, [c.intermediateSize], 'zeros');
+      add(`${p}.mlp.up_proj.bias`, [c.intermediateSize], 'zeros');
+      add(`${p}.mlp.down_proj.bias`, [d], 'zeros');
+    }
   }
   add('model.norm.weight', [d], 'ones');
   if (!c.tieWordEmbeddings) add('lm_head.weight', [d, c.vocabSize], 'normal', true);
@@ -91,14 +103,43 @@ export function initTensor(spec: WeightSpec, numLayers: number, seed: number): t
   return tf.tensor(values, spec.shape, 'float32');
 }
 
-/** Buffers some Hugging Face checkpoints carry that are not parameters. */
-const IGNORED = [/\.attn\.bias$/, /\.attn\.masked_bias$/, /rotary_emb\.inv_freq$/];
+/**
+ * The documented ignore list: buffers some Hugging Face checkpoints carry that are not parameters
+ * and that emrl recomputes (GPT-2's causal-mask buffers attn.bias / attn.masked_bias, the rotary
+ * inv_freq buffer of older Llama/Qwen saves). Every other unused tensor is an error.
+ */
+export const IGNORED_CHECKPOINT_TENSORS: readonly RegExp[] = [/\.attn\.bias$/, /\.attn\.masked_bias$/, /rotary_emb\.inv_freq$/];
+
+/** Name of the input embedding, which a tied lm_head reuses. */
+export function embeddingName(c: ModelConfig): string {
+  return c.family === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
+}
+
+/**
+ * A checkpoint of a tied model may still carry lm_head.weight (transformers ties it on load). It is
+ * accepted only when it equals the embedding; otherwise the config is wrong and dropping it would
+ * silently change the logits.
+ */
+function checkTiedHead(config: ModelConfig, head: tf.Tensor, embed: tf.Tensor | undefined): void {
+  const same =
+    embed !== undefined &&
+    head.shape.length === embed.shape.length &&
+    head.shape.every((v, i) => v === embed.shape[i]) &&
+    tf.tidy(() => tf.max(tf.abs(tf.sub(tf.cast(head, 'float32'), tf.cast(embed, 'float32')))).dataSync()[0]! === 0);
+  if (!same) {
+    throw new Error(
+      `fromHfTensors: the checkpoint has lm_head.weight different from ${embeddingName(config)} but config.json ties them ` +
+        '(tie_word_embeddings true or absent for gpt2); set "tie_word_embeddings": false in config.json so the untied head is used',
+    );
+  }
+}
 
 /**
  * Validates a Hugging Face tensor map against the config and returns internal-layout float32
  * tensors (new tensors; the input map is not disposed). Linear weights of Llama/Qwen2 ([out, in])
  * are transposed to [in, out]; GPT-2 Conv1D weights are taken as they are. GPT-2 names without
- * the "transformer." prefix (as saved from GPT2Model) are accepted; a tied lm_head.weight is ignored.
+ * the "transformer." prefix (as saved from GPT2Model) are accepted; a tied lm_head.weight must equal
+ * the embedding. Tensors in IGNORED_CHECKPOINT_TENSORS are skipped; any other unused one is an error.
  */
 export function hfToInternal(config: ModelConfig, tensors: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
   const specs = weightSpecs(config);
@@ -108,8 +149,11 @@ export function hfToInternal(config: ModelConfig, tensors: Map<string, tf.Tensor
   for (const [rawName, t] of tensors) {
     let name = rawName;
     if (config.family === 'gpt2' && !name.startsWith('transformer.') && byName.has(`transformer.${name}`)) name = `transformer.${name}`;
-    if (IGNORED.some((re) => re.test(name))) continue;
-    if (name === 'lm_head.weight' && config.tieWordEmbeddings) continue;
+    if (IGNORED_CHECKPOINT_TENSORS.some((re) => re.test(name))) continue;
+    if (name === 'lm_head.weight' && config.tieWordEmbeddings) {
+      checkTiedHead(config, t, tensors.get(embeddingName(config)) ?? tensors.get(embeddingName(config).replace(/^transformer\./, '')));
+      continue;
+    }
     if (!byName.has(name)) unexpected.push(rawName);
     else found.set(name, t);
   }
@@ -135,6 +179,9 @@ export function hfToInternal(config: ModelConfig, tensors: Map<string, tf.Tensor
     const want = hfShape(s);
     if (t.shape.length !== want.length || t.shape.some((v, i) => v !== want[i])) {
       throw new Error(`fromHfTensors: tensor ${s.name} has shape ${fmt(t.shape)}, expected ${fmt(want)} (Hugging Face layout) for this config.json`);
+    }
+    if (t.dtype !== 'float32') {
+      throw new Error(`fromHfTensors: tensor ${s.name} has dtype ${t.dtype}; model weights must be floating point (F32, F16 or BF16 in the safetensors file)`);
     }
   }
   const out = new Map<string, tf.Tensor>();

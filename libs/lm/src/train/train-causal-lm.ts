@@ -14,6 +14,10 @@ export interface TrainableLM {
   trainableVariables(): tf.Variable[];
   /** Parameters by Hugging Face name; when present the optimizer state is saved under these names. */
   weights?: Map<string, tf.Variable>;
+  /** trainableVariables() by stable name (CausalLM: HF names, or PEFT names with LoRA); preferred over `weights`. */
+  namedTrainableVariables?(): Map<string, tf.Variable>;
+  /** A CausalLM's LoRA adapter, if attached (data-parallel workers do not replicate it). */
+  getLora?(): unknown;
   /** Architecture; needed (a CausalLM has it) when training with `workers` > 1, to build the replicas. */
   config?: ModelConfig;
 }
@@ -76,7 +80,7 @@ export async function trainCausalLM(model: TrainableLM, opts: TrainCausalLMOptio
   const vars = model.trainableVariables();
   check(vars.length > 0, 'model', 'has no trainable variables');
   const source: BatchSource = typeof opts.data === 'function' ? opts.data : tokenStreamSource(opts.data);
-  const names = new Map<string, tf.Variable>(model.weights ?? []);
+  const names = new Map<string, tf.Variable>(model.namedTrainableVariables?.() ?? model.weights ?? []);
   const listed = new Set(names.values());
   for (const v of vars) if (!listed.has(v)) names.set(v.name, v); // e.g. logits-adapter variables
   const optimizer = opts.optimizerInstance ?? new AdamW(opts.optimizer, { variables: names });
@@ -87,6 +91,7 @@ export async function trainCausalLM(model: TrainableLM, opts: TrainCausalLMOptio
   check(Number.isInteger(workers) && workers >= 1, 'workers', `must be an integer >= 1, got ${workers}`);
   if (workers > 1) {
     check(model.config !== undefined, 'workers', '> 1 needs a model with a config (a CausalLM) to build the worker replicas');
+    check(!model.getLora?.(), 'workers', '> 1 does not replicate a LoRA adapter to the workers yet; train LoRA with workers: 1');
     check(currentBackend() !== null, 'workers', '> 1 needs initBackend() to have run (the workers use the same backend)');
   }
   let pool: GradientWorkers | null = null;

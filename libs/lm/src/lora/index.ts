@@ -1,0 +1,4 @@
+export * from './lora-config';
+export * from './lora-adapter';
+export * from './peft-config';
+export * from './lora-io';
