@@ -18,13 +18,13 @@ export interface TrainableParameters {
   applyToFrozen?(logits: tf.Tensor3D): tf.Tensor3D;
 }
 
-/** The model's own weights (keyed by Hugging Face names); an attached logits adapter stays frozen. */
+/** The model's own weights (keyed by Hugging Face names), or its LoRA adapter's when one is attached (PEFT names); an attached logits adapter stays frozen. */
 export function modelParameters(model: CausalLM): TrainableParameters {
   return {
     kind: 'model',
     description: 'model weights',
     variables: () => model.trainableVariables({ includeAdapter: false }),
-    named: () => model.weights,
+    named: () => model.namedTrainableVariables({ includeAdapter: false }),
   };
 }
 
