@@ -48,3 +48,17 @@ export function shortcutOverrides(opts: { model?: string; task?: string }): { pa
   if (opts.task !== undefined) out.push({ path: 'task', value: parseTaskFlag(opts.task) });
   return out;
 }
+
+/**
+ * A single-stage command (`emrl eval ... --set eval.maxNewTokens=16`) measures its boundary
+ * diagnostics with the stage's `maxNewTokens` unless `diagnostics.maxNewTokens` is set: otherwise the
+ * probe samples run to the task's length limit (1024 for JSONL tasks) and dwarf the stage itself.
+ */
+export function inheritStageTokenLimit(data: Record<string, unknown>, kind: string): Record<string, unknown> {
+  const stage = (Array.isArray(data['stages']) ? data['stages'] : []).find((s) => s && typeof s === 'object' && kind in s) as Record<string, unknown> | undefined;
+  const limit = (stage?.[kind] as Record<string, unknown> | undefined)?.['maxNewTokens'];
+  const diagnostics = data['diagnostics'] ?? {};
+  if (typeof limit !== 'number' || typeof diagnostics !== 'object' || diagnostics === null) return data;
+  if ((diagnostics as Record<string, unknown>)['maxNewTokens'] !== undefined) return data;
+  return { ...data, diagnostics: { ...diagnostics, maxNewTokens: limit } };
+}

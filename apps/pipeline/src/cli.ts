@@ -7,7 +7,7 @@ import { applyOverride, parseSetFlag } from './config/overrides';
 import type { PipelineConfig } from './config/pipeline-schema';
 import { listPresets, presetPath, SWEEP_PRESETS } from './config/presets';
 import { executeRun, type RunOutcome } from './execute';
-import { shortcutOverrides } from './cli-shortcuts';
+import { inheritStageTokenLimit, shortcutOverrides } from './cli-shortcuts';
 import { ProgressReporter, formatDiagnosticsLine } from './progress';
 import { writeRunReport } from './report/run-report';
 import { RunDir } from './run-dir';
@@ -204,6 +204,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
             const { path, value } = parseSetFlag(flag);
             d = applyOverride(d, path, value).data;
           }
+          d = inheritStageTokenLimit(d, kind);
           const config = parsePipelineConfig(d, file ?? `preset ${opts.preset ?? 'em-warmstart'}`, runtime.registry);
           return execute(await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) }), opts);
         }),

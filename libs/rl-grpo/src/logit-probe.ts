@@ -14,6 +14,8 @@ export interface LogitProbeOptions {
   responses?: readonly (readonly number[])[];
   /** Sampling temperature for own samples (the paper's logit-shift figure used 0.6). */
   sampleTemperature?: number;
+  /** Length limit of own samples; default the task's maxCompletionLength. */
+  maxNewTokens?: number;
   seed?: number;
   stats?: Partial<LogitStatsConfig>;
 }
@@ -47,7 +49,7 @@ export async function probeLogitStatistics(policy: Policy, task: Task, opts: Log
       temperature: sampleTemperature,
       topP: 1,
       topK: 0,
-      maxNewTokens: task.maxCompletionLength,
+      maxNewTokens: opts.maxNewTokens ?? task.maxCompletionLength,
       seed: opts.seed ?? 0,
     });
     responses = r.completionIds;
