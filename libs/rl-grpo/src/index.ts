@@ -24,5 +24,7 @@ export * from './tasks/answer';
 export * from './tasks/modchain';
 export * from './tasks/word-problems';
 export * from './tasks/jsonl';
+export * from './tasks/jsonl-layouts';
+export * from './tasks/prompt-format';
 export * from './tasks/registry';
 export * from './logit-probe';

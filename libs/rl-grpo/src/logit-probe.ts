@@ -3,6 +3,7 @@ import { packBatchArrays, toPackedBatch } from '@emrl/lm';
 import { logitStatistics, type LogitStatistics, type LogitStatsConfig } from './logit-stats';
 import type { Policy } from './policy';
 import { sampleGroups } from './rollout';
+import { encodePrompt } from './tasks/prompt-format';
 import type { Task, TaskExample } from './tasks/task';
 
 export interface LogitProbeOptions {
@@ -57,7 +58,7 @@ export async function probeLogitStatistics(policy: Policy, task: Task, opts: Log
   }
   // An empty response has no position to measure; give it the EOS token so packing stays aligned.
   const padded = responses.map((r) => (r.length ? r : [policy.tokenizer.eosTokenId]));
-  const prompts = examples.map((e) => policy.tokenizer.encode(e.prompt));
+  const prompts = examples.map((e) => encodePrompt(task, e, policy.tokenizer));
   const packed = packBatchArrays(prompts, padded, policy.tokenizer.padTokenId);
   const { logits, mask } = tf.tidy(() => {
     const b = toPackedBatch(packed);

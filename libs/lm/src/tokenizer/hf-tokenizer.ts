@@ -22,6 +22,7 @@ export class HfTokenizer implements Tokenizer {
   readonly eosTokenId: number;
   readonly bosTokenId: number | null;
   readonly hasChatTemplate: boolean;
+  readonly addsBosToken: boolean;
   private readonly impl: HfTokenizerImpl;
   private readonly template: ChatTemplate | null;
   private readonly addSpecialTokens: boolean;
@@ -52,6 +53,8 @@ export class HfTokenizer implements Tokenizer {
     this.template = tpl === null ? null : new ChatTemplate(tpl, `${this.source} (tokenizer_config.json or chat_template.jinja)`);
     this.hasChatTemplate = this.template !== null;
     this.addSpecialTokens = opts.addSpecialTokens ?? false;
+    const withSpecials = this.impl.encode('a', { add_special_tokens: true }).ids;
+    this.addsBosToken = this.bosTokenId !== null && withSpecials[0] === this.bosTokenId;
   }
 
   private requireId(token: string, field: string): number {

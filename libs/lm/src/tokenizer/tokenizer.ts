@@ -22,6 +22,12 @@ export interface Tokenizer {
    * (END_TOKEN_NAMES: `<|im_end|>`, `<|endoftext|>`, `<|eot_id|>`, ...). Generation stops on any of them.
    */
   endTokenIds?(): number[];
+  /**
+   * True when Hugging Face's `tokenizer(text)` starts a sequence with BOS (Llama 3, Gemma, DeepSeek:
+   * the post-processor or add_bos_token). `encode` never adds it; prompt builders prepend it to
+   * plain-text prompts (chat templates write it themselves).
+   */
+  readonly addsBosToken?: boolean;
   /** True when applyChatTemplate can render (tokenizer_config.json or chat_template.jinja has a template). */
   readonly hasChatTemplate?: boolean;
   /** Renders a chat template from tokenizer_config.json; throws a clear error when there is none. */
