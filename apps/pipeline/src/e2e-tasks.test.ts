@@ -69,7 +69,7 @@ describe('eval with a Hugging Face model on JSONL and word-problems (config file
     expect(record.pipeline['task']).toMatchObject({ type: 'jsonl', path: MATH_SMALL });
     const ev = evalOf(out);
     expect(ev.task).toBe('math-small');
-    expect(ev.numPrompts).toBe(3);
+    expect(ev.numPrompts).toBe(2); // a single file is split 80/20: 2 of its 8 lines are test
     expect(ev.byTemperature.map((t) => [t.temperature, t.samplesPerPrompt])).toEqual([[0, 1], [1, 2]]);
     // maxNewTokens bounds every completion.
     for (const t of ev.byTemperature) expect(t.meanLength).toBeLessThanOrEqual(8);
@@ -102,6 +102,38 @@ describe('eval with a Hugging Face model on JSONL and word-problems (config file
     expect(ev.task).toBe('word-problems');
     expect(ev.numPrompts).toBe(3);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/<svg[\s>]/);
+  });
+});
+
+describe('JSONL per-split files', () => {
+  it('GRPO on a train file and eval on a test file are one pipeline', async () => {
+    const lines = readFileSync(MATH_SMALL, 'utf8').trim().split('\n');
+    const train = join(root, 'split-train.jsonl');
+    const test = join(root, 'split-test.jsonl');
+    writeFileSync(train, lines.slice(0, 5).join('\n') + '\n');
+    writeFileSync(test, lines.slice(5).join('\n') + '\n');
+    const file = join(root, 'split.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: split',
+        `model: { type: hf, path: ${TINY_QWEN2} }`,
+        'task: { type: jsonl, train: split-train.jsonl, test: split-test.jsonl, idField: id, chatTemplate: off }',
+        'diagnostics: { probeSize: 2, temperatures: [0], samplesPerPrompt: 1, maxNewTokens: 4 }',
+        'stages:',
+        '  - grpo: { steps: 1, promptsPerStep: 2, groupSize: 2, maxCompletionLength: 4 }',
+        '  - eval: { temperatures: [0], samples: 1, split: test, maxNewTokens: 4 }',
+      ].join('\n'),
+    );
+    const out = join(root, 'split-run');
+    const r = await emrlInProcess(['run', file, '--out', out, '--no-report']);
+    expect(r.code, r.err).toBe(EXIT.ok);
+    const record = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunRecord;
+    expect(record.pipeline['task']).toMatchObject({ train, test }); // resolved against the config's folder
+    const state = RunDir.open(out).readState()!;
+    expect(state.stages.map((s) => [s.kind, s.status])).toEqual([['grpo', 'completed'], ['eval', 'completed']]);
+    const ev = evalOf(out);
+    expect([ev.task, ev.split, ev.numPrompts]).toEqual(['split-train', 'test', 3]);
   });
 });
 

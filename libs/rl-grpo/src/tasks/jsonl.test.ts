@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadJsonlTask, parseJsonlTask } from './jsonl';
+import { loadJsonlTask, loadJsonlTaskFiles, parseJsonlTask } from './jsonl';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url));
 
@@ -130,5 +130,37 @@ describe('JSONL errors', () => {
     const file = join(dir, 'crlf.jsonl');
     writeFileSync(file, '{"problem": "a", "answer": "1"}\r\n{"problem": "b", "answer": "2"}\r\n');
     expect(loadJsonlTask(file, { split: 'test' }).split('test').map((e) => e.answer)).toEqual(['1', '2']);
+  });
+});
+
+describe('per-split files (train: / test: / probe:)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emrl-jsonl-splits-'));
+  const write = (name: string, lines: object[]) => {
+    const file = join(dir, name);
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    return file;
+  };
+  const train = write('train.jsonl', [{ problem: 'a', answer: '1' }, { problem: 'b', answer: '2' }]);
+  const test = write('test.jsonl', [{ problem: 'c', answer: '3' }]);
+
+  it('each file is its split, named after the first file; ids say which file they came from', () => {
+    const t = loadJsonlTaskFiles({ train, test });
+    expect(t.name).toBe('train');
+    expect(t.split('train').map((e) => [e.id, e.prompt])).toEqual([['train-1', 'a'], ['train-2', 'b']]);
+    expect(t.split('test').map((e) => [e.id, e.prompt])).toEqual([['test-1', 'c']]);
+    expect(t.split('probe')).toEqual([]);
+    // One file may serve two splits (e.g. EM on a prompt and a smoke-test evaluation on it).
+    const same = loadJsonlTaskFiles({ train: test, test });
+    expect(same.split('train')).toEqual(same.split('test'));
+  });
+
+  it('rejects ambiguous or colliding inputs with the fix', () => {
+    expect(() => loadJsonlTaskFiles({ path: train, test })).toThrow(/give either 'path' .* or per-split files \(test\), not both/);
+    expect(() => loadJsonlTaskFiles({})).toThrow(/no file; set 'path' \(one file\) or 'train' \/ 'test' \/ 'probe'/);
+    expect(() => loadJsonlTaskFiles({ train, test }, { split: 'test' })).toThrow(/split \/ splitTestFraction apply to a single 'path' file/);
+    const a = write('a.jsonl', [{ id: 7, problem: 'a', answer: '1' }]);
+    const b = write('b.jsonl', [{ id: 7, problem: 'b', answer: '2' }]);
+    expect(() => loadJsonlTaskFiles({ train: a, test: b }, { idField: 'id' })).toThrow(/b\.jsonl: id '7' is also in .*a\.jsonl; ids must be unique across the task's files/);
+    expect(() => loadJsonlTaskFiles({ train: join(dir, 'missing.jsonl') })).toThrow(/missing\.jsonl: cannot read JSONL task file \(ENOENT\); check the task's 'train'/);
   });
 });

@@ -231,7 +231,8 @@ export interface JsonlFiles {
 
 /**
  * Loads a JSONL task from one file (`path`) or from per-split files (`train`, `test`, `probe`), e.g.
- * GRPO on a train file and evaluation on a test file in one pipeline. Ids must be unique across files.
+ * GRPO on a train file and evaluation on a test file in one pipeline. Ids must be unique across
+ * different files; one file may serve several splits.
  */
 export function loadJsonlTaskFiles(files: JsonlFiles, options: JsonlTaskOptionsInput = {}): JsonlTask {
   const perSplit = (['train', 'test', 'probe'] as const).filter((s) => files[s] !== undefined);
@@ -253,7 +254,8 @@ export function loadJsonlTaskFiles(files: JsonlFiles, options: JsonlTaskOptionsI
     const rows = parseJsonlRows(readJsonlFile(path, s), path, o);
     for (const ex of rows.examples) {
       const other = seen.get(ex.id);
-      if (other !== undefined) throw new Error(`${path}: id '${ex.id}' is also in ${other}; ids must be unique across the task's files (set idField to a unique field, or leave it unset)`);
+      // The same file in two splits (e.g. train and test on one prompt) repeats its own ids.
+      if (other !== undefined && other !== path) throw new Error(`${path}: id '${ex.id}' is also in ${other}; ids must be unique across the task's files (set idField to a unique field, or leave it unset)`);
       seen.set(ex.id, path);
     }
     splits[s] = rows.examples;
