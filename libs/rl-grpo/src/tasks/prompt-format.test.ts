@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Policy } from '../policy';
 import { sampleGroups, stopTokensFor } from '../rollout';
 import { parseJsonlTask } from './jsonl';
+import type { Task } from './task';
 import { conversationMessages, encodePrompt, PromptFormatShape, QWEN25_MATH_PROMPT_TEMPLATE, renderPrompt } from './prompt-format';
 
 // A Qwen2-style tokenizer: bytes + <|endoftext|> (256), <|im_start|> (257), <|im_end|> (258), Qwen2-Instruct's template.
@@ -57,7 +58,14 @@ describe('prompts through the chat template', () => {
   });
 
   it('tasks without a chat format (built-in generated tasks) stay plain text', () => {
-    const plain = { ...task, chatTemplate: undefined, promptMessages: undefined, split: task.split.bind(task), name: 'plain' };
+    const plain: Task = {
+      name: 'plain',
+      split: () => [ex],
+      verify: () => ({ correct: false, extracted: null, formatOk: false }),
+      extractAnswer: () => null,
+      stopSequences: [],
+      maxCompletionLength: 8,
+    };
     expect(renderPrompt(plain, ex, qwenLike).text).toBe(ex.prompt);
   });
 });
