@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadPipelineConfig, parseConfigText } from './load-config';
 import { listPresets, presetPath, SWEEP_PRESETS } from './presets';
@@ -44,6 +45,10 @@ describe('presets', () => {
     expect(task.split('train')).toHaveLength(1);
     expect(task.split('train')[0]!.prompt).toMatch(/^The pressure \$P\$ exerted by wind on a sail .*\nPlease reason step by step, and put your final answer within \\boxed\{\}\.$/s);
     expect(task.verify('so $V = \\boxed{12.8}$', task.split('train')[0]!).correct).toBe(true);
+    // The README's --set task.test=<benchmark> --set task.format=math500 reads both files.
+    const math500 = fileURLToPath(new URL('../../../../libs/rl-grpo/fixtures/math500-sample.jsonl', import.meta.url));
+    const withBench = createTask({ ...(cfg.task as Record<string, unknown>), type: 'jsonl', test: math500, format: 'math500' });
+    expect([withBench.split('train').length, withBench.split('test').length]).toEqual([1, 5]);
   });
 
   it('curriculum-ablation expands to valid cells', () => {

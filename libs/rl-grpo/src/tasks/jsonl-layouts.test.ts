@@ -110,12 +110,24 @@ describe('format: amc23', () => {
 
 describe('layout errors', () => {
   it('name the dataset field that is missing', () => {
-    expect(() => parseJsonlTask('{"problem": "p", "answer": 1}', 'o.jsonl', { format: 'olympiadbench', split: 'test' })).toThrow(
-      "o.jsonl:1: field 'question' is missing; set problemField if your file names it differently",
+    expect(() => parseJsonlTask('{"query": "p", "final_answer": ["1"]}', 'o.jsonl', { format: 'olympiadbench', split: 'test' })).toThrow(
+      "o.jsonl:1: field 'question' or 'problem' or 'prompt' is missing; set problemField if your file names it differently",
+    );
+    expect(() => parseJsonlTask('{"question": "q", "final": "1"}', 'o.jsonl', { format: 'olympiadbench', split: 'test' })).toThrow(
+      "o.jsonl:1: field 'final_answer' or 'answer' is missing; set answerField if your file names it differently",
     );
     expect(() => parseJsonlTask('{"question": "q", "final_answer": []}', 'o.jsonl', { format: 'olympiadbench', split: 'test' })).toThrow(
       /field 'final_answer' must be a string, a number or a list of them \(got array\)/,
     );
+  });
+
+  it('a dataset format also reads generic lines (the paper prompt next to a benchmark file)', () => {
+    const sail = '{"problem": "Find V.", "answer": "12.8"}';
+    for (const format of ['math500', 'minerva-math', 'olympiadbench', 'amc23'] as const) {
+      expect(parseJsonlTask(sail, 'sail.jsonl', { format, split: 'train' }).split('train')[0], format).toMatchObject({ id: 'sail-1', prompt: 'Find V.', answer: '12.8' });
+    }
+    // An explicit idField is required on every line.
+    expect(() => parseJsonlTask(sail, 'sail.jsonl', { idField: 'uid', split: 'train' })).toThrow(/field 'uid' is missing; set idField/);
   });
 
   it('explicit field options override the layout', () => {

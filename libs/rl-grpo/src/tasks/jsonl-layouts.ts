@@ -6,7 +6,8 @@
  * - OlympiadBench: id, question, solution (list), final_answer (list of strings), unit, answer_type, ...
  * - AMC23: id, question, answer (a number), url
  * Plus the generic layout: the problem in `problem`, `prompt` (TRL's name; a string or a list of
- * chat messages) or `question`, the answer in `answer`.
+ * chat messages) or `question`, the answer in `answer`. Each dataset layout falls back to the
+ * generic fields, and its id field is optional (`<file>-<line>` otherwise).
  */
 import type { ChatMessage } from '@emrl/lm';
 import { extractBoxedAnswer } from './answer';
@@ -14,24 +15,40 @@ import { extractBoxedAnswer } from './answer';
 export const DATASET_FORMATS = ['math500', 'minerva-math', 'olympiadbench', 'amc23'] as const;
 export type DatasetFormat = (typeof DATASET_FORMATS)[number];
 
+/** Where a line's answer is: a field, optionally the last \\boxed{} inside it. */
+export interface AnswerSource {
+  field: string;
+  boxed?: boolean;
+}
+
 export interface DatasetLayout {
   /** Fields tried in order for the problem (the first present wins). */
   problemFields: readonly string[];
-  answerField: string;
-  /** Take the answer as the last \boxed{} of answerField (Minerva's worked solutions). */
-  answerFromBoxed?: boolean;
+  /** Answer sources tried in order (the first whose field is present wins). */
+  answers: readonly AnswerSource[];
+  /** Field holding the id; absent on a line -> `<file>-<line>` unless `idRequired`. */
   idField?: string;
+  idRequired?: boolean;
   /** Fields kept in each example's meta. */
   metaFields: readonly string[];
 }
 
-export const GENERIC_LAYOUT: DatasetLayout = { problemFields: ['problem', 'prompt', 'question'], answerField: 'answer', metaFields: [] };
+const GENERIC_PROBLEM = ['problem', 'prompt', 'question'];
 
+export const GENERIC_LAYOUT: DatasetLayout = { problemFields: GENERIC_PROBLEM, answers: [{ field: 'answer' }], metaFields: [] };
+
+// Each dataset's own fields first, then the generic ones, so one `format` also reads the generic
+// lines of another file of the task (e.g. the paper's sail prompt next to a MATH500 test file).
 export const DATASET_LAYOUTS: Record<DatasetFormat, DatasetLayout> = {
-  math500: { problemFields: ['problem'], answerField: 'answer', idField: 'unique_id', metaFields: ['subject', 'level'] },
-  'minerva-math': { problemFields: ['problem'], answerField: 'solution', answerFromBoxed: true, metaFields: ['type', 'idx'] },
-  olympiadbench: { problemFields: ['question'], answerField: 'final_answer', idField: 'id', metaFields: ['subfield', 'answer_type', 'unit', 'is_multiple_answer'] },
-  amc23: { problemFields: ['question'], answerField: 'answer', idField: 'id', metaFields: ['url'] },
+  math500: { problemFields: GENERIC_PROBLEM, answers: [{ field: 'answer' }], idField: 'unique_id', metaFields: ['subject', 'level'] },
+  'minerva-math': { problemFields: GENERIC_PROBLEM, answers: [{ field: 'solution', boxed: true }, { field: 'answer' }], metaFields: ['type', 'idx'] },
+  olympiadbench: {
+    problemFields: ['question', 'problem', 'prompt'],
+    answers: [{ field: 'final_answer' }, { field: 'answer' }],
+    idField: 'id',
+    metaFields: ['subfield', 'answer_type', 'unit', 'is_multiple_answer'],
+  },
+  amc23: { problemFields: ['question', 'problem', 'prompt'], answers: [{ field: 'answer' }], idField: 'id', metaFields: ['url'] },
 };
 
 export interface LayoutFieldOptions {
@@ -40,14 +57,14 @@ export interface LayoutFieldOptions {
   idField?: string;
 }
 
-/** The layout of a format name (answer formats use the generic one), with explicit field options on top. */
+/** The layout of a format name (answer formats use the generic one); explicit field options replace its choices. */
 export function resolveLayout(format: string, o: LayoutFieldOptions): DatasetLayout {
   const base = (DATASET_LAYOUTS as Record<string, DatasetLayout>)[format] ?? GENERIC_LAYOUT;
   return {
     ...base,
     ...(o.problemField ? { problemFields: [o.problemField] } : {}),
-    ...(o.answerField ? { answerField: o.answerField, answerFromBoxed: false } : {}),
-    ...(o.idField ? { idField: o.idField } : {}),
+    ...(o.answerField ? { answers: [{ field: o.answerField }] } : {}),
+    ...(o.idField ? { idField: o.idField, idRequired: true } : {}),
   };
 }
 
@@ -74,13 +91,13 @@ function readMessages(v: unknown[], field: string): ChatMessage[] | string {
   return out;
 }
 
-function readAnswer(v: unknown, layout: DatasetLayout): string {
-  const field = layout.answerField;
+function readAnswer(v: unknown, source: AnswerSource): string {
+  const field = source.field;
   let text: string;
   if (typeof v === 'string' || typeof v === 'number') text = String(v);
   else if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' || typeof x === 'number')) text = v.map(String).join(', ');
   else throw new Error(`field '${field}' must be a string, a number or a list of them (got ${typeName(v)})`);
-  if (layout.answerFromBoxed) {
+  if (source.boxed) {
     const boxed = extractBoxedAnswer(text);
     if (boxed === null) throw new Error(`field '${field}' has no \\boxed{...} final answer; set answerField to a field holding the answer`);
     text = boxed;
@@ -111,14 +128,20 @@ export function readLayoutRow(obj: Record<string, unknown>, layout: DatasetLayou
   } else {
     throw new Error(`field '${pField}' must be a string or a list of chat messages (got ${typeName(pv)})`);
   }
-  if (!(layout.answerField in obj)) throw new Error(`field '${layout.answerField}' is missing; set answerField if your file names it differently`);
-  const answer = readAnswer(obj[layout.answerField], layout);
+  const source = layout.answers.find((a) => a.field in obj);
+  if (source === undefined) {
+    const names = layout.answers.map((a) => `'${a.field}'`).join(' or ');
+    throw new Error(`field ${names} is missing; set answerField if your file names it differently`);
+  }
+  const answer = readAnswer(obj[source.field], source);
   let id: string | undefined;
   if (layout.idField) {
     const iv = obj[layout.idField];
-    if (iv === undefined) throw new Error(`field '${layout.idField}' is missing; set idField if your file names it differently`);
-    if (!(typeof iv === 'number' || (typeof iv === 'string' && iv !== ''))) throw new Error(`field '${layout.idField}' must be a string or a number (got ${typeName(iv)})`);
-    id = String(iv);
+    if (iv === undefined && layout.idRequired) throw new Error(`field '${layout.idField}' is missing; set idField if your file names it differently`);
+    if (iv !== undefined) {
+      if (!(typeof iv === 'number' || (typeof iv === 'string' && iv !== ''))) throw new Error(`field '${layout.idField}' must be a string or a number (got ${typeName(iv)})`);
+      id = String(iv);
+    }
   }
   const meta: Record<string, unknown> = {};
   for (const f of layout.metaFields) if (f in obj) meta[f] = obj[f];
