@@ -41,11 +41,19 @@ export function parseTaskFlag(value: string): TaskSpec {
   return { type: value };
 }
 
-/** The --set-style overrides the --model / --task shortcuts stand for (applied before any --set). */
-export function shortcutOverrides(opts: { model?: string; task?: string }): { path: string; value: unknown }[] {
+/**
+ * The --set-style overrides the --model / --task shortcuts stand for (applied before any --set).
+ * `emrl eval --task file.jsonl` evaluates every line of the file (`test: file`): a benchmark is
+ * scored whole. Elsewhere a JSONL file is split 80/20 into train and test (the jsonl task's default).
+ */
+export function shortcutOverrides(opts: { model?: string; task?: string }, command?: string): { path: string; value: unknown }[] {
   const out: { path: string; value: unknown }[] = [];
   if (opts.model !== undefined) out.push({ path: 'model', value: parseModelFlag(opts.model) });
-  if (opts.task !== undefined) out.push({ path: 'task', value: parseTaskFlag(opts.task) });
+  if (opts.task !== undefined) {
+    const spec = parseTaskFlag(opts.task);
+    const whole = command === 'eval' && spec.type === 'jsonl';
+    out.push({ path: 'task', value: whole ? { type: 'jsonl', test: spec['path'] } : spec });
+  }
   return out;
 }
 

@@ -199,7 +199,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
           const own = stages.find((s) => s && typeof s === 'object' && kind in s) ?? { [kind]: {} };
           const single = { ...data, name: `${String(data['name'] ?? kind)}-${kind}`, stages: [own] };
           let d: Record<string, unknown> = single;
-          for (const { path, value } of shortcutOverrides(opts)) d = applyOverride(d, path, value).data;
+          for (const { path, value } of shortcutOverrides(opts, kind)) d = applyOverride(d, path, value).data;
           for (const flag of opts.set) {
             const { path, value } = parseSetFlag(flag);
             d = applyOverride(d, path, value).data;

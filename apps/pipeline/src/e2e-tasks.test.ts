@@ -38,6 +38,10 @@ describe('--model / --task shortcuts (parsing)', () => {
     expect(parseTaskFlag(MATH_SMALL)).toEqual({ type: 'jsonl', path: MATH_SMALL });
     expect(shortcutOverrides({ task: 'modchain' })).toEqual([{ path: 'task', value: { type: 'modchain' } }]);
     expect(shortcutOverrides({})).toEqual([]);
+    // eval scores a JSONL file whole; other commands split it 80/20 into train and test.
+    expect(shortcutOverrides({ task: MATH_SMALL }, 'eval')).toEqual([{ path: 'task', value: { type: 'jsonl', test: MATH_SMALL } }]);
+    expect(shortcutOverrides({ task: MATH_SMALL }, 'select')).toEqual([{ path: 'task', value: { type: 'jsonl', path: MATH_SMALL } }]);
+    expect(shortcutOverrides({ task: 'modchain' }, 'eval')).toEqual([{ path: 'task', value: { type: 'modchain' } }]);
   });
 
   it('rejects what cannot be a model or task with the flag and the fix', () => {
@@ -66,10 +70,10 @@ describe('eval with a Hugging Face model on JSONL and word-problems (config file
     expect(r.code).toBe(EXIT.ok);
     const record = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunRecord;
     expect(record.pipeline['model']).toEqual({ type: 'hf', path: TINY_QWEN2 });
-    expect(record.pipeline['task']).toMatchObject({ type: 'jsonl', path: MATH_SMALL });
+    expect(record.pipeline['task']).toEqual({ type: 'jsonl', test: MATH_SMALL }); // eval scores the whole file
     const ev = evalOf(out);
     expect(ev.task).toBe('math-small');
-    expect(ev.numPrompts).toBe(2); // a single file is split 80/20: 2 of its 8 lines are test
+    expect(ev.numPrompts).toBe(3); // eval.limit=3 of the 8 lines
     expect(ev.byTemperature.map((t) => [t.temperature, t.samplesPerPrompt])).toEqual([[0, 1], [1, 2]]);
     // maxNewTokens bounds every completion.
     for (const t of ev.byTemperature) expect(t.meanLength).toBeLessThanOrEqual(8);
