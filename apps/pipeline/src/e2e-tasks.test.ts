@@ -86,6 +86,16 @@ describe('eval with a Hugging Face model on JSONL and word-problems (config file
     DiagnosticsRecordSchema.parse(diags[0]!['diagnostics']);
   });
 
+  it("emrl eval --set eval.maxNewTokens=N bounds the boundary diagnostics' samples too", async () => {
+    const out = join(root, 'hf-jsonl-limit');
+    const diagNoLimit = SMALL_DIAG.slice(0, -2); // every small diagnostics option but maxNewTokens
+    expect(diagNoLimit.join(' ')).not.toContain('maxNewTokens');
+    const r = await emrlInProcess(['eval', '--model', TINY_QWEN2, '--task', MATH_SMALL, '--out', out, ...SMALL_EVAL, ...diagNoLimit]);
+    expect(r.code, r.err).toBe(EXIT.ok);
+    const record = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunRecord;
+    expect((record.pipeline['diagnostics'] as { maxNewTokens?: number }).maxNewTokens).toBe(8);
+  });
+
   it('eval on word-problems (small splits) finishes and records the result', async () => {
     const out = join(root, 'hf-wp');
     const file = join(root, 'hf-wp.yaml');
