@@ -48,7 +48,10 @@ export class ChatTemplate {
       });
     } catch (err) {
       const roles = messages.map((m) => m.role).join(', ');
-      throw new Error(`${this.where}: chat_template failed to render messages with roles [${roles}]: ${(err as Error).message}`);
+      throw new Error(
+        `${this.where}: chat_template failed to render messages with roles [${roles}]: ${(err as Error).message}; ` +
+          "check the prompt's messages (roles and their order), or render prompts without the template (a task's chatTemplate: off)",
+      );
     }
   }
 }
