@@ -43,15 +43,15 @@ export function parseTaskFlag(value: string): TaskSpec {
 
 /**
  * The --set-style overrides the --model / --task shortcuts stand for (applied before any --set).
- * `emrl eval --task file.jsonl` evaluates every line of the file (`test: file`): a benchmark is
- * scored whole. Elsewhere a JSONL file is split 80/20 into train and test (the jsonl task's default).
+ * `emrl eval|diagnose --task file.jsonl` measure every line of the file (`test: file`): a benchmark
+ * is scored whole. Elsewhere a JSONL file is split 80/20 into train and test (the jsonl task's default).
  */
 export function shortcutOverrides(opts: { model?: string; task?: string }, command?: string): { path: string; value: unknown }[] {
   const out: { path: string; value: unknown }[] = [];
   if (opts.model !== undefined) out.push({ path: 'model', value: parseModelFlag(opts.model) });
   if (opts.task !== undefined) {
     const spec = parseTaskFlag(opts.task);
-    const whole = command === 'eval' && spec.type === 'jsonl';
+    const whole = (command === 'eval' || command === 'diagnose') && spec.type === 'jsonl';
     out.push({ path: 'task', value: whole ? { type: 'jsonl', test: spec['path'] } : spec });
   }
   return out;

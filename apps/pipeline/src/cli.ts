@@ -39,12 +39,12 @@ function outcomeCode(o: RunOutcome, err: (s: string) => void, dir = '<run-dir>')
 }
 
 /** The pipeline file named by <config> or --preset, with --set overrides applied and validated. */
-function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string }, runtime: PipelineRuntime): PipelineConfig {
+function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string; command?: string }, runtime: PipelineRuntime): PipelineConfig {
   if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a config file or --preset <name> (see "emrl init --help")']);
   if (opts.preset && SWEEP_PRESETS.includes(opts.preset)) throw new ConfigError('--preset', [`"${opts.preset}" is a sweep; run it with "emrl sweep --preset ${opts.preset}"`]);
   const path = file ?? presetPath(opts.preset!);
   let data = readPipelineFile(path) as Record<string, unknown>;
-  for (const { path: key, value } of shortcutOverrides(opts)) data = applyOverride(data, key, value).data;
+  for (const { path: key, value } of shortcutOverrides(opts, opts.command)) data = applyOverride(data, key, value).data;
   for (const flag of opts.set ?? []) {
     const { path: key, value } = parseSetFlag(flag);
     const r = applyOverride(data, key, value);
@@ -235,7 +235,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
     .action(
       guard(async (file: string | undefined, opts: SingleOpts) => {
         const runtime = cli.runtime();
-        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
+        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, command: 'diagnose', ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
         const config: PipelineConfig = { ...base, name: `${base.name}-diagnose`, stages: [], diagnostics: { ...base.diagnostics, enabled: true } };
         const prepared = await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) });
         const outcome = await executeRun(prepared.events, (e) => {

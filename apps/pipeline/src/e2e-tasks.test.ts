@@ -40,6 +40,7 @@ describe('--model / --task shortcuts (parsing)', () => {
     expect(shortcutOverrides({})).toEqual([]);
     // eval scores a JSONL file whole; other commands split it 80/20 into train and test.
     expect(shortcutOverrides({ task: MATH_SMALL }, 'eval')).toEqual([{ path: 'task', value: { type: 'jsonl', test: MATH_SMALL } }]);
+    expect(shortcutOverrides({ task: MATH_SMALL }, 'diagnose')).toEqual([{ path: 'task', value: { type: 'jsonl', test: MATH_SMALL } }]);
     expect(shortcutOverrides({ task: MATH_SMALL }, 'select')).toEqual([{ path: 'task', value: { type: 'jsonl', path: MATH_SMALL } }]);
     expect(shortcutOverrides({ task: 'modchain' }, 'eval')).toEqual([{ path: 'task', value: { type: 'modchain' } }]);
   });
