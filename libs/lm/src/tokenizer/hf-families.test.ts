@@ -141,6 +141,8 @@ describe.each(Object.entries(FAMILIES))('%s tokenizer as shipped', (_name, fam) 
     expect(rendered).toBe(fam.chat(SYSTEM, USER));
     if (!fam.referenceChatUnsupported) {
       expect(rendered).toBe(ref.apply_chat_template(messages, { add_generation_prompt: true, tokenize: false }));
+      // Prompt ids as transformers' apply_chat_template(tokenize=True) builds them (no extra special tokens).
+      expect(ours.encode(rendered)).toEqual(ref.apply_chat_template(messages, { add_generation_prompt: true, tokenize: true, return_tensor: false }));
     }
     // Rendered text re-encodes with the template's special tokens as single ids (no doubled BOS).
     const ids = ours.encode(rendered);
