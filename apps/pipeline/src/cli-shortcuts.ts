@@ -41,10 +41,32 @@ export function parseTaskFlag(value: string): TaskSpec {
   return { type: value };
 }
 
-/** The --set-style overrides the --model / --task shortcuts stand for (applied before any --set). */
-export function shortcutOverrides(opts: { model?: string; task?: string }): { path: string; value: unknown }[] {
+/**
+ * The --set-style overrides the --model / --task shortcuts stand for (applied before any --set).
+ * `emrl eval|diagnose --task file.jsonl` measure every line of the file (`test: file`): a benchmark
+ * is scored whole. Elsewhere a JSONL file is split 80/20 into train and test (the jsonl task's default).
+ */
+export function shortcutOverrides(opts: { model?: string; task?: string }, command?: string): { path: string; value: unknown }[] {
   const out: { path: string; value: unknown }[] = [];
   if (opts.model !== undefined) out.push({ path: 'model', value: parseModelFlag(opts.model) });
-  if (opts.task !== undefined) out.push({ path: 'task', value: parseTaskFlag(opts.task) });
+  if (opts.task !== undefined) {
+    const spec = parseTaskFlag(opts.task);
+    const whole = (command === 'eval' || command === 'diagnose') && spec.type === 'jsonl';
+    out.push({ path: 'task', value: whole ? { type: 'jsonl', test: spec['path'] } : spec });
+  }
   return out;
+}
+
+/**
+ * A single-stage command (`emrl eval ... --set eval.maxNewTokens=16`) measures its boundary
+ * diagnostics with the stage's `maxNewTokens` unless `diagnostics.maxNewTokens` is set: otherwise the
+ * probe samples run to the task's length limit (1024 for JSONL tasks) and dwarf the stage itself.
+ */
+export function inheritStageTokenLimit(data: Record<string, unknown>, kind: string): Record<string, unknown> {
+  const stage = (Array.isArray(data['stages']) ? data['stages'] : []).find((s) => s && typeof s === 'object' && kind in s) as Record<string, unknown> | undefined;
+  const limit = (stage?.[kind] as Record<string, unknown> | undefined)?.['maxNewTokens'];
+  const diagnostics = data['diagnostics'] ?? {};
+  if (typeof limit !== 'number' || typeof diagnostics !== 'object' || diagnostics === null) return data;
+  if ((diagnostics as Record<string, unknown>)['maxNewTokens'] !== undefined) return data;
+  return { ...data, diagnostics: { ...diagnostics, maxNewTokens: limit } };
 }

@@ -32,6 +32,7 @@ export async function prepareProbeSet(policy: Policy, ctx: Omit<DiagnoseContext,
     examples,
     sampleTemperature: ctx.config.logitStatsTemperature,
     seed: ctx.seed,
+    ...(ctx.config.maxNewTokens ? { maxNewTokens: ctx.config.maxNewTokens } : {}),
   });
   return { examples, fixedResponses: own.responses };
 }
@@ -61,6 +62,7 @@ export async function diagnosePolicy(policy: Policy, boundary: string, ctx: Diag
     sampleTemperature: c.logitStatsTemperature,
     seed: ctx.seed,
     stats: statsOpts,
+    ...(c.maxNewTokens ? { maxNewTokens: c.maxNewTokens } : {}),
   });
   const fixed = await probeLogitStatistics(policy, ctx.task, { examples: probe.examples, responses: probe.fixedResponses, stats: statsOpts });
   const evalLimit = Math.max(c.probeSize, 1);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,23 @@ const SHRINK: Record<string, string[]> = {
 };
 
 const root = mkdtempSync(join(tmpdir(), 'emrl-presets-'));
+
+// paper-one-shot-em is written for --model <dir>: its sail prompt (~400 bytes) and the Qwen2.5-Math
+// instruction do not fit the embedded model's 64 positions, so the shrunk run swaps in a short
+// one-line problem in the same layout, plain text, and short completions.
+const SHORT_PROBLEM = join(root, 'short-problem.jsonl');
+writeFileSync(SHORT_PROBLEM, '{"id": "short", "problem": "3+4*2=", "answer": "1"}\n');
+const EXTRA: Record<string, string[]> = {
+  'paper-one-shot-em': [
+    `task.train=${SHORT_PROBLEM}`,
+    `task.test=${SHORT_PROBLEM}`,
+    'task.promptTemplate="{problem}"',
+    'task.chatTemplate=off',
+    'em.maxNewTokens=16',
+    'eval.maxNewTokens=16',
+    'diagnostics.maxNewTokens=16',
+  ],
+};
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('every preset runs', () => {
@@ -24,7 +41,7 @@ describe('every preset runs', () => {
     it(`${name}`, async () => {
       const file = parse(readFileSync(presetPath(name), 'utf8')) as { stages: Record<string, unknown>[] };
       const kinds = new Set(file.stages.map((s) => Object.keys(s)[0]!));
-      const sets = [...kinds].flatMap((k) => SHRINK[k] ?? []).flatMap((s) => ['--set', s]);
+      const sets = [...[...kinds].flatMap((k) => SHRINK[k] ?? []), ...(EXTRA[name] ?? [])].flatMap((s) => ['--set', s]);
       const out = join(root, name);
       const r = await emrlInProcess(['run', '--preset', name, ...sets, '--set', 'diagnostics.probeSize=4', '--set', 'diagnostics.temperatures=[0,1]', '--set', 'diagnostics.samplesPerPrompt=2', '--out', out, '--no-report']);
       expect(r.code, r.err).toBe(0);

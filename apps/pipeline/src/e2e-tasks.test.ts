@@ -38,6 +38,11 @@ describe('--model / --task shortcuts (parsing)', () => {
     expect(parseTaskFlag(MATH_SMALL)).toEqual({ type: 'jsonl', path: MATH_SMALL });
     expect(shortcutOverrides({ task: 'modchain' })).toEqual([{ path: 'task', value: { type: 'modchain' } }]);
     expect(shortcutOverrides({})).toEqual([]);
+    // eval scores a JSONL file whole; other commands split it 80/20 into train and test.
+    expect(shortcutOverrides({ task: MATH_SMALL }, 'eval')).toEqual([{ path: 'task', value: { type: 'jsonl', test: MATH_SMALL } }]);
+    expect(shortcutOverrides({ task: MATH_SMALL }, 'diagnose')).toEqual([{ path: 'task', value: { type: 'jsonl', test: MATH_SMALL } }]);
+    expect(shortcutOverrides({ task: MATH_SMALL }, 'select')).toEqual([{ path: 'task', value: { type: 'jsonl', path: MATH_SMALL } }]);
+    expect(shortcutOverrides({ task: 'modchain' }, 'eval')).toEqual([{ path: 'task', value: { type: 'modchain' } }]);
   });
 
   it('rejects what cannot be a model or task with the flag and the fix', () => {
@@ -66,10 +71,10 @@ describe('eval with a Hugging Face model on JSONL and word-problems (config file
     expect(r.code).toBe(EXIT.ok);
     const record = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunRecord;
     expect(record.pipeline['model']).toEqual({ type: 'hf', path: TINY_QWEN2 });
-    expect(record.pipeline['task']).toMatchObject({ type: 'jsonl', path: MATH_SMALL });
+    expect(record.pipeline['task']).toEqual({ type: 'jsonl', test: MATH_SMALL }); // eval scores the whole file
     const ev = evalOf(out);
     expect(ev.task).toBe('math-small');
-    expect(ev.numPrompts).toBe(3);
+    expect(ev.numPrompts).toBe(3); // eval.limit=3 of the 8 lines
     expect(ev.byTemperature.map((t) => [t.temperature, t.samplesPerPrompt])).toEqual([[0, 1], [1, 2]]);
     // maxNewTokens bounds every completion.
     for (const t of ev.byTemperature) expect(t.meanLength).toBeLessThanOrEqual(8);
@@ -80,6 +85,16 @@ describe('eval with a Hugging Face model on JSONL and word-problems (config file
     expect(diags.map((e) => e['boundary'])).toEqual(['start', 'after:eval']);
     expect(diags.map((e) => e['policy'])).toEqual(['tiny-qwen2', 'tiny-qwen2']);
     DiagnosticsRecordSchema.parse(diags[0]!['diagnostics']);
+  });
+
+  it("emrl eval --set eval.maxNewTokens=N bounds the boundary diagnostics' samples too", async () => {
+    const out = join(root, 'hf-jsonl-limit');
+    const diagNoLimit = SMALL_DIAG.slice(0, -2); // every small diagnostics option but maxNewTokens
+    expect(diagNoLimit.join(' ')).not.toContain('maxNewTokens');
+    const r = await emrlInProcess(['eval', '--model', TINY_QWEN2, '--task', MATH_SMALL, '--out', out, ...SMALL_EVAL, ...diagNoLimit]);
+    expect(r.code, r.err).toBe(EXIT.ok);
+    const record = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunRecord;
+    expect((record.pipeline['diagnostics'] as { maxNewTokens?: number }).maxNewTokens).toBe(8);
   });
 
   it('eval on word-problems (small splits) finishes and records the result', async () => {
@@ -102,6 +117,38 @@ describe('eval with a Hugging Face model on JSONL and word-problems (config file
     expect(ev.task).toBe('word-problems');
     expect(ev.numPrompts).toBe(3);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/<svg[\s>]/);
+  });
+});
+
+describe('JSONL per-split files', () => {
+  it('GRPO on a train file and eval on a test file are one pipeline', async () => {
+    const lines = readFileSync(MATH_SMALL, 'utf8').trim().split('\n');
+    const train = join(root, 'split-train.jsonl');
+    const test = join(root, 'split-test.jsonl');
+    writeFileSync(train, lines.slice(0, 5).join('\n') + '\n');
+    writeFileSync(test, lines.slice(5).join('\n') + '\n');
+    const file = join(root, 'split.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: split',
+        `model: { type: hf, path: ${TINY_QWEN2} }`,
+        'task: { type: jsonl, train: split-train.jsonl, test: split-test.jsonl, idField: id, chatTemplate: off }',
+        'diagnostics: { probeSize: 2, temperatures: [0], samplesPerPrompt: 1, maxNewTokens: 4 }',
+        'stages:',
+        '  - grpo: { steps: 1, promptsPerStep: 2, groupSize: 2, maxCompletionLength: 4 }',
+        '  - eval: { temperatures: [0], samples: 1, split: test, maxNewTokens: 4 }',
+      ].join('\n'),
+    );
+    const out = join(root, 'split-run');
+    const r = await emrlInProcess(['run', file, '--out', out, '--no-report']);
+    expect(r.code, r.err).toBe(EXIT.ok);
+    const record = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunRecord;
+    expect(record.pipeline['task']).toMatchObject({ train, test }); // resolved against the config's folder
+    const state = RunDir.open(out).readState()!;
+    expect(state.stages.map((s) => [s.kind, s.status])).toEqual([['grpo', 'completed'], ['eval', 'completed']]);
+    const ev = evalOf(out);
+    expect([ev.task, ev.split, ev.numPrompts]).toEqual(['split-train', 'test', 3]);
   });
 });
 

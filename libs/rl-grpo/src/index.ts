@@ -34,5 +34,7 @@ export * from './tasks/answer';
 export * from './tasks/modchain';
 export * from './tasks/word-problems';
 export * from './tasks/jsonl';
+export * from './tasks/jsonl-layouts';
+export * from './tasks/prompt-format';
 export * from './tasks/registry';
 export * from './diagnostics/logit-probe';

@@ -88,12 +88,12 @@ export function commandContext(cli: CliOptions, setCode: (code: number) => void)
 }
 
 /** The pipeline file named by <config> or --preset, with --set overrides applied and validated. */
-export function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string }, runtime: PipelineRuntime): PipelineConfig {
+export function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string; command?: string }, runtime: PipelineRuntime): PipelineConfig {
   if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a config file or --preset <name> (see "emrl init --help")']);
   if (opts.preset && SWEEP_PRESETS.includes(opts.preset)) throw new ConfigError('--preset', [`"${opts.preset}" is a sweep; run it with "emrl sweep --preset ${opts.preset}"`]);
   const path = file ?? presetPath(opts.preset!);
   let data = readPipelineFile(path) as Record<string, unknown>;
-  for (const { path: key, value } of shortcutOverrides(opts)) data = applyOverride(data, key, value).data;
+  for (const { path: key, value } of shortcutOverrides(opts, opts.command)) data = applyOverride(data, key, value).data;
   for (const flag of opts.set ?? []) {
     const { path: key, value } = parseSetFlag(flag);
     const r = applyOverride(data, key, value);

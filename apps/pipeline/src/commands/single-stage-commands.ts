@@ -3,7 +3,7 @@ import { parsePipelineConfig, readPipelineFile } from '../config/load-config';
 import { applyOverride, parseSetFlag } from '../config/overrides';
 import type { PipelineConfig } from '../config/pipeline-schema';
 import { presetPath } from '../config/presets';
-import { shortcutOverrides } from '../cli-shortcuts';
+import { inheritStageTokenLimit, shortcutOverrides } from '../cli-shortcuts';
 import { executeRun } from '../execute';
 import { formatDiagnosticsLine } from '../progress';
 import { startRun } from '../runner';
@@ -21,11 +21,12 @@ function singleStage(program: Command, ctx: CommandContext, kind: string, help: 
         const stages = Array.isArray(data['stages']) ? (data['stages'] as Record<string, unknown>[]) : [];
         const own = stages.find((s) => s && typeof s === 'object' && kind in s) ?? { [kind]: {} };
         let d: Record<string, unknown> = { ...data, name: `${String(data['name'] ?? kind)}-${kind}`, stages: [own] };
-        for (const { path, value } of shortcutOverrides(opts)) d = applyOverride(d, path, value).data;
+        for (const { path, value } of shortcutOverrides(opts, kind)) d = applyOverride(d, path, value).data;
         for (const flag of opts.set) {
           const { path, value } = parseSetFlag(flag);
           d = applyOverride(d, path, value).data;
         }
+        d = inheritStageTokenLimit(d, kind);
         const config = parsePipelineConfig(d, file ?? `preset ${opts.preset ?? 'em-warmstart'}`, runtime.registry);
         return ctx.execute(await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) }), opts);
       }),
@@ -43,7 +44,7 @@ function registerDiagnose(program: Command, ctx: CommandContext): void {
     .action(
       ctx.guard(async (file: string | undefined, opts: SingleOpts) => {
         const runtime = ctx.cli.runtime();
-        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
+        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, command: 'diagnose', ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
         const config: PipelineConfig = { ...base, name: `${base.name}-diagnose`, stages: [], diagnostics: { ...base.diagnostics, enabled: true } };
         const prepared = await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) });
         const outcome = await executeRun(prepared.events, (e) => {

@@ -32,21 +32,27 @@ export function readConfigFile(file: string): unknown {
 }
 
 /**
- * Relative `task.path` and `model.path` (type hf) of pipeline data made absolute against the folder
- * of `file`, the config they were written in (absolute paths and other fields are kept).
+ * Relative `task.path` (and a jsonl task's per-split `task.train` / `task.test` / `task.probe`) and
+ * `model.path` (type hf) of pipeline data made absolute against the folder of `file`, the config
+ * they were written in (absolute paths and other fields are kept).
  */
 export function absolutizeConfigPaths(data: unknown, file: string): unknown {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return data;
   const out = { ...(data as Record<string, unknown>) };
-  const absolutize = (key: 'task' | 'model'): void => {
+  const absolutize = (key: 'task' | 'model', fields: readonly string[]): void => {
     const spec = out[key];
     if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) return;
-    const { path } = spec as { path?: unknown };
     if (key === 'model' && (spec as { type?: unknown }).type !== 'hf') return;
-    if (typeof path === 'string' && path !== '' && !isAbsolute(path)) out[key] = { ...spec, path: resolve(dirname(file), path) };
+    const next = { ...(spec as Record<string, unknown>) };
+    for (const f of fields) {
+      const p = next[f];
+      if (typeof p === 'string' && p !== '' && !isAbsolute(p)) next[f] = resolve(dirname(file), p);
+    }
+    out[key] = next;
   };
-  absolutize('task');
-  absolutize('model');
+  const taskType = (out['task'] as { type?: unknown } | null | undefined)?.type;
+  absolutize('task', taskType === 'jsonl' ? ['path', 'train', 'test', 'probe'] : ['path']);
+  absolutize('model', ['path']);
   return out;
 }
 

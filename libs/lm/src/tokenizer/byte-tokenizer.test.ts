@@ -109,3 +109,12 @@ describe('ByteTokenizer', () => {
     expect(hf.token_to_id('<|endoftext|>')).toBe(257);
   });
 });
+
+describe('ByteTokenizer end tokens and chat template flag', () => {
+  it('ends on EOS and on the known end-of-turn specials it has, nothing else', () => {
+    const tok = new ByteTokenizer({ specials: ['<|pad|>', '<|endoftext|>', '<|im_end|>', '<|im_start|>'] });
+    expect(tok.endTokenIds().sort()).toEqual([257, 258]);
+    expect(tok.hasChatTemplate).toBe(true);
+    expect(new ByteTokenizer({ chatTemplate: null }).hasChatTemplate).toBe(false);
+  });
+});

@@ -1,7 +1,7 @@
 import { buildByteLevelBpeJson } from './bpe-json';
 import { BYTE_TO_UNICODE, UNICODE_TO_BYTE } from './bytes-to-unicode';
 import { ChatTemplate } from './chat-template';
-import type { ChatMessage, Tokenizer, TokenizerFiles } from './tokenizer';
+import { END_TOKEN_NAMES, type ChatMessage, type Tokenizer, type TokenizerFiles } from './tokenizer';
 
 /** A plain "role: content" chat format for byte-level models that have no template of their own. */
 export const BYTE_CHAT_TEMPLATE =
@@ -33,6 +33,7 @@ export class ByteTokenizer implements Tokenizer {
   readonly eosTokenId: number;
   readonly bosTokenId: number | null;
   readonly specials: readonly string[];
+  readonly hasChatTemplate: boolean;
   private readonly specialIds: Map<string, number>;
   private readonly splitter: RegExp | null;
   private readonly template: ChatTemplate | null;
@@ -51,7 +52,8 @@ export class ByteTokenizer implements Tokenizer {
     const sorted = [...this.specials].sort((a, b) => b.length - a.length).map(escapeRegex);
     this.splitter = sorted.length > 0 ? new RegExp(`(${sorted.join('|')})`) : null;
     const tpl = opts.chatTemplate === undefined ? BYTE_CHAT_TEMPLATE : opts.chatTemplate;
-    this.template = tpl === null ? null : new ChatTemplate(tpl);
+    this.template = tpl === null ? null : new ChatTemplate(tpl, 'ByteTokenizer chat template');
+    this.hasChatTemplate = this.template !== null;
   }
 
   private requireSpecial(token: string | undefined, field: string): number {
@@ -109,6 +111,15 @@ export class ByteTokenizer implements Tokenizer {
     for (const s of stops) {
       const enc = this.encode(s);
       if (enc.length === 1) ids.add(enc[0]!);
+    }
+    return [...ids];
+  }
+
+  endTokenIds(): number[] {
+    const ids = new Set<number>([this.eosTokenId]);
+    for (const name of END_TOKEN_NAMES) {
+      const id = this.specialIds.get(name);
+      if (id !== undefined) ids.add(id);
     }
     return [...ids];
   }

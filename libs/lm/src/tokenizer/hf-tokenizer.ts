@@ -1,6 +1,6 @@
 import { Tokenizer as HfTokenizerImpl } from '@huggingface/tokenizers';
 import { ChatTemplate } from './chat-template';
-import type { ChatMessage, Tokenizer, TokenizerFiles } from './tokenizer';
+import { END_TOKEN_NAMES, type ChatMessage, type Tokenizer, type TokenizerFiles } from './tokenizer';
 import { pickChatTemplate, tokenContent, type TokenizerConfig } from './tokenizer-config';
 
 /** End-of-sequence tokens tried, in order, when tokenizer_config.json names none. */
@@ -21,6 +21,8 @@ export class HfTokenizer implements Tokenizer {
   readonly padTokenId: number;
   readonly eosTokenId: number;
   readonly bosTokenId: number | null;
+  readonly hasChatTemplate: boolean;
+  readonly addsBosToken: boolean;
   private readonly impl: HfTokenizerImpl;
   private readonly template: ChatTemplate | null;
   private readonly addSpecialTokens: boolean;
@@ -48,8 +50,11 @@ export class HfTokenizer implements Tokenizer {
     this.bosTokenId = bos === null ? null : this.requireId(bos, 'bos_token');
 
     const tpl = opts.chatTemplate !== undefined ? opts.chatTemplate : pickChatTemplate(config);
-    this.template = tpl === null ? null : new ChatTemplate(tpl);
+    this.template = tpl === null ? null : new ChatTemplate(tpl, `${this.source} (tokenizer_config.json or chat_template.jinja)`);
+    this.hasChatTemplate = this.template !== null;
     this.addSpecialTokens = opts.addSpecialTokens ?? false;
+    const withSpecials = this.impl.encode('a', { add_special_tokens: true }).ids;
+    this.addsBosToken = this.bosTokenId !== null && withSpecials[0] === this.bosTokenId;
   }
 
   private requireId(token: string, field: string): number {
@@ -81,12 +86,27 @@ export class HfTokenizer implements Tokenizer {
     return [...ids];
   }
 
+  endTokenIds(): number[] {
+    const special = new Set<string>();
+    for (const t of (this.json['added_tokens'] as { content?: unknown; special?: unknown }[] | undefined) ?? []) {
+      if (t.special === true && typeof t.content === 'string') special.add(t.content);
+    }
+    const ids = new Set<number>([this.eosTokenId]);
+    for (const name of END_TOKEN_NAMES) {
+      const id = special.has(name) ? this.impl.token_to_id(name) : undefined;
+      if (id !== undefined) ids.add(id);
+    }
+    return [...ids];
+  }
+
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
     if (!this.template) throw new Error(`${this.source}: no chat template; add "chat_template" to tokenizer_config.json or a chat_template.jinja file`);
     return this.template.render(messages, {
       addGenerationPrompt: opts.addGenerationPrompt,
       bosToken: tokenContent(this.config.bos_token),
       eosToken: tokenContent(this.config.eos_token),
+      padToken: tokenContent(this.config.pad_token),
+      unkToken: tokenContent(this.config.unk_token),
     });
   }
 

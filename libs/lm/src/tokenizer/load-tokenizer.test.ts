@@ -99,3 +99,19 @@ describe('a small byte-level BPE tokenizer.json (tiny-qwen2 fixture) via @huggin
     await expect(loadTokenizer(dir)).rejects.toThrow(/tokenizer_config\.json: not valid JSON/);
   });
 });
+
+describe('chat templates as bad input', () => {
+  it('a template that does not parse fails at load time, naming the directory and the key', async () => {
+    const dir = join(tmp, 'bad-template');
+    await cp(FIXTURE, dir, { recursive: true });
+    const cfg = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8'));
+    await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...cfg, chat_template: '{% for m in messages %}{{ m.content }' }));
+    await expect(loadTokenizer(dir)).rejects.toThrow(/bad-template \(tokenizer_config\.json or chat_template\.jinja\): chat_template does not parse as Jinja/);
+  });
+
+  it('end tokens, BOS and template flags of the tiny Qwen2 fixture', () => {
+    expect(tok.endTokenIds!().sort()).toEqual([EOT, IM_END]);
+    expect(tok.hasChatTemplate).toBe(true);
+    expect(tok.addsBosToken).toBe(false);
+  });
+});

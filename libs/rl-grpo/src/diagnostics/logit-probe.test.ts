@@ -90,3 +90,13 @@ describe('probeLogitStatistics', () => {
     await expect(probeLogitStatistics(a, task, { examples: [] })).rejects.toThrow(/no probe examples/);
   });
 });
+
+describe('probeLogitStatistics maxNewTokens', () => {
+  it('bounds own samples below the task limit', async () => {
+    const long: Task = { ...task, stopSequences: [], maxCompletionLength: 40 };
+    const capped = await probeLogitStatistics(a, long, { examples, sampleTemperature: 1, seed: 4, maxNewTokens: 2 });
+    expect(capped.responses.every((r) => r.length >= 1 && r.length <= 2)).toBe(true);
+    const free = await probeLogitStatistics(a, long, { examples, sampleTemperature: 1, seed: 4 });
+    expect(Math.max(...free.responses.map((r) => r.length))).toBeGreaterThan(2);
+  });
+});

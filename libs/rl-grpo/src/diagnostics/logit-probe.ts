@@ -3,6 +3,7 @@ import { packBatchArrays, toPackedBatch } from '@emrl/lm';
 import { logitStatistics, type LogitStatistics, type LogitStatsConfig } from './logit-stats';
 import type { Policy } from '../policy';
 import { sampleGroups } from '../grpo/rollout';
+import { encodePrompt } from '../tasks/prompt-format';
 import type { Task, TaskExample } from '../tasks/task';
 
 export interface LogitProbeOptions {
@@ -14,6 +15,8 @@ export interface LogitProbeOptions {
   responses?: readonly (readonly number[])[];
   /** Sampling temperature for own samples (the paper's logit-shift figure used 0.6). */
   sampleTemperature?: number;
+  /** Length limit of own samples; default the task's maxCompletionLength. */
+  maxNewTokens?: number;
   seed?: number;
   stats?: Partial<LogitStatsConfig>;
 }
@@ -47,7 +50,7 @@ export async function probeLogitStatistics(policy: Policy, task: Task, opts: Log
       temperature: sampleTemperature,
       topP: 1,
       topK: 0,
-      maxNewTokens: task.maxCompletionLength,
+      maxNewTokens: opts.maxNewTokens ?? task.maxCompletionLength,
       seed: opts.seed ?? 0,
     });
     responses = r.completionIds;
@@ -55,7 +58,7 @@ export async function probeLogitStatistics(policy: Policy, task: Task, opts: Log
   }
   // An empty response has no position to measure; give it the EOS token so packing stays aligned.
   const padded = responses.map((r) => (r.length ? r : [policy.tokenizer.eosTokenId]));
-  const prompts = examples.map((e) => policy.tokenizer.encode(e.prompt));
+  const prompts = examples.map((e) => encodePrompt(task, e, policy.tokenizer));
   const packed = packBatchArrays(prompts, padded, policy.tokenizer.padTokenId);
   const { logits, mask } = tf.tidy(() => {
     const b = toPackedBatch(packed);

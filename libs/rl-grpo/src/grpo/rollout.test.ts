@@ -28,9 +28,10 @@ const task: Task = {
 };
 
 describe('sampleGroups', () => {
-  it('stop tokens are the task stop strings plus EOS', () => {
+  it("stop tokens are the task stop strings plus the tokenizer's EOS and the model config's eos_token_id", () => {
     const ids = stopTokensFor(policy, task);
-    expect(new Set(ids)).toEqual(new Set([...stops.map((s) => s.charCodeAt(0)), 257]));
+    const modelEos = policy.model.config.eosTokenId;
+    expect(new Set(ids)).toEqual(new Set([...stops.map((s) => s.charCodeAt(0)), 257, ...(modelEos === null ? [] : [modelEos])]));
   });
 
   it('lays out G completions per prompt, prompt-major, with consistent truncation flags', async () => {

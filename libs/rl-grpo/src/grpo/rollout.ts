@@ -1,5 +1,6 @@
 import { generate } from '@emrl/lm';
 import type { Policy } from '../policy';
+import { encodePrompt } from '../tasks/prompt-format';
 import type { Task, TaskExample } from '../tasks/task';
 
 export interface SamplingOptions {
@@ -26,10 +27,18 @@ export interface Rollouts {
   numGeneratedTokens: number;
 }
 
-/** Token ids that end a completion: the task's stop strings plus the tokenizer's EOS. */
-export function stopTokensFor(policy: Policy, task: Task): number[] {
-  const ids = policy.tokenizer.stopTokenIds(task.stopSequences);
-  return [...new Set([...ids, policy.tokenizer.eosTokenId])];
+/**
+ * Token ids that end a completion: the task's stop strings, the tokenizer's EOS and end-of-turn
+ * tokens (`<|im_end|>`, `<|endoftext|>`, `<|eot_id|>`, ...: Tokenizer.endTokenIds), the model
+ * config's eos_token_id, and `extra` (e.g. the eos_token_id list of generation_config.json).
+ */
+export function stopTokensFor(policy: Policy, task: Task, extra: readonly number[] = []): number[] {
+  const { tokenizer } = policy;
+  const ids = tokenizer.stopTokenIds(task.stopSequences);
+  const modelEos = policy.model.config.eosTokenId;
+  const ends = tokenizer.endTokenIds?.() ?? [tokenizer.eosTokenId];
+  // model.stopTokenIds: generation_config.json's eos ids (a number or a list) with config.json's and the tokenizer's.
+  return [...new Set([...ids, tokenizer.eosTokenId, ...ends, ...(modelEos === null ? [] : [modelEos]), ...policy.model.stopTokenIds, ...extra])];
 }
 
 /** Samples `groupSize` completions for each example in one batched, KV-cached generate call. */
@@ -41,7 +50,7 @@ export async function sampleGroups(
   opts: SamplingOptions,
 ): Promise<Rollouts> {
   const { tokenizer } = policy;
-  const encoded = examples.map((ex) => tokenizer.encode(ex.prompt));
+  const encoded = examples.map((ex) => encodePrompt(task, ex, tokenizer));
   const promptIds: number[][] = [];
   const flatExamples: TaskExample[] = [];
   const groupIndex: number[] = [];

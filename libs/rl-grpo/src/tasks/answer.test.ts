@@ -154,3 +154,41 @@ describe('answersMatch', () => {
     expect(answersMatch(String(Math.cbrt(2048)), '12.8', { tolerance: 0.01 })).toBe(true);
   });
 });
+
+describe('answersMatch: closed forms, tuples, intervals, sets', () => {
+  it.each([
+    ['\\frac{\\sqrt{3}}{2}', '\\dfrac{\\sqrt3}{2}'],
+    ['\\frac{\\sqrt{2}}{2}', '\\frac{1}{\\sqrt{2}}'],
+    ['2\\pi', '2 \\pi'],
+    ['\\frac{\\pi}{2}', '\\pi/2'],
+    ['(1, \\frac{1}{2})', '(1, 0.5)'],
+    ['[0, \\infty)', '[0,\\infty)'],
+    ['(-\\infty, 0) \\cup (1, \\infty)', '(-\\infty,0)\\cup(1,\\infty)'],
+    ['\\{1, 2, 3\\}', '\\{3, 1, 2\\}'],
+    ['2, -3', '-3, 2'],
+    ['9\\pi', '9\\pi \\text{ cm}^2'],
+  ])('%s ~ %s', (a, b) => {
+    expect(answersMatch(a, b)).toBe(true);
+    expect(answersMatch(b, a)).toBe(true);
+  });
+
+  it.each([
+    ['\\frac{\\sqrt{3}}{2}', '\\frac{\\sqrt{2}}{2}'],
+    ['\\sqrt{2}', '1.414'], // a rounded decimal is not the closed form (unless a tolerance says so)
+    ['(1, 2)', '(2, 1)'],
+    ['(1, 2)', '[1, 2]'],
+    ['(1, 2)', '(1, 2, 3)'],
+    ['[0, \\infty)', '(0, \\infty)'],
+    ['\\{1, 2\\}', '(1, 2)'],
+    ['2, -3', '2'],
+    ['x + 1', 'x + 2'],
+  ])('%s !~ %s', (a, b) => {
+    expect(answersMatch(a, b)).toBe(false);
+    expect(answersMatch(b, a)).toBe(false);
+  });
+
+  it('a tolerance applies to closed forms and to each element', () => {
+    expect(answersMatch('\\sqrt{2}', '1.414', { tolerance: 1e-3 })).toBe(true);
+    expect(answersMatch('(\\pi, 1)', '(3.1416, 1)', { tolerance: 1e-4 })).toBe(true);
+  });
+});

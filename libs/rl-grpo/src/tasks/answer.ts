@@ -1,8 +1,10 @@
 /**
  * Final-answer extraction and comparison, the way math graders do it (MATH / Minerva-style
  * normalization: strip LaTeX wrappers, units and spacing, compare numerically when both sides are
- * numbers). Pure string code; no tensors.
+ * numbers or closed forms such as \frac{\sqrt3}{2} or 2\pi; tuples, intervals and unions element by
+ * element). Pure string code; no tensors.
  */
+import { latexValue } from './latex-value';
 
 /** Where a completion states its final answer. `auto` tries boxed, then hash, then a phrase. */
 export type AnswerFormat = 'hash' | 'boxed' | 'auto';
@@ -194,11 +196,11 @@ export function parseAnswer(raw: string): ParsedAnswer {
 
   let value = parseNumber(s);
   if (value === null) {
-    // "12.8 mph", "12.8 miles per hour", "5 cm^2": a number, a space, then unit words.
+    // "12.8 mph", "12.8 miles per hour", "5 cm^2", "9\pi square units": a number or closed form, a space, then unit words.
     const m = /^(\S+)\s+([a-zA-Z][a-zA-Z./^0-9\s-]*)$/.exec(s);
     if (m) {
       const words = (m[2] as string).toLowerCase().split(/[\s/^.-]+/).filter((w) => w.length > 0);
-      if (!words.some((w) => NOT_UNITS.has(w))) value = parseNumber(m[1] as string);
+      if (!words.some((w) => NOT_UNITS.has(w))) value = parseNumber(m[1] as string) ?? latexValue(m[1] as string);
     }
   }
   if (value !== null && Number.isFinite(value)) {
@@ -229,23 +231,109 @@ function close(a: number, b: number, tol: Required<AnswerTolerance>): boolean {
   return Math.abs(a - b) <= Math.max(tol.absolute, tol.relative * Math.max(Math.abs(a), Math.abs(b)));
 }
 
+/** A tuple, interval, set or bare list of answers: `(1,2)`, `[0,\infty)`, `\{1,2\}`, `2,-3`. */
+interface AnswerList {
+  open: string;
+  close: string;
+  items: string[];
+  /** Sets and bare lists ("x = 2, -3") compare as multisets; tuples and intervals in order. */
+  ordered: boolean;
+}
+
+/** Splits at top-level occurrences of `sep` (outside (), [], {} and \{ \}). */
+function splitTopLevel(s: string, sep: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\\' && (s[i + 1] === '{' || s[i + 1] === '}')) {
+      depth += s[i + 1] === '{' ? 1 : -1;
+      i++;
+    } else if (c === '(' || c === '[' || c === '{') depth++;
+    else if (c === ')' || c === ']' || c === '}') depth--;
+    else if (depth === 0 && s.startsWith(sep, i)) {
+      out.push(s.slice(start, i));
+      start = i + sep.length;
+      i += sep.length - 1;
+    }
+  }
+  out.push(s.slice(start));
+  return out;
+}
+
+/** True when the bracket at 0 closes at the last character (so `(1,2)+(3,4)` is not one tuple). */
+function enclosed(s: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    if ('([{'.includes(s[i] as string)) depth++;
+    else if (')]}'.includes(s[i] as string)) depth--;
+    if (depth === 0 && i < s.length - 1) return false;
+  }
+  return depth === 0;
+}
+
+function parseList(part: string): AnswerList | null {
+  if (part.startsWith('\\{') && part.endsWith('\\}')) {
+    return { open: '{', close: '}', items: splitTopLevel(part.slice(2, -2), ','), ordered: false };
+  }
+  if (/^[([]/.test(part) && /[)\]]$/.test(part) && enclosed(part)) {
+    const items = splitTopLevel(part.slice(1, -1), ',');
+    if (items.length >= 2) return { open: part[0] as string, close: part[part.length - 1] as string, items, ordered: true };
+  }
+  const items = splitTopLevel(part, ',');
+  return items.length >= 2 ? { open: '', close: '', items, ordered: false } : null;
+}
+
+/** Canonical answer text as a union (`\cup`) of lists, or null when it is a single value. */
+function parseAnswerLists(text: string): AnswerList[] | null {
+  const parts = splitTopLevel(text, '\\cup');
+  const lists = parts.map(parseList);
+  if (parts.length === 1) return lists[0] ? [lists[0]] : null;
+  return lists.every((l) => l !== null) ? (lists as AnswerList[]) : null;
+}
+
+function listsMatch(a: AnswerList[], b: AnswerList[], opts: AnswerMatchOptions): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((la, k) => {
+    const lb = b[k] as AnswerList;
+    if (la.open !== lb.open || la.close !== lb.close || la.items.length !== lb.items.length) return false;
+    if (la.ordered) return la.items.every((x, i) => answersMatch(x, lb.items[i] as string, opts));
+    const used = new Set<number>();
+    return la.items.every((x) => {
+      const j = lb.items.findIndex((y, idx) => !used.has(idx) && answersMatch(x, y, opts));
+      if (j >= 0) used.add(j);
+      return j >= 0;
+    });
+  });
+}
+
+function resolveTolerance(t: AnswerMatchOptions['tolerance']): Required<AnswerTolerance> {
+  return typeof t === 'number' ? { relative: t, absolute: 0 } : { relative: t?.relative ?? 1e-9, absolute: t?.absolute ?? 0 };
+}
+
 /**
  * True when two answers are the same after normalization: numerically (within tolerance) when both
- * parse as numbers, otherwise by canonical text. A percent sign is optional: "50%" matches 50 and 0.5.
+ * parse as numbers or closed-form LaTeX values (latex-value.ts), element by element for tuples,
+ * intervals (brackets must agree), sets and unions, otherwise by canonical text. A percent sign is
+ * optional: "50%" matches 50 and 0.5.
  */
 export function answersMatch(a: string, b: string, opts: AnswerMatchOptions = {}): boolean {
   const pa = parseAnswer(a);
   const pb = parseAnswer(b);
+  const tol = resolveTolerance(opts.tolerance);
   if (pa.value !== null && pb.value !== null) {
-    const t = opts.tolerance;
-    const tol: Required<AnswerTolerance> =
-      typeof t === 'number'
-        ? { relative: t, absolute: 0 }
-        : { relative: t?.relative ?? 1e-9, absolute: t?.absolute ?? 0 };
     if (close(pa.value, pb.value, tol)) return true;
     if (pa.percent && close(pa.value / 100, pb.value, tol)) return true;
     if (pb.percent && close(pa.value, pb.value / 100, tol)) return true;
     return false;
   }
-  return pa.text.length > 0 && pa.text === pb.text;
+  if (pa.text.length === 0 || pb.text.length === 0) return false;
+  if (pa.text === pb.text) return true;
+  const la = parseAnswerLists(pa.text);
+  const lb = parseAnswerLists(pb.text);
+  if (la !== null || lb !== null) return la !== null && lb !== null && listsMatch(la, lb, opts);
+  const va = pa.value ?? latexValue(pa.text);
+  const vb = pb.value ?? latexValue(pb.text);
+  return va !== null && vb !== null && (va === vb || close(va, vb, tol));
 }

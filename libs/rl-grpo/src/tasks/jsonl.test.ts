@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadJsonlTask, parseJsonlTask } from './jsonl';
+import { loadJsonlTask, loadJsonlTaskFiles, parseJsonlTask } from './jsonl';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url));
 
 describe('loadJsonlTask (math-small fixture)', () => {
-  const task = loadJsonlTask(fixture('math-small.jsonl'), { idField: 'id' });
+  const task = loadJsonlTask(fixture('math-small.jsonl'), { idField: 'id', split: 'test' });
 
-  it('puts every line in the test split by default, with ids and raw answers', () => {
+  it('split: test puts every line in the test split, with ids and raw answers', () => {
     expect(task.name).toBe('math-small');
     expect(task.split('test')).toHaveLength(8);
     expect(task.split('train')).toHaveLength(0);
@@ -41,6 +41,21 @@ describe('loadJsonlTask (math-small fixture)', () => {
     expect(task.verify('\\boxed{\\left(-2,2\\right)}', byId('interval')).correct).toBe(true);
     expect(task.verify('\\boxed{[-2,2]}', byId('interval')).correct).toBe(false);
     expect(task.verify('\\boxed{\\text{Saturday}}', byId('text')).correct).toBe(true);
+  });
+
+  it('splits a single file 80/20 (seeded) when no split option is given', () => {
+    const t = loadJsonlTask(fixture('math-small.jsonl'), { idField: 'id' });
+    expect(t.split('test')).toHaveLength(2); // round(0.2 * 8)
+    expect(t.split('train')).toHaveLength(6);
+    const ids = [...t.split('train'), ...t.split('test')].map((e) => e.id).sort();
+    expect(ids).toEqual(task.split('test').map((e) => e.id).sort());
+    expect(loadJsonlTask(fixture('math-small.jsonl'), { idField: 'id' }).split('test')).toEqual(t.split('test'));
+    // Two lines still give one of each; one line cannot be split and says what to set.
+    const two = parseJsonlTask('{"problem": "a", "answer": "1"}\n{"problem": "b", "answer": "2"}', 'two.jsonl');
+    expect([two.split('train').length, two.split('test').length]).toEqual([1, 1]);
+    expect(() => parseJsonlTask('{"problem": "a", "answer": "1"}', 'one.jsonl')).toThrow(
+      /one\.jsonl: 1 example cannot be split into train and test .*set split: train \(or test\), or give separate train: and test: files/,
+    );
   });
 
   it('splits deterministically with splitTestFraction', () => {
@@ -76,18 +91,18 @@ describe('JSONL errors', () => {
   });
 
   it('skipBadLines skips and counts every bad line with its reason', () => {
-    const t = loadJsonlTask(fixture('math-broken.jsonl'), { idField: 'id', skipBadLines: true });
+    const t = loadJsonlTask(fixture('math-broken.jsonl'), { idField: 'id', skipBadLines: true, split: 'test' });
     expect(t.split('test').map((e) => e.id)).toEqual(['ok-1', 'ok-2', 'ok-3', 'ok-4']);
     expect(t.skippedLines).toBe(4);
     expect(t.skipped.map((s) => s.line)).toEqual([3, 5, 6, 7]);
     expect(t.skipped[1]!.reason).toBe("field 'answer' is missing; set answerField if your file names it differently");
-    expect(t.skipped[2]!.reason).toMatch(/field 'answer' must be a string or a number \(got object\)/);
+    expect(t.skipped[2]!.reason).toMatch(/field 'answer' must be a string, a number or a list of them \(got object\)/);
     expect(t.skipped[3]!.reason).toMatch(/expected a JSON object, got array/);
   });
 
   it('names the field and the option to set', () => {
-    expect(() => parseJsonlTask('{"question": "q", "answer": "1"}\n', 'data.jsonl')).toThrow(
-      "data.jsonl:1: field 'problem' is missing; set problemField if your file names it differently",
+    expect(() => parseJsonlTask('{"query": "q", "answer": "1"}\n', 'data.jsonl')).toThrow(
+      "data.jsonl:1: field 'problem' or 'prompt' or 'question' is missing; set problemField if your file names it differently",
     );
     const lines = ['{"problem": "a", "answer": "1"}', '', '{"problem": "b", "answer": "2"}', '{"problem": "c", "answer": "3"}', '', '', '{"problem": "d"}'];
     expect(() => parseJsonlTask(lines.join('\n'), 'data.jsonl')).toThrow(
@@ -102,8 +117,8 @@ describe('JSONL errors', () => {
   });
 
   it('custom field names, no usable lines, bad options and missing files', () => {
-    expect(parseJsonlTask('{"problem": "a", "answer": "1"}', 'dir/data.jsonl').split('test')[0]!.id).toBe('data-1'); // default ids
-    const t = parseJsonlTask('{"question": "q1", "final": 7}\n{"question": "q2", "final": "8"}', 'gsm.jsonl', { problemField: 'question', answerField: 'final' });
+    expect(parseJsonlTask('{"problem": "a", "answer": "1"}', 'dir/data.jsonl', { split: 'test' }).split('test')[0]!.id).toBe('data-1'); // default ids
+    const t = parseJsonlTask('{"q": "q1", "final": 7}\n{"q": "q2", "final": "8"}', 'gsm.jsonl', { problemField: 'q', answerField: 'final', split: 'test' });
     expect(t.split('test').map((e) => [e.prompt, e.answer])).toEqual([['q1', '7'], ['q2', '8']]);
     expect(() => parseJsonlTask('\n\n', 'empty.jsonl')).toThrow(/empty\.jsonl: no usable examples/);
     expect(() => parseJsonlTask('{}', 'x.jsonl', { promptTemplate: 'no slot' })).toThrow(/promptTemplate must contain '\{problem\}'/);
@@ -114,6 +129,38 @@ describe('JSONL errors', () => {
     const dir = mkdtempSync(join(tmpdir(), 'emrl-jsonl-'));
     const file = join(dir, 'crlf.jsonl');
     writeFileSync(file, '{"problem": "a", "answer": "1"}\r\n{"problem": "b", "answer": "2"}\r\n');
-    expect(loadJsonlTask(file).split('test').map((e) => e.answer)).toEqual(['1', '2']);
+    expect(loadJsonlTask(file, { split: 'test' }).split('test').map((e) => e.answer)).toEqual(['1', '2']);
+  });
+});
+
+describe('per-split files (train: / test: / probe:)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emrl-jsonl-splits-'));
+  const write = (name: string, lines: object[]) => {
+    const file = join(dir, name);
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    return file;
+  };
+  const train = write('train.jsonl', [{ problem: 'a', answer: '1' }, { problem: 'b', answer: '2' }]);
+  const test = write('test.jsonl', [{ problem: 'c', answer: '3' }]);
+
+  it('each file is its split, named after the first file; ids say which file they came from', () => {
+    const t = loadJsonlTaskFiles({ train, test });
+    expect(t.name).toBe('train');
+    expect(t.split('train').map((e) => [e.id, e.prompt])).toEqual([['train-1', 'a'], ['train-2', 'b']]);
+    expect(t.split('test').map((e) => [e.id, e.prompt])).toEqual([['test-1', 'c']]);
+    expect(t.split('probe')).toEqual([]);
+    // One file may serve two splits (e.g. EM on a prompt and a smoke-test evaluation on it).
+    const same = loadJsonlTaskFiles({ train: test, test });
+    expect(same.split('train')).toEqual(same.split('test'));
+  });
+
+  it('rejects ambiguous or colliding inputs with the fix', () => {
+    expect(() => loadJsonlTaskFiles({ path: train, test })).toThrow(/give either 'path' .* or per-split files \(test\), not both/);
+    expect(() => loadJsonlTaskFiles({})).toThrow(/no file; set 'path' \(one file\) or 'train' \/ 'test' \/ 'probe'/);
+    expect(() => loadJsonlTaskFiles({ train, test }, { split: 'test' })).toThrow(/split \/ splitTestFraction apply to a single 'path' file/);
+    const a = write('a.jsonl', [{ id: 7, problem: 'a', answer: '1' }]);
+    const b = write('b.jsonl', [{ id: 7, problem: 'b', answer: '2' }]);
+    expect(() => loadJsonlTaskFiles({ train: a, test: b }, { idField: 'id' })).toThrow(/b\.jsonl: id '7' is also in .*a\.jsonl; ids must be unique across the task's files/);
+    expect(() => loadJsonlTaskFiles({ train: join(dir, 'missing.jsonl') })).toThrow(/missing\.jsonl: cannot read JSONL task file \(ENOENT\); check the task's 'train'/);
   });
 });

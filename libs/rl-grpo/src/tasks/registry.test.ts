@@ -14,12 +14,17 @@ describe('TaskSpecSchema', () => {
   it('parses each built-in type with defaults', () => {
     expect(TaskSpecSchema.parse({ type: 'modchain' })).toMatchObject({ type: 'modchain', modulus: 10, maxOps: 6, pDirect: 0.4 });
     expect(TaskSpecSchema.parse({ type: 'word-problems', noise: 0 })).toMatchObject({ type: 'word-problems', noise: 0, pDirect: 0.4 });
-    expect(TaskSpecSchema.parse({ type: 'jsonl', path: 'a.jsonl' })).toMatchObject({ type: 'jsonl', problemField: 'problem', format: 'auto', split: 'test' });
+    const jsonl = TaskSpecSchema.parse({ type: 'jsonl', path: 'a.jsonl' });
+    expect(jsonl).toMatchObject({ type: 'jsonl', format: 'auto', chatTemplate: 'auto', promptTemplate: '{problem}' });
+    expect(jsonl).not.toHaveProperty('split'); // a single file is split 80/20 unless split is set
   });
 
   it('keeps cross-field rules and rejects unknown types', () => {
     expect(TaskSpecSchema.safeParse({ type: 'modchain', minOps: 5, maxOps: 2 }).success).toBe(false);
-    expect(TaskSpecSchema.safeParse({ type: 'jsonl' }).success).toBe(false); // path required
+    expect(TaskSpecSchema.safeParse({ type: 'jsonl' }).success).toBe(false); // path or train/test required
+    expect(TaskSpecSchema.safeParse({ type: 'jsonl', path: 'a.jsonl', test: 'b.jsonl' }).success).toBe(false);
+    expect(TaskSpecSchema.safeParse({ type: 'jsonl', train: 'a.jsonl', split: 'test' }).success).toBe(false);
+    expect(TaskSpecSchema.safeParse({ type: 'jsonl', train: 'a.jsonl', test: 'b.jsonl' }).success).toBe(true);
     expect(TaskSpecSchema.safeParse({ type: 'nope' }).success).toBe(false);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { JsonlTaskOptionsShape, checkJsonlOptions, loadJsonlTask } from './jsonl';
+import { JsonlTaskOptionsShape, checkJsonlOptions, loadJsonlTaskFiles } from './jsonl';
 import { ModchainConfigShape, ModchainTask, checkModchainConfig } from './modchain';
 import type { Task } from './task';
 import { WordProblemsConfigShape, WordProblemsTask } from './word-problems';
@@ -13,13 +13,31 @@ export const ModchainSpecSchema = z
   .object({ type: z.literal('modchain'), ...ModchainConfigShape.shape })
   .superRefine(checkModchainConfig);
 export const WordProblemsSpecSchema = z.object({ type: z.literal('word-problems'), ...WordProblemsConfigShape.shape });
+const jsonlPath = (what: string) =>
+  z.string().min(1).optional().meta({ description: `${what}; relative paths resolve against baseDir (the config file directory).` });
+
 export const JsonlSpecSchema = z
   .object({
     type: z.literal('jsonl'),
-    path: z.string().min(1).meta({ description: 'JSONL file; relative paths resolve against baseDir (the config file directory).' }),
+    path: jsonlPath('One JSONL file, split into train/test by split or splitTestFraction (default: seeded 20% test)'),
+    train: jsonlPath('JSONL file of the train split (with test: / probe:, instead of path)'),
+    test: jsonlPath('JSONL file of the test split'),
+    probe: jsonlPath('JSONL file of the probe split (diagnostics; default: the test split)'),
     ...JsonlTaskOptionsShape.shape,
   })
-  .superRefine(checkJsonlOptions);
+  .superRefine((o, ctx) => {
+    checkJsonlOptions(o, ctx);
+    const perSplit = (['train', 'test', 'probe'] as const).filter((k) => o[k] !== undefined);
+    if (o.path === undefined && perSplit.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['path'], message: "give 'path' (one file) or 'train' / 'test' / 'probe' (one file per split)" });
+    }
+    if (o.path !== undefined && perSplit.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['path'], message: `give 'path' or per-split files (${perSplit.join(', ')}), not both` });
+    }
+    if (perSplit.length > 0 && (o.split !== undefined || o.splitTestFraction !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['split'], message: 'split / splitTestFraction apply to a single path; with per-split files each file is its split' });
+    }
+  });
 
 /** Built-in task specs (a discriminated union on `type`). Registered types are validated by their own schema. */
 export const BuiltinTaskSpecSchema = z.discriminatedUnion('type', [ModchainSpecSchema, WordProblemsSpecSchema, JsonlSpecSchema]);
@@ -53,9 +71,10 @@ function builtin<S extends z.ZodType>(type: string, schema: S, build: (spec: z.o
 
 builtin('modchain', ModchainSpecSchema, ({ type: _t, ...knobs }) => new ModchainTask(knobs));
 builtin('word-problems', WordProblemsSpecSchema, ({ type: _t, ...knobs }) => new WordProblemsTask(knobs));
-builtin('jsonl', JsonlSpecSchema, ({ type: _t, path, ...options }, ctx) =>
-  loadJsonlTask(resolve(ctx.baseDir ?? process.cwd(), path), options),
-);
+builtin('jsonl', JsonlSpecSchema, ({ type: _t, path, train, test, probe, ...options }, ctx) => {
+  const at = (p: string | undefined) => (p === undefined ? undefined : resolve(ctx.baseDir ?? process.cwd(), p));
+  return loadJsonlTaskFiles({ path: at(path), train: at(train), test: at(test), probe: at(probe) }, options);
+});
 
 /**
  * Adds a task type. With `schema`, specs are validated (and defaulted) before `factory` sees them.

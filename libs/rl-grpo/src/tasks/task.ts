@@ -1,7 +1,15 @@
-/** One verifiable problem. `prompt` is the exact text the model is conditioned on. */
+import type { ChatMessage } from '@emrl/lm';
+import type { ChatTemplateMode } from './prompt-format';
+
+/**
+ * One verifiable problem. `prompt` is the plain-text prompt; a task with a chat format conditions
+ * chat models on its chat-template render instead (prompt-format.ts `renderPrompt`).
+ */
 export interface TaskExample {
   id: string;
   prompt: string;
+  /** The prompt as chat messages (system prompt, TRL conversational prompts); rendered by the chat template. */
+  messages?: ChatMessage[];
   /** Reference answer (already normalized for built-in tasks). */
   answer: string;
   meta?: Record<string, unknown>;
@@ -27,6 +35,10 @@ export interface Task {
   extractAnswer(completion: string): string | null;
   /** Strings that end a completion (e.g. "$" for modchain); generation stops on them. */
   readonly stopSequences: readonly string[];
+  /** Whether prompts go through the model's chat template (prompt-format.ts); absent = off. */
+  readonly chatTemplate?: ChatTemplateMode;
+  /** The chat messages of one of this task's examples, looked up by id (undefined when unknown). */
+  promptMessages?(example: TaskExample): ChatMessage[] | undefined;
   /** Maximum completion length in characters/bytes the task ever needs. */
   readonly maxCompletionLength: number;
   /** Pretraining documents (prompt + completion text) for building base models; deterministic in seed. */

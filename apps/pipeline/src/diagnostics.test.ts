@@ -1,0 +1,45 @@
+import { ByteTokenizer } from '@emrl/lm';
+import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
+import type { Policy, Task, TaskExample } from '@emrl/rl-grpo';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inheritStageTokenLimit } from './cli-shortcuts';
+import { DiagnosticsConfigSchema } from './config/pipeline-schema';
+import { prepareProbeSet } from './diagnostics';
+
+const tok = new ByteTokenizer();
+let policy: Policy;
+beforeAll(async () => {
+  await setupTestBackend();
+  // No stop string and a 1000-token task limit: a random model runs long unless told otherwise.
+  policy = { model: makeTinyModel({ family: 'gpt2', vocabSize: 258, seed: 3, weightScale: 0.5 }), tokenizer: tok, name: 'p' };
+});
+afterAll(() => policy.model.dispose());
+
+const examples: TaskExample[] = [
+  { id: '0', prompt: 'a=', answer: '1' },
+  { id: '1', prompt: 'bb=', answer: '2' },
+];
+const task: Task = {
+  name: 'long',
+  split: (s) => (s === 'test' ? examples : []),
+  verify: () => ({ correct: false, extracted: null, formatOk: false }),
+  extractAnswer: () => null,
+  stopSequences: [],
+  maxCompletionLength: 1000,
+};
+
+describe('boundary diagnostics honour maxNewTokens', () => {
+  it('the probe samples stop at diagnostics.maxNewTokens, not at the task limit', async () => {
+    const config = DiagnosticsConfigSchema.parse({ probeSize: 2, maxNewTokens: 3, logitStatsTemperature: 1 });
+    const probe = await prepareProbeSet(policy, { task, config, seed: 1 });
+    expect(probe.fixedResponses.map((r) => r.length)).toEqual([3, 3]);
+  });
+
+  it('emrl eval --set eval.maxNewTokens=N sets diagnostics.maxNewTokens unless it is given', () => {
+    const data = { stages: [{ eval: { maxNewTokens: 16 } }] };
+    expect(inheritStageTokenLimit(data, 'eval')).toEqual({ ...data, diagnostics: { maxNewTokens: 16 } });
+    const own = { ...data, diagnostics: { maxNewTokens: 4, probeSize: 2 } };
+    expect(inheritStageTokenLimit(own, 'eval')).toEqual(own);
+    expect(inheritStageTokenLimit({ stages: [{ eval: {} }] }, 'eval')).toEqual({ stages: [{ eval: {} }] });
+  });
+});
