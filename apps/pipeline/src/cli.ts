@@ -6,6 +6,7 @@ import { parsePipelineConfig, readPipelineFile } from './config/load-config';
 import { applyOverride, parseSetFlag } from './config/overrides';
 import type { PipelineConfig } from './config/pipeline-schema';
 import { listPresets, presetPath, SWEEP_PRESETS } from './config/presets';
+import { registerDescribeCommands } from './commands/describe';
 import { executeRun, type RunOutcome } from './execute';
 import { shortcutOverrides } from './cli-shortcuts';
 import { ProgressReporter, formatDiagnosticsLine } from './progress';
@@ -264,6 +265,8 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
         return EXIT.ok;
       }),
     );
+
+  registerDescribeCommands(program, { runtime: cli.runtime, out, err, guard });
 
   return { program, exitCode: () => code };
 }
