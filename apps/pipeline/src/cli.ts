@@ -7,9 +7,13 @@ import { applyOverride, parseSetFlag } from './config/overrides';
 import type { PipelineConfig } from './config/pipeline-schema';
 import { listPresets, presetPath, SWEEP_PRESETS } from './config/presets';
 import { registerDescribeCommands } from './commands/describe';
+import { formatPlan } from './console/plan';
+import { formatBackendLine, runResultLines } from './console/run-results';
+import { versionText } from './console/version';
 import { executeRun, type RunOutcome } from './execute';
 import { shortcutOverrides } from './cli-shortcuts';
 import { ProgressReporter, formatDiagnosticsLine } from './progress';
+import { loadRun } from './report/load-run';
 import { writeRunReport } from './report/run-report';
 import { RunDir } from './run-dir';
 import { resumeRun, startRun, type PreparedRun } from './runner';
@@ -85,8 +89,10 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
     }
     const reporter = new ProgressReporter(stderr, { every: Number(opts.every ?? 10) });
     err(`run directory: ${prepared.runDir.dir}`);
+    err(formatBackendLine(prepared.runDir.readConfig().backend));
     const outcome = await executeRun(prepared.events, (e) => reporter.handle(e));
     const c = outcomeCode(outcome, err, prepared.runDir.dir);
+    if (c === EXIT.ok) for (const line of runResultLines(loadRun(prepared.runDir.dir))) out(line);
     if (c === EXIT.ok && opts.report !== false) {
       const files = await writeRunReport(prepared.runDir.dir);
       out(`report: ${files.html}`);
@@ -97,6 +103,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
   const program = new Command('emrl')
     .description('Entropy-minimization and GRPO post-training pipelines: run, resume, sweep, report.')
     .showHelpAfterError('(add --help for usage)')
+    .version(versionText(), '-V, --version', 'print the emrl version, node version and git commit')
     .exitOverride()
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
 
@@ -107,22 +114,24 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
       .option('-o, --out <dir>', 'run directory (default: <runs>/<name>-<timestamp>)')
       .option('--runs <dir>', 'parent folder of run directories', 'runs')
       .option('--every <n>', 'log a progress line every n steps when not on a terminal', '10')
-      .option('--no-report', 'skip writing report.html at the end');
+      .option('--no-report', 'skip writing report.html at the end')
+      .option('--dry-run', 'validate and print the resolved plan (every default filled) without loading or running anything');
 
   /** --model / --task: shortcuts for --set model=... / --set task=... (eval, diagnose, select). */
   const modelTask = (cmd: Command): Command =>
     cmd
       .option('-m, --model <dir|embedded[:id]>', 'model to use instead of the config\'s: a Hugging Face directory, "embedded" or "embedded:<id>"')
       .option('-t, --task <modchain|word-problems|path.jsonl>', 'task to use instead of the config\'s: a task type (default options) or a JSONL file');
-  type SingleOpts = { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean; model?: string; task?: string };
+  type SingleOpts = { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean; model?: string; task?: string; dryRun?: boolean };
 
   runLike(program.command('run [config]'))
     .description('run a pipeline file (YAML or JSON) or a preset')
     .addHelpText('after', '\nExamples:\n  emrl run pipeline.yaml\n  emrl run --preset em-warmstart --set em.steps=5 --set seed=2\n  emrl run pipeline.yaml --out runs/my-run')
     .action(
-      guard(async (file: string | undefined, opts: { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean }) => {
+      guard(async (file: string | undefined, opts: { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean; dryRun?: boolean }) => {
         const runtime = cli.runtime();
         const config = loadPipeline(file, opts, runtime);
+        if (opts.dryRun) return (out(formatPlan(config)), EXIT.ok);
         return execute(await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) }), opts);
       }),
     );
@@ -206,6 +215,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
             d = applyOverride(d, path, value).data;
           }
           const config = parsePipelineConfig(d, file ?? `preset ${opts.preset ?? 'em-warmstart'}`, runtime.registry);
+          if (opts.dryRun) return (out(formatPlan(config)), EXIT.ok);
           return execute(await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) }), opts);
         }),
       );
@@ -237,6 +247,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
         const runtime = cli.runtime();
         const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
         const config: PipelineConfig = { ...base, name: `${base.name}-diagnose`, stages: [], diagnostics: { ...base.diagnostics, enabled: true } };
+        if (opts.dryRun) return (out(formatPlan(config)), EXIT.ok);
         const prepared = await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) });
         const outcome = await executeRun(prepared.events, (e) => {
           if (e.type === 'diagnostics') {
