@@ -137,7 +137,7 @@ export class ProgressReporter {
         const t0 = this.started.get(e.stage) ?? now();
         const p: ProgressState = { ...e, etaSec: e.etaSec ?? estimateEta((now() - t0) / 1000, e.step, e.totalSteps) };
         if (this.out.isTTY) {
-          this.out.write(`\r\x1b[2K${formatProgressLine(p, (this.out.columns ?? 100) - 1)}`);
+          this.out.write(`\r\x1b[2K${formatProgressLine(p, (this.out.columns && this.out.columns >= 40 ? this.out.columns : 100) - 1)}`);
           this.live = true;
         } else if (e.step % (this.opts.every ?? 10) === 0 || e.step === e.totalSteps) {
           this.line(formatLogLine(p));

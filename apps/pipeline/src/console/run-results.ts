@@ -1,9 +1,8 @@
 import type { RunData } from '../report/load-run';
-import { alignColumns, formatEvalTable, type EvalTableInput } from './eval-table';
+import { alignColumns, formatEvalTable, isEvalResult } from './eval-table';
 import { accuracyInterval } from '../report/intervals';
 
 type Ev = Record<string, unknown>;
-const isEval = (r: unknown): r is EvalTableInput => !!r && typeof r === 'object' && Array.isArray((r as EvalTableInput).byTemperature) && typeof (r as EvalTableInput).numPrompts === 'number';
 
 /** The last boundary's probe accuracies with intervals (prompts = samples / k, k = 1 at T = 0). */
 function probeLines(e: Ev, samplesPerPrompt: number): string[] {
@@ -29,7 +28,7 @@ function probeLines(e: Ev, samplesPerPrompt: number): string[] {
 export function runResultLines(run: Pick<RunData, 'events' | 'record'>): string[] {
   const out: string[] = [];
   for (const e of run.events) {
-    if (e['type'] === 'finished' && isEval(e['result'])) out.push('', ...formatEvalTable(`eval "${String(e['stage'])}"`, e['result']));
+    if (e['type'] === 'finished' && isEvalResult(e['result'])) out.push('', ...formatEvalTable(`eval "${String(e['stage'])}"`, e['result']));
   }
   const last = [...run.events].reverse().find((e) => e['type'] === 'diagnostics');
   const pipeline = run.record.pipeline as { diagnostics?: { samplesPerPrompt?: number } };
