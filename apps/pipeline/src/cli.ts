@@ -14,6 +14,7 @@ import { executeRun, type RunOutcome } from './execute';
 import { shortcutOverrides } from './cli-shortcuts';
 import { ProgressReporter, formatDiagnosticsLine } from './progress';
 import { loadRun } from './report/load-run';
+import { ReportRefresher } from './report/report-refresher';
 import { writeRunReport } from './report/run-report';
 import { RunDir } from './run-dir';
 import { resumeRun, startRun, type PreparedRun } from './runner';
@@ -90,12 +91,18 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
     const reporter = new ProgressReporter(stderr, { every: Number(opts.every ?? 10) });
     err(`run directory: ${prepared.runDir.dir}`);
     err(formatBackendLine(prepared.runDir.readConfig().backend));
-    const outcome = await executeRun(prepared.events, (e) => reporter.handle(e));
+    const refresher = opts.report === false ? undefined : new ReportRefresher(prepared.runDir.dir, (m) => err(`warning: ${m}`));
+    const outcome = await executeRun(prepared.events, (e) => {
+      reporter.handle(e);
+      if (e.type === 'diagnostics') refresher?.request(); // report.html is current at every boundary
+    });
+    await refresher?.idle();
     const c = outcomeCode(outcome, err, prepared.runDir.dir);
     if (c === EXIT.ok) for (const line of runResultLines(loadRun(prepared.runDir.dir))) out(line);
-    if (c === EXIT.ok && opts.report !== false) {
-      const files = await writeRunReport(prepared.runDir.dir);
-      out(`report: ${files.html}`);
+    if (refresher) {
+      refresher.request();
+      await refresher.idle();
+      out(`report: ${join(prepared.runDir.dir, 'report.html')}`);
     }
     return c;
   };

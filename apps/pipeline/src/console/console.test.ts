@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -100,6 +100,13 @@ describe('emrl --version, --dry-run, backend and results on the console', () => 
     expect(r.code).toBe(EXIT.ok);
     expect(r.err).toMatch(/run directory: .*\nbackend: fake\n/);
     expect(r.err).toMatch(/\[count\] finished in \d+s -> base>count@2/);
+    expect(existsSync(join(dir, 'run', 'report.html'))).toBe(true);
+    // A failed run still leaves a report as of its last boundary (refreshed at every boundary).
+    const failed = await emrl(['run', file, '--out', join(dir, 'failed'), '--set', 'count.failAt=2']);
+    expect(failed.code).toBe(EXIT.failed);
+    const html = readFileSync(join(dir, 'failed', 'report.html'), 'utf8');
+    expect(html).toContain('not finished');
+    expect(html).toMatch(/<td>start<\/td>/);
     expect(r.out).toMatch(/probe diagnostics at after probe \(.*\); ECE [\d.]+; 95% CI = Wilson over prompts\n {2}T +accuracy +95% CI +prompts\n {2}0 /);
   });
 });
