@@ -6,6 +6,7 @@ import { parsePipelineConfig, readPipelineFile } from './config/load-config';
 import { applyOverride, parseSetFlag } from './config/overrides';
 import type { PipelineConfig } from './config/pipeline-schema';
 import { listPresets, presetPath, SWEEP_PRESETS } from './config/presets';
+import { registerCompareCommand } from './commands/compare';
 import { registerDescribeCommands } from './commands/describe';
 import { formatPlan } from './console/plan';
 import { formatBackendLine, runResultLines } from './console/run-results';
@@ -285,6 +286,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
     );
 
   registerDescribeCommands(program, { runtime: cli.runtime, out, err, guard });
+  registerCompareCommand(program, { runtime: cli.runtime, out, err, guard });
 
   return { program, exitCode: () => code };
 }
