@@ -132,6 +132,11 @@ describe('writeRunReport', () => {
     expect(at('after grpo')[0]!['evaluation temperature (0 = greedy)']).not.toBe(at('after eval')[0]!['evaluation temperature (0 = greedy)']);
   });
 
+  it('lists the recorded sample completions per boundary', () => {
+    expect(html).toContain('<p class="note">At each boundary: a fake sample on the first probe prompt.</p>');
+    expect(html.match(/<tr><td>(start|after em|after grpo|after eval)<\/td><td>1\+2=<\/td>/g)).toHaveLength(4);
+  });
+
   it('shows backend and device in the header and the resolved config', () => {
     expect(html).toMatch(/<b>backend: fake \(tfjs 0\.0\.0\)<\/b> · device: \w+ \w+, .+ x\d+, \d+ GB/);
     expect(html).toMatch(/<h2>Config<\/h2>[\s\S]*<pre>seed: 1\nstages:\n {2}- em:\n {6}steps: 4\n<\/pre>/);

@@ -16,11 +16,14 @@ const isSample = (s: unknown): s is Sample => !!s && typeof s === 'object' && ty
  */
 export function sampleSection(rows: readonly BoundaryRow[]): string | undefined {
   const table: string[][] = [];
+  let scope = 'Completions recorded at each boundary.';
   for (const r of rows) {
+    const recorded = (r.record as { samplesScope?: unknown } | undefined)?.samplesScope;
+    if (typeof recorded === 'string') scope = `At each boundary: ${recorded}.`;
     const samples = (r.record as { samples?: unknown } | undefined)?.samples;
     if (!Array.isArray(samples)) continue;
     for (const s of samples.filter(isSample)) table.push([r.label, s.prompt, s.completion, s.answer ?? '', s.correct === undefined ? '' : s.correct ? 'yes' : 'no']);
   }
   if (table.length === 0) return undefined;
-  return `<p class="note">${escapeHtml('Greedy completions of the first probe prompts at each boundary.')}</p>${htmlTable(['boundary', 'prompt', 'completion', 'answer', 'correct'], table)}`;
+  return `<p class="note">${escapeHtml(scope)}</p>${htmlTable(['boundary', 'prompt', 'completion', 'answer', 'correct'], table)}`;
 }
