@@ -18,7 +18,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px soli
 th{background:#f3f3f3}td:first-child,th:first-child,td:nth-child(2){text-align:left}
 figure{display:inline-block;margin:0.5em;max-width:100%;overflow-x:auto;vertical-align:top}figure svg{max-width:100%;height:auto}
 .note{color:#666;font-size:13px}pre{background:#f7f7f7;padding:0.8em;font-size:12px;overflow-x:auto;max-height:30em}
-td{max-width:40em;overflow-wrap:break-word}td:first-child{white-space:nowrap}
+td{max-width:40em;overflow-wrap:break-word}td:first-child{white-space:nowrap}.text td,.text th{text-align:left}
 </style></head><body>
 <h1>${escapeHtml(title)}</h1>
 ${header}

@@ -59,10 +59,10 @@ export async function runReportSections(dir: string): Promise<{ summary: RunSumm
   if (samples) sections.push({ heading: 'Sample completions', body: samples });
   sections.push({
     heading: 'Stages',
-    body: htmlTable(
+    body: `<div class="text">${htmlTable(
       ['stage', 'kind', 'status', 'wall time (s)', 'summary'],
       summary.stages.map((s) => [s.id, s.kind, s.status, (s.wallMs / 1000).toFixed(1), Object.entries(s.summary).map(([k, v]) => `${k}=${formatNumber(v)}`).join(', ')]),
-    ),
+    )}</div>`,
   });
   sections.push({ heading: 'Config', body: `<p class="note">Resolved pipeline (config.json, every default filled); command: emrl ${escapeHtml(run.record.argv.join(' '))}</p><pre>${escapeHtml(stringify(run.record.pipeline, { lineWidth: 0 }))}</pre>` });
   return { summary, header: headerNote(run, summary), sections };

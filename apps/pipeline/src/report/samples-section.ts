@@ -25,5 +25,5 @@ export function sampleSection(rows: readonly BoundaryRow[]): string | undefined 
     for (const s of samples.filter(isSample)) table.push([r.label, s.prompt, s.completion, s.answer ?? '', s.correct === undefined ? '' : s.correct ? 'yes' : 'no']);
   }
   if (table.length === 0) return undefined;
-  return `<p class="note">${escapeHtml(scope)}</p>${htmlTable(['boundary', 'prompt', 'completion', 'answer', 'correct'], table)}`;
+  return `<p class="note">${escapeHtml(scope)}</p><div class="text">${htmlTable(['boundary', 'prompt', 'completion', 'answer', 'correct'], table)}</div>`;
 }
