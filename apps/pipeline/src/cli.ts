@@ -1,5 +1,8 @@
 import { Command, CommanderError } from 'commander';
+import { registerCompareCommand } from './commands/compare';
 import { commandContext, EXIT, type CliOptions } from './commands/context';
+import { registerDescribeCommands } from './commands/describe';
+import { versionText } from './console/version';
 import { registerInitCommand } from './commands/init-command';
 import { registerRunCommands } from './commands/run-commands';
 import { registerSingleStageCommands } from './commands/single-stage-commands';
@@ -16,12 +19,15 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
   const program = new Command('emrl')
     .description('Entropy-minimization and GRPO post-training pipelines: run, resume, sweep, report.')
     .showHelpAfterError('(add --help for usage)')
+    .version(versionText(), '-V, --version', 'print the emrl version, node version and git commit')
     .exitOverride()
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
   registerRunCommands(program, ctx);
   registerSweepCommands(program, ctx);
   registerSingleStageCommands(program, ctx);
   registerInitCommand(program, ctx);
+  registerDescribeCommands(program, ctx);
+  registerCompareCommand(program, ctx);
   return { program, exitCode: () => code };
 }
 

@@ -41,6 +41,18 @@ function figures(r: LogitProbeResult): Record<string, number | null> {
   return r.stats.figures;
 }
 
+/** Probe prompts whose sampled completion each boundary records (report: "Sample completions"). */
+const SAMPLE_COUNT = 4;
+
+/** The first `n` probe prompts with the completion sampled for the logit statistics, verified. */
+export function sampleCompletions(policy: Policy, task: Task, examples: readonly TaskExample[], responses: readonly (readonly number[])[], n: number): { prompt: string; completion: string; answer: string; correct: boolean }[] {
+  return examples.slice(0, n).map((ex, i) => {
+    const completion = policy.tokenizer.decode([...(responses[i] ?? [])]);
+    const v = task.verify(completion, ex);
+    return { prompt: ex.prompt, completion, answer: v.extracted ?? '(none)', correct: v.correct };
+  });
+}
+
 /**
  * The logit-shift record of one stage boundary: accuracy by temperature and calibration on the
  * probe prompts, and logit statistics in every scope on (a) the policy's own samples at
@@ -98,6 +110,8 @@ export async function diagnosePolicy(policy: Policy, boundary: string, ctx: Diag
       method: headline ? `sequence-probability at T=${headline.temperature}` : 'none',
     },
     histogram: { edges: own.stats.histogram.edges, counts: own.stats.histogram.counts },
+    samples: sampleCompletions(policy, ctx.task, probe.examples, own.responses, SAMPLE_COUNT),
+    samplesScope: `the policy's own sample at T=${c.logitStatsTemperature} on the first ${Math.min(SAMPLE_COUNT, probe.examples.length)} probe prompts`,
     allScopes: { ownSamples: own.stats.figures, fixedResponses: fixed.stats.figures },
     evaluation: ev.byTemperature.map((t) => ({
       temperature: t.temperature,

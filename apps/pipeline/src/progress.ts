@@ -78,6 +78,22 @@ export function formatDiagnosticsLine(e: Extract<PipelineEvent, { type: 'diagnos
   return `[diagnostics ${e.boundary}] ${e.policy} ${[...acc, ...extra].join(' ')}`.trimEnd();
 }
 
+/**
+ * The one line a finished stage leaves in the scrollback: wall time, the policy it produced, an early
+ * stop, and its summary metrics (up to 8, in the stage's order).
+ */
+export function formatFinishedLine(e: Extract<PipelineEvent, { type: 'finished' }>, wallSec?: number): string {
+  const name = typeof e.policy === 'string' ? e.policy : e.policy.name;
+  const entries = Object.entries(e.summary ?? {}).filter(([, v]) => typeof v === 'number' && Number.isFinite(v));
+  const shown = entries.slice(0, 8).map(([k, v]) => `${k}=${formatNumber(v)}`);
+  const more = entries.length > 8 ? ` (+${entries.length - 8} more in summary.json)` : '';
+  return [
+    `[${e.stage}] finished${wallSec !== undefined ? ` in ${formatDuration(wallSec)}` : ''} -> ${name}`,
+    ...(e.stopped ? [`(stopped at step ${e.stopped.step}: ${e.stopped.reason})`] : []),
+    ...(shown.length > 0 ? [`| ${shown.join(' ')}${more}`] : []),
+  ].join(' ');
+}
+
 export interface ProgressOutput {
   write(s: string): unknown;
   isTTY?: boolean;
@@ -121,16 +137,21 @@ export class ProgressReporter {
         const t0 = this.started.get(e.stage) ?? now();
         const p: ProgressState = { ...e, etaSec: e.etaSec ?? estimateEta((now() - t0) / 1000, e.step, e.totalSteps) };
         if (this.out.isTTY) {
-          this.out.write(`\r\x1b[2K${formatProgressLine(p, (this.out.columns ?? 100) - 1)}`);
+          this.out.write(`\r\x1b[2K${formatProgressLine(p, (this.out.columns && this.out.columns >= 40 ? this.out.columns : 100) - 1)}`);
           this.live = true;
         } else if (e.step % (this.opts.every ?? 10) === 0 || e.step === e.totalSteps) {
           this.line(formatLogLine(p));
         }
         break;
       }
-      case 'finished':
-        this.line(`[${e.stage}] finished -> ${e.policy.name}${e.stopped ? ` (stopped at step ${e.stopped.step}: ${e.stopped.reason})` : ''}`);
+      case 'finished': {
+        // The live bar stays in the scrollback (newline, not erase): it holds the last step's numbers.
+        if (this.live) this.out.write('\n');
+        this.live = false;
+        const t0 = this.started.get(e.stage);
+        this.line(formatFinishedLine(e, t0 !== undefined ? (now() - t0) / 1000 : undefined));
         break;
+      }
       case 'log':
         this.line(`[${e.stage}] ${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
         break;

@@ -47,6 +47,8 @@ export interface RunRecord {
   versions: { node: string; packages: Record<string, string> };
   backend: unknown;
   argv: string[];
+  /** Where the run ran (absent in runs recorded before it was added). */
+  machine?: { platform: string; arch: string; cpu: string; cores: number; memoryGb: number };
 }
 
 /** `<name>-YYYYMMDD-HHMMSS` in UTC, e.g. em-warmstart-20250101-120000. */

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunRecord } from './run-dir';
@@ -42,6 +43,12 @@ export function packageVersions(root: string = workspaceRoot()): Record<string, 
   return out;
 }
 
+/** The device a run used: OS, CPU model and count, memory (the report's header shows it). */
+export function machineInfo(): NonNullable<RunRecord['machine']> {
+  const cpus = os.cpus();
+  return { platform: os.platform(), arch: os.arch(), cpu: cpus[0]?.model?.trim() ?? 'unknown', cores: cpus.length, memoryGb: Math.round(os.totalmem() / 2 ** 30) };
+}
+
 export function buildRunRecord(opts: { name: string; pipeline: Record<string, unknown>; seed: number; backend: unknown; date?: Date }): RunRecord {
   return {
     name: opts.name,
@@ -52,5 +59,6 @@ export function buildRunRecord(opts: { name: string; pipeline: Record<string, un
     versions: { node: process.version, packages: packageVersions() },
     backend: opts.backend,
     argv: process.argv.slice(2),
+    machine: machineInfo(),
   };
 }

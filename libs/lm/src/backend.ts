@@ -83,13 +83,36 @@ async function tryBackend(name: BackendName): Promise<Omit<BackendInfo, 'skipped
     return { name, tfjsBackend: 'tensorflow', kernelFixes: [], tfjsVersion: tf.version_core };
   }
   if (name === 'wasm') {
-    await import('@tensorflow/tfjs-backend-wasm');
-    if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not start');
-    await tf.ready();
+    await withoutAddedProcessHandlers(async () => {
+      await import('@tensorflow/tfjs-backend-wasm');
+      if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not start');
+      await tf.ready();
+    });
     const kernelFixes = registerWasmKernelFixes();
     return { name, tfjsBackend: 'wasm', kernelFixes, tfjsVersion: tf.version_core };
   }
   await import('@tensorflow/tfjs-backend-cpu');
   if (!(await tf.setBackend('cpu'))) throw new Error('cpu backend did not start');
   return { name, tfjsBackend: 'cpu', kernelFixes: [], tfjsVersion: tf.version_core };
+}
+
+const PROCESS_ERROR_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * Runs `init` and removes the process 'uncaughtException' / 'unhandledRejection' listeners it added.
+ * emscripten's Node glue (tfjs-backend-wasm) installs listeners that rethrow every error from inside
+ * its one 39 KB minified line, so Node printed that line before the message of any later uncaught
+ * error (and exited 7). Without them Node's default handler prints the error's own message and stack.
+ */
+export async function withoutAddedProcessHandlers<T>(init: () => Promise<T>): Promise<T> {
+  // process.listeners / removeListener typed loosely: the two events have different listener types.
+  const proc = process as unknown as { listeners(ev: string): unknown[]; removeListener(ev: string, l: unknown): void };
+  const before = new Map(PROCESS_ERROR_EVENTS.map((ev) => [ev, new Set(proc.listeners(ev))]));
+  try {
+    return await init();
+  } finally {
+    for (const ev of PROCESS_ERROR_EVENTS) {
+      for (const l of proc.listeners(ev)) if (!before.get(ev)!.has(l)) proc.removeListener(ev, l);
+    }
+  }
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../config/config-error';
 import { parsePipelineConfig, readPipelineFile } from '../config/load-config';
@@ -7,7 +8,9 @@ import { listPresets, presetPath, SWEEP_PRESETS } from '../config/presets';
 import { shortcutOverrides } from '../cli-shortcuts';
 import { executeRun, type RunOutcome } from '../execute';
 import { ProgressReporter } from '../progress';
-import { writeRunReport } from '../report/run-report';
+import { formatBackendLine, runResultLines } from '../console/run-results';
+import { loadRun } from '../report/load-run';
+import { ReportRefresher } from '../report/report-refresher';
 import type { PreparedRun } from '../runner';
 import type { PipelineRuntime } from '../runtime';
 
@@ -24,6 +27,7 @@ export interface CliOptions {
 /** What every command module gets: output, the error guard and the shared run executor. */
 export interface CommandContext {
   cli: CliOptions;
+  runtime: () => PipelineRuntime;
   out(line: string): void;
   err(line: string): void;
   /** Wraps an action: its number is the exit code; a ConfigError prints as bad input (2), others as failed (1). */
@@ -52,6 +56,7 @@ export function commandContext(cli: CliOptions, setCode: (code: number) => void)
   const err = (s: string): void => void stderr.write(s + '\n');
   return {
     cli,
+    runtime: cli.runtime,
     out,
     err,
     guard:
@@ -76,11 +81,19 @@ export function commandContext(cli: CliOptions, setCode: (code: number) => void)
       }
       const reporter = new ProgressReporter(stderr, { every: Number(opts.every ?? 10) });
       err(`run directory: ${prepared.runDir.dir}`);
-      const outcome = await executeRun(prepared.events, (e) => reporter.handle(e));
+      err(formatBackendLine(prepared.runDir.readConfig().backend));
+      const refresher = opts.report === false ? undefined : new ReportRefresher(prepared.runDir.dir, (m) => err(`warning: ${m}`));
+      const outcome = await executeRun(prepared.events, (e) => {
+        reporter.handle(e);
+        if (e.type === 'diagnostics') refresher?.request(); // report.html is current at every boundary
+      });
+      await refresher?.idle();
       const c = outcomeCode(outcome, err, prepared.runDir.dir);
-      if (c === EXIT.ok && opts.report !== false) {
-        const files = await writeRunReport(prepared.runDir.dir);
-        out(`report: ${files.html}`);
+      if (c === EXIT.ok) for (const line of runResultLines(loadRun(prepared.runDir.dir))) out(line);
+      if (refresher) {
+        refresher.request();
+        await refresher.idle();
+        out(`report: ${join(prepared.runDir.dir, 'report.html')}`);
       }
       return c;
     },
@@ -111,7 +124,8 @@ export function runLike(cmd: Command): Command {
     .option('-o, --out <dir>', 'run directory (default: <runs>/<name>-<timestamp>)')
     .option('--runs <dir>', 'parent folder of run directories', 'runs')
     .option('--every <n>', 'log a progress line every n steps when not on a terminal', '10')
-    .option('--no-report', 'skip writing report.html at the end');
+    .option('--no-report', 'skip writing report.html at the end')
+    .option('--dry-run', 'validate and print the resolved plan (every default filled) without loading or running anything');
 }
 
 /** --model / --task: shortcuts for --set model=... / --set task=... (eval, diagnose, select). */
@@ -121,5 +135,5 @@ export function modelTask(cmd: Command): Command {
     .option('-t, --task <modchain|word-problems|path.jsonl>', 'task to use instead of the config\'s: a task type (default options) or a JSONL file');
 }
 
-export type RunOpts = { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean };
+export type RunOpts = { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean; dryRun?: boolean };
 export type SingleOpts = RunOpts & { model?: string; task?: string };

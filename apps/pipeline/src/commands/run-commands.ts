@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { ConfigError } from '../config/config-error';
 import { RunDir } from '../run-dir';
 import { resumeRun, startRun } from '../runner';
-import { loadPipeline, runLike, type CommandContext, type RunOpts } from './context';
+import { formatPlan } from '../console/plan';
+import { EXIT, loadPipeline, runLike, type CommandContext, type RunOpts } from './context';
 
 /** `emrl run` and `emrl resume`. */
 export function registerRunCommands(program: Command, ctx: CommandContext): void {
@@ -13,6 +14,7 @@ export function registerRunCommands(program: Command, ctx: CommandContext): void
       ctx.guard(async (file: string | undefined, opts: RunOpts) => {
         const runtime = ctx.cli.runtime();
         const config = loadPipeline(file, opts, runtime);
+        if (opts.dryRun) return (ctx.out(formatPlan(config)), EXIT.ok);
         return ctx.execute(await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) }), opts);
       }),
     );

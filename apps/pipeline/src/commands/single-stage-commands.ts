@@ -7,7 +7,8 @@ import { inheritStageTokenLimit, shortcutOverrides } from '../cli-shortcuts';
 import { executeRun } from '../execute';
 import { formatDiagnosticsLine } from '../progress';
 import { startRun } from '../runner';
-import { loadPipeline, modelTask, outcomeCode, runLike, type CommandContext, type SingleOpts } from './context';
+import { formatPlan } from '../console/plan';
+import { EXIT, loadPipeline, modelTask, outcomeCode, runLike, type CommandContext, type SingleOpts } from './context';
 
 /** A one-stage pipeline built from a config's model/task/seed (eval, select). */
 function singleStage(program: Command, ctx: CommandContext, kind: string, help: string, example: string): void {
@@ -28,6 +29,7 @@ function singleStage(program: Command, ctx: CommandContext, kind: string, help: 
         }
         d = inheritStageTokenLimit(d, kind);
         const config = parsePipelineConfig(d, file ?? `preset ${opts.preset ?? 'em-warmstart'}`, runtime.registry);
+        if (opts.dryRun) return (ctx.out(formatPlan(config)), EXIT.ok);
         return ctx.execute(await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) }), opts);
       }),
     );
@@ -46,6 +48,7 @@ function registerDiagnose(program: Command, ctx: CommandContext): void {
         const runtime = ctx.cli.runtime();
         const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, command: 'diagnose', ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
         const config: PipelineConfig = { ...base, name: `${base.name}-diagnose`, stages: [], diagnostics: { ...base.diagnostics, enabled: true } };
+        if (opts.dryRun) return (ctx.out(formatPlan(config)), EXIT.ok);
         const prepared = await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) });
         const outcome = await executeRun(prepared.events, (e) => {
           if (e.type === 'diagnostics') {

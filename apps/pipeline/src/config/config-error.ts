@@ -42,7 +42,7 @@ export function describeValue(v: unknown): string {
   return `${typeof v} (${shown.length > 60 ? `${shown.slice(0, 57)}...` : shown})`;
 }
 
-interface LooseDef {
+export interface LooseDef {
   type: string;
   innerType?: z.ZodType;
   shape?: Record<string, z.ZodType>;
@@ -52,10 +52,11 @@ interface LooseDef {
   discriminator?: string;
   getter?: () => z.ZodType;
 }
-const defOf = (s: z.ZodType): LooseDef => (s as unknown as { def: LooseDef }).def;
+export const defOf = (s: z.ZodType): LooseDef => (s as unknown as { def: LooseDef }).def;
 const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional']);
 
-function unwrap(s: z.ZodType): z.ZodType {
+/** The schema under optional / default / pipe / lazy wrappers. */
+export function unwrap(s: z.ZodType): z.ZodType {
   for (let i = 0; i < 20; i++) {
     const d = defOf(s);
     if (WRAPPERS.has(d.type) && d.innerType) s = d.innerType;
@@ -96,6 +97,14 @@ export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[], dat
   return d.type === 'object' && d.shape ? Object.keys(d.shape) : [];
 }
 
+/** Alias knowledge for a stage block: TRL names it accepts and the ones the user wrote. */
+export interface IssueHints {
+  /** Aliases valid at the top of the block ("did you mean" candidates). */
+  aliases?: readonly { trl: string; emrl: string }[];
+  /** emrl key -> the alias the user wrote, so messages name what is in the file. */
+  renamed?: Readonly<Record<string, string>>;
+}
+
 /**
  * One line per zod issue: `<path>: expected <what>, received <what the user wrote>`, with
  * "did you mean" for unknown keys and enum values. `prefix` is prepended to issue paths (stage options).
@@ -105,10 +114,13 @@ export function formatIssues(
   data: unknown,
   schema: z.ZodType,
   prefix: readonly PropertyKey[] = [],
+  hints: IssueHints = {},
 ): string[] {
   const out: string[] = [];
   for (const issue of issues) {
-    const path = [...prefix, ...issue.path];
+    const head = issue.path[0];
+    const shown = typeof head === 'string' && hints.renamed?.[head] ? [`${hints.renamed[head]} (emrl ${head})`, ...issue.path.slice(1)] : issue.path;
+    const path = [...prefix, ...shown];
     const where = formatPath(path);
     const found = valueAt(data, issue.path);
     switch (issue.code) {
@@ -117,12 +129,13 @@ export function formatIssues(
         break;
       case 'unrecognized_keys': {
         const known = knownKeysAt(schema, issue.path, data);
+        const aliases = issue.path.length === 0 ? (hints.aliases ?? []) : [];
         for (const key of issue.keys) {
-          const guess = didYouMean(key, known);
-          const at = formatPath([...path, key]);
-          out.push(
-            `${at}: unknown key${guess ? ` (did you mean "${guess}"?)` : ''}; allowed here: ${known.join(', ') || '(none)'}`,
-          );
+          const guess = didYouMean(key, [...known, ...aliases.map((a) => a.trl)]);
+          const alias = aliases.find((a) => a.trl === guess && a.trl !== a.emrl);
+          const said = guess ? ` (did you mean "${guess}"${alias ? `, TRL's name for "${alias.emrl}"` : ''}?)` : '';
+          const trl = aliases.length > 0 ? `; TRL's names are accepted too (see "emrl describe")` : '';
+          out.push(`${formatPath([...path, key])}: unknown key${said}; allowed here: ${known.join(', ') || '(none)'}${trl}`);
         }
         break;
       }

@@ -3,9 +3,12 @@ import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { Stage } from '@emrl/rl-grpo';
 import { ConfigError, formatIssues } from './config-error';
+import { applyTrlAliases } from './apply-aliases';
 import { didYouMean } from './did-you-mean';
+import { defaultOf } from './schema-fields';
 import { PipelineFileSchema, type PipelineConfig, type StageSpec } from './pipeline-schema';
 import { BUILTIN_STAGE_KINDS, type StageRegistry, stageRegistry } from './stage-registry';
+import { aliasTableFor } from './trl-aliases';
 
 /** Parse YAML (or JSON, by extension) text into plain data; syntax errors name file, line and column. */
 export function parseConfigText(text: string, file: string): unknown {
@@ -106,12 +109,17 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
       }
       return;
     }
-    const raw = (entry as Record<string, unknown>)[kind] ?? {};
+    const where = `stages[${i}].${kind}`;
+    const aliased = applyTrlAliases(kind, (entry as Record<string, unknown>)[kind] ?? {}, where, defaultOf(factory.schema, 'steps'));
+    problems.push(...aliased.problems);
+    const raw = aliased.options;
     const options = factory.schema.safeParse(raw);
     if (!options.success) {
-      problems.push(...formatIssues(options.error.issues, raw, factory.schema, ['stages', i, kind]));
+      const hints = { aliases: aliasTableFor(kind).aliases, renamed: aliased.renamed };
+      problems.push(...formatIssues(options.error.issues, raw, factory.schema, ['stages', i, kind], hints));
       return;
     }
+    if (aliased.problems.length > 0) return;
     const n = (seen.get(kind) ?? 0) + 1;
     seen.set(kind, n);
     stages.push({ id: n === 1 ? kind : `${kind}-${n}`, kind, options: options.data });

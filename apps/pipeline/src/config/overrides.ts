@@ -1,3 +1,4 @@
+import { aliasOverridePath } from './apply-aliases';
 import { ConfigError } from './config-error';
 
 /**
@@ -25,7 +26,7 @@ export function setPath(data: unknown, path: readonly string[], value: unknown):
  * Returns the new pipeline data and whether any stage matched.
  */
 export function applyOverride(pipeline: Record<string, unknown>, dotted: string, value: unknown): { data: Record<string, unknown>; matched: boolean } {
-  const path = dotted.split('.');
+  const path = aliasOverridePath(dotted.split('.'));
   const kind = path[0]!;
   const stages = Array.isArray(pipeline['stages']) ? (pipeline['stages'] as unknown[]) : [];
   let matched = false;

@@ -1,4 +1,3 @@
-import type { MetricsRow } from '../metrics-csv';
 import { formatNumber } from '../progress';
 import { DiagnosticsRecordSchema, type DiagnosticsRecord } from './diagnostics-schema';
 import type { RunData } from './load-run';
@@ -122,36 +121,4 @@ export function formatSummaryMarkdown(s: RunSummary): string {
     markdownTable(['stage', 'kind', 'status', 'wall time', 'summary'], stageRows),
     '',
   ].join('\n');
-}
-
-/** x offset per stage so stages line up one after another on a "pipeline step" axis. */
-export function stageOffsets(rows: readonly MetricsRow[]): Map<string, number> {
-  const maxStep = new Map<string, number>();
-  for (const r of rows) maxStep.set(r.stage, Math.max(maxStep.get(r.stage) ?? 0, r.step));
-  const out = new Map<string, number>();
-  let acc = 0;
-  for (const [stage, m] of maxStep) {
-    out.set(stage, acc);
-    acc += m;
-  }
-  return out;
-}
-
-export const METRIC_FAMILIES: { name: string; title: string; match: (k: string) => boolean }[] = [
-  { name: 'loss', title: 'Loss', match: (k) => /(^|\/)loss($|\/)/.test(k) },
-  { name: 'reward', title: 'Reward', match: (k) => /reward/.test(k) && !/std/.test(k) },
-  { name: 'entropy', title: 'Entropy', match: (k) => /entropy/.test(k) },
-  { name: 'accuracy', title: 'Accuracy', match: (k) => /acc/.test(k) },
-];
-
-/** Long-format points for one metric family over the pipeline step axis. */
-export function familySeries(rows: readonly MetricsRow[], match: (k: string) => boolean): { step: number; value: number; series: string }[] {
-  const off = stageOffsets(rows);
-  const out: { step: number; value: number; series: string }[] = [];
-  for (const r of rows) {
-    for (const [k, v] of Object.entries(r.metrics)) {
-      if (match(k) && Number.isFinite(v)) out.push({ step: (off.get(r.stage) ?? 0) + r.step, value: v, series: `${r.stage} ${k}` });
-    }
-  }
-  return out;
 }

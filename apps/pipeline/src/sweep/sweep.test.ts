@@ -82,7 +82,9 @@ describe('sweep', () => {
 
     const files = await writeSweepReport(dir);
     const html = readFileSync(files.html, 'utf8');
-    expect((html.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(4);
+    // No eval stage in these cells: one plot per probe temperature, and the paired comparison.
+    expect((html.match(/<svg/g) ?? []).length).toBe(3);
+    expect(html).toMatch(/pairwise differences in probe acc@T=0 \(final boundary\)/);
     expect(html).toContain('train-probe_count.steps-3');
     expect(readFileSync(files.markdown, 'utf8')).toMatch(/\| train-probe_count\.steps-2 \| 2 \| [\d.]+ ± [\d.]+ \|/);
   });

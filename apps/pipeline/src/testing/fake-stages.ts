@@ -135,5 +135,7 @@ export function fakeDiagnose(policy: Policy, boundary: string): Promise<Diagnost
     logitStats: { skewness: u('skew') * 2 - 1, entropy: u('ent') * 3, maxProb: u('maxp'), top1Top2Gap: u('gap') },
     calibration: { ece: u('ece') * 0.3, brier: u('brier') * 0.4 },
     histogram: { edges, counts: edges.slice(1).map((_, i) => Math.round(100 * u(`h${i}/${boundary.length}`))) },
+    samples: [{ prompt: '1+2=', completion: `${Math.round(10 * u('s'))}$`, answer: String(Math.round(10 * u('s'))), correct: Math.round(10 * u('s')) === 3 }],
+    samplesScope: 'a fake sample on the first probe prompt',
   });
 }

@@ -3,7 +3,7 @@ import type { Policy } from '../policy';
 import { sampleGroups, type Rollouts } from '../grpo/rollout';
 import { streamSeed } from '../seed';
 import type { SplitName, Task, TaskExample } from '../tasks/task';
-import { calibration, majorityVote, meanPassAtK, sequenceProbabilityConfidence, type ConfidencePair } from './metrics';
+import { calibration, majorityVote, meanPassAtK, sequenceProbabilityConfidence, type CalibrationBin, type ConfidencePair } from './metrics';
 
 export const EvalConfigSchema = z
   .object({
@@ -26,6 +26,8 @@ export interface CalibrationSummary {
   brier: number;
   meanConfidence: number;
   n: number;
+  /** Equal-width confidence bins (reliability diagram); empty bins have count 0. */
+  bins?: CalibrationBin[];
 }
 
 export interface TemperatureResult {
@@ -83,7 +85,7 @@ function summarize(method: CalibrationSummary['method'], pairs: ConfidencePair[]
   if (pairs.length === 0) return [];
   const r = calibration(pairs, bins);
   const meanConfidence = pairs.reduce((a, p) => a + p.confidence, 0) / pairs.length;
-  return [{ method, ece: r.ece, brier: r.brier, meanConfidence, n: r.n }];
+  return [{ method, ece: r.ece, brier: r.brier, meanConfidence, n: r.n, bins: r.bins }];
 }
 
 /**
