@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, clipGlobalNorm, lrAt, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM, type LrSchedule } from '@emrl/lm';
 import type { HookResult, LossTermInput, LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
+import { assertFinite, countNonFinite } from './finite-guard';
 import { microBatchWeight, releaseMicroBatches, splitMicroBatches, type MicroBatch } from './micro-batches';
 import type { TrainableParameters } from './parameters';
 import type { Sampler, TrainBatch } from './sampler';
@@ -120,7 +121,7 @@ export class Trainer {
       const iterations = o.iterations ?? 1;
       for (let iter = 0; iter < iterations; iter++) {
         const grads = this.backward(batch, parts, step, sums);
-        gradNorm = this.apply(grads, lr);
+        gradNorm = this.apply(grads, lr, step);
       }
     } finally {
       for (const t of this.terms) t.release?.();
@@ -159,9 +160,15 @@ export class Trainer {
     for (let m = 0; m < parts.length; m++) {
       const part = parts[m]!;
       const { value, grads } = tf.variableGrads(() => this.loss(batch, part, m, step, sums), vars);
-      sums.add('loss', value, 1);
-      sums.flush();
+      const loss = value.dataSync()[0]!;
       value.dispose();
+      sums.add('loss', loss, 1);
+      sums.flush();
+      if (!Number.isFinite(loss)) {
+        for (const g of Object.values(grads)) g.dispose();
+        for (const g of Object.values(acc ?? {})) g.dispose();
+        assertFinite(this.id, step, 'the loss', loss);
+      }
       if (!acc) acc = grads;
       else {
         const prev: tf.NamedTensorMap = acc;
@@ -220,13 +227,23 @@ export class Trainer {
     return total ?? tf.scalar(0);
   }
 
-  /** Clips, applies one optimizer update and frees the gradients; returns the pre-clip norm. */
-  private apply(grads: tf.NamedTensorMap, lr: number): number {
+  /**
+   * Clips, applies one optimizer update and frees the gradients; returns the pre-clip norm. A
+   * non-finite norm stops before the update, a non-finite updated weight right after it (the
+   * stage then fails before its checkpoint: nothing non-finite is written).
+   */
+  private apply(grads: tf.NamedTensorMap, lr: number, step: number): number {
     const clip = this.opts.optimizer.gradClip;
     const clipped = clipGlobalNorm(grads, clip > 0 ? clip : Infinity);
-    this.optimizer.applyGradients(clipped.grads, lr);
-    for (const g of Object.values(grads)) g.dispose();
-    if (clipped.grads !== grads) for (const g of Object.values(clipped.grads)) g.dispose();
+    try {
+      assertFinite(this.id, step, 'the gradient norm', clipped.norm);
+      this.optimizer.applyGradients(clipped.grads, lr);
+    } finally {
+      for (const g of Object.values(grads)) g.dispose();
+      if (clipped.grads !== grads) for (const g of Object.values(clipped.grads)) g.dispose();
+    }
+    const bad = countNonFinite(this.parameters.variables());
+    if (bad > 0) assertFinite(this.id, step, `the updated ${this.parameters.description} (${bad} non-finite entries)`, Number.NaN);
     return clipped.norm;
   }
 
