@@ -110,3 +110,44 @@ describe('Trainer: tensor counts stay flat over many steps in all three configur
     expect(() => new Trainer({ ...base, terms: [] })).toThrow(/at least one loss term/);
   });
 });
+
+describe('Trainer: finiteness guard', () => {
+  const emLike = (p: Policy, lr: number, terms: ConstructorParameters<typeof Trainer>[0]['terms']) =>
+    new Trainer({
+      id: 'em',
+      model: p.model,
+      sampler: new PromptSampler({ policy: p, task, prompts: task.split('train').slice(0, 1), rollouts: 2, sampling: (step) => ({ temperature: 1, topP: 1, topK: 0, maxNewTokens: 4, seed: step }) }),
+      terms,
+      parameters: modelParameters(p.model),
+      optimizer: { lr, weightDecay: 0, gradClip: 0 },
+      totalSteps: 3,
+      temperature: 1,
+    });
+  const weights = (p: Policy) => [...p.model.weights.values()].map((w) => Array.from(w.dataSync()));
+
+  it('a NaN loss stops the step before any update, naming the stage, the step and the value', async () => {
+    const p = policy(5);
+    const nanTerm = { name: 'nan', compute: (i: { logits: tf.Tensor3D }) => ({ loss: tf.mul(tf.sum(i.logits), Number.NaN) as tf.Scalar, coef: 1 }) };
+    const trainer = emLike(p, 1e-3, [nanTerm]);
+    const before = weights(p);
+    const start = tf.memory().numTensors;
+    await expect(trainer.step(0)).rejects.toThrow(/stage "em": the loss is NaN at step 1; the step was not saved.*emrl resume <run-dir> --set em\.lr=/);
+    expect(weights(p)).toEqual(before);
+    expect(tf.memory().numTensors).toBe(start); // the failed step's gradients were freed
+    trainer.dispose();
+  });
+
+  it('an update that overflows the weights stops right after it (lr 1e39 in float32)', async () => {
+    const p = policy(6);
+    const trainer = emLike(p, 1e39, [new EntropyBonusPlugin({ coef: 1 })]);
+    await expect(trainer.step(0)).rejects.toThrow(/stage "em": the updated model weights \(\d+ non-finite entries\) is NaN at step 1/);
+    trainer.dispose();
+  });
+
+  it('finite training is not stopped (same run, a sane lr)', async () => {
+    const p = policy(7);
+    const trainer = emLike(p, 1e-3, [new EntropyBonusPlugin({ coef: 1 })]);
+    for (let s = 0; s < 3; s++) expect(Number.isFinite((await trainer.step(s)).metrics['loss'])).toBe(true);
+    trainer.dispose();
+  });
+});

@@ -161,9 +161,9 @@ export class Trainer {
       const part = parts[m]!;
       const { value, grads } = tf.variableGrads(() => this.loss(batch, part, m, step, sums), vars);
       const loss = value.dataSync()[0]!;
-      value.dispose();
       sums.add('loss', loss, 1);
-      sums.flush();
+      sums.flush(); // before value.dispose(): a term's kept metric may be the very same tensor
+      value.dispose();
       if (!Number.isFinite(loss)) {
         for (const g of Object.values(grads)) g.dispose();
         for (const g of Object.values(acc ?? {})) g.dispose();
