@@ -6,19 +6,23 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { JsonlTaskOptionsShape, checkJsonlOptions, loadJsonlTask } from './jsonl';
 import { ModchainConfigShape, ModchainTask, checkModchainConfig } from './modchain';
+import { formatSpecIssues, schemaKeys } from './spec-errors';
 import type { Task } from './task';
 import { WordProblemsConfigShape, WordProblemsTask } from './word-problems';
 
+// Strict: an unknown option (`testsize: 5`) is an error with a did-you-mean, never silently ignored.
 export const ModchainSpecSchema = z
   .object({ type: z.literal('modchain'), ...ModchainConfigShape.shape })
+  .strict()
   .superRefine(checkModchainConfig);
-export const WordProblemsSpecSchema = z.object({ type: z.literal('word-problems'), ...WordProblemsConfigShape.shape });
+export const WordProblemsSpecSchema = z.object({ type: z.literal('word-problems'), ...WordProblemsConfigShape.shape }).strict();
 export const JsonlSpecSchema = z
   .object({
     type: z.literal('jsonl'),
     path: z.string().min(1).meta({ description: 'JSONL file; relative paths resolve against baseDir (the config file directory).' }),
     ...JsonlTaskOptionsShape.shape,
   })
+  .strict()
   .superRefine(checkJsonlOptions);
 
 /** Built-in task specs (a discriminated union on `type`). Registered types are validated by their own schema. */
@@ -95,8 +99,21 @@ export function createTask(spec: TaskSpecInput | ({ type: string } & Record<stri
   let value = spec as { type: string } & Record<string, unknown>;
   if (reg.schema) {
     const parsed = reg.schema.safeParse(spec);
-    if (!parsed.success) throw new Error(`task spec (type '${type}'): ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success) throw new Error(`task spec (type '${type}'): ${formatSpecIssues(parsed.error.issues, schemaKeys(reg.schema)).join('; ')}`);
     value = parsed.data as { type: string } & Record<string, unknown>;
   }
   return reg.factory(value, ctx);
+}
+
+/**
+ * Schema problems of a task spec without building the task (no file is read), one line each, e.g.
+ * for checking a pipeline file at parse time. Unknown types, and registered types without a
+ * schema, give no problems here (createTask reports them when the task is built).
+ */
+export function checkTaskSpec(spec: unknown): string[] {
+  const type = spec !== null && typeof spec === 'object' ? (spec as { type?: unknown }).type : undefined;
+  const reg = typeof type === 'string' ? registry.get(type) : undefined;
+  if (!reg?.schema) return [];
+  const parsed = reg.schema.safeParse(spec);
+  return parsed.success ? [] : formatSpecIssues(parsed.error.issues, schemaKeys(reg.schema));
 }
