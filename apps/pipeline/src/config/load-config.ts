@@ -1,20 +1,31 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import type { Stage } from '@emrl/rl-grpo';
+import { checkTaskSpec, type Stage } from '@emrl/rl-grpo';
 import { ConfigError, formatIssues } from './config-error';
+import { crossStageProblems, type IndexedStage } from './cross-stage-checks';
 import { didYouMean } from './did-you-mean';
+import { findDuplicateJsonKeys } from './json-duplicate-keys';
 import { PipelineFileSchema, type PipelineConfig, type StageSpec } from './pipeline-schema';
 import { BUILTIN_STAGE_KINDS, type StageRegistry, stageRegistry } from './stage-registry';
 
 /** Parse YAML (or JSON, by extension) text into plain data; syntax errors name file, line and column. */
 export function parseConfigText(text: string, file: string): unknown {
   if (extname(file).toLowerCase() === '.json') {
+    let data: unknown;
     try {
-      return JSON.parse(text) as unknown;
+      data = JSON.parse(text) as unknown;
     } catch (e) {
       throw new ConfigError(file, [`invalid JSON: ${(e as Error).message}`]);
     }
+    const dups = findDuplicateJsonKeys(text);
+    if (dups.length > 0) {
+      throw new ConfigError(
+        file,
+        dups.map((d) => `duplicate key "${d.key}"${d.path ? ` in ${d.path}` : ''} at line ${d.line}, column ${d.column}; JSON keeps only the last one, so remove one of them`),
+      );
+    }
+    return data;
   }
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -72,6 +83,7 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
   const parsed = PipelineFileSchema.safeParse(data);
   const problems: string[] = parsed.success ? [] : formatIssues(parsed.error.issues, data, PipelineFileSchema);
   const stages: StageSpec[] = [];
+  const indexed: IndexedStage[] = [];
   const seen = new Map<string, number>();
   const rawStages = data !== null && typeof data === 'object' ? (data as { stages?: unknown }).stages : undefined;
   // Stage entries are checked even when the top level has problems, so one run shows all of them.
@@ -109,7 +121,11 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
     const n = (seen.get(kind) ?? 0) + 1;
     seen.set(kind, n);
     stages.push({ id: n === 1 ? kind : `${kind}-${n}`, kind, options: options.data });
+    indexed.push({ index: i, kind, options: options.data });
   });
+  const task = data !== null && typeof data === 'object' ? (data as { task?: unknown }).task : undefined;
+  problems.push(...checkTaskSpec(task).map((p) => `task.${p}`));
+  problems.push(...crossStageProblems(task, indexed));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   return { ...parsed.data, name: parsed.data.name ?? defaultName(file), stages };
 }
