@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { type AnswerFormat, answersMatch, extractAnswer } from './answer';
 import { createTaskRng } from './rng';
 import type { SplitName, Task, TaskExample, Verdict } from './task';
+import { decodeUtf8Strict } from './utf8';
 
 export const JsonlTaskOptionsShape = z.object({
   name: z.string().min(1).optional().meta({ description: 'Task name; defaults to the file name without .jsonl.' }),
@@ -174,11 +175,11 @@ export function parseJsonlTask(text: string, file: string, options: JsonlTaskOpt
 
 /** Reads a JSONL dataset from disk (see `parseJsonlTask`). */
 export function loadJsonlTask(path: string, options: JsonlTaskOptionsInput = {}): JsonlTask {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
     throw new Error(`${path}: cannot read JSONL task file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the task's 'path'`);
   }
-  return parseJsonlTask(text, path, options);
+  return parseJsonlTask(decodeUtf8Strict(bytes, path), path, options);
 }
