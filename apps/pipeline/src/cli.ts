@@ -135,6 +135,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
     .action(
       guard(async (dir: string, opts: { every: string; report: boolean }) => {
         if (!RunDir.isRunDir(dir)) throw new ConfigError(dir, ['not a run directory (no config.json / events.jsonl); give the folder "emrl run" printed']);
+        RunDir.claim(dir, 'resume');
         return execute(await resumeRun({ dir, runtime: cli.runtime() }), opts);
       }),
     );
@@ -181,6 +182,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
           return EXIT.ok;
         }
         if (!RunDir.isRunDir(dir)) throw new ConfigError(dir, ['not a run or sweep directory']);
+        RunDir.claim(dir, 'report');
         out(`report: ${(await writeRunReport(dir)).html}`);
         return EXIT.ok;
       }),
