@@ -1,4 +1,4 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { checkTaskSpec, type Stage } from '@emrl/rl-grpo';
@@ -39,6 +39,7 @@ export function parseConfigText(text: string, file: string): unknown {
 
 export function readConfigFile(file: string): unknown {
   if (!existsSync(file)) throw new ConfigError(file, ['file not found; check the path (relative paths are resolved from the current folder)']);
+  if (statSync(file).isDirectory()) throw new ConfigError(file, ['is a directory; give the pipeline file itself (YAML or JSON)']);
   return parseConfigText(readFileSync(file, 'utf8'), file);
 }
 
