@@ -2,7 +2,7 @@
 // end and duplicated events). The lock is a file created with link(2), which fails if the name
 // exists, so two processes can never both take it; it holds pid, host and start time, and is
 // removed when the process exits. A lock left by a dead process on this host is taken over.
-import { closeSync, linkSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -76,21 +76,30 @@ function holderAlive(lock: RunLockInfo): boolean {
   return started === null || Number.isNaN(locked) || started <= locked + 2000;
 }
 
-function readLock(file: string): RunLockInfo | null {
+function readRaw(file: string): string | null {
   try {
-    const parsed = RunLockSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function parseLock(raw: string | null): RunLockInfo | null {
+  if (raw === null) return null;
+  try {
+    const parsed = RunLockSchema.safeParse(JSON.parse(raw));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
 }
 
-/** Creates the lock file atomically with its full content; false when one exists already. */
-function tryCreate(file: string, info: RunLockInfo): boolean {
+/** Creates `file` atomically with its full content (link(2) of a written temp file); false when it exists. */
+function tryCreate(file: string, content: string): boolean {
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, JSON.stringify(info) + '\n');
+    writeSync(fd, content);
   } finally {
     closeSync(fd);
   }
@@ -105,25 +114,52 @@ function tryCreate(file: string, info: RunLockInfo): boolean {
   }
 }
 
+const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** A takeover guard older than this was left by a process killed inside the few microseconds it holds one. */
+const STALE_GUARD_MS = 10_000;
+
+/**
+ * Removes the stale lock `judged` (its raw content) unless it changed meanwhile. Two processes that
+ * both judged the same lock stale must not both remove it (the second would delete the first's new
+ * lock), so removal happens under a short-lived guard file and re-reads the lock first.
+ */
+function removeStaleLock(file: string, judged: string | null): void {
+  const guard = `${file}.takeover`;
+  if (!tryCreate(guard, String(process.pid))) {
+    try {
+      if (Date.now() - statSync(guard).mtimeMs > STALE_GUARD_MS) rmSync(guard, { force: true });
+    } catch {
+      // the guard went away meanwhile
+    }
+    return;
+  }
+  try {
+    if (judged !== null && readRaw(file) === judged) rmSync(file, { force: true });
+  } finally {
+    rmSync(guard, { force: true });
+  }
+}
+
 /**
  * Takes the lock on run directory `dir` (which must exist) for the rest of this process's life.
  * Re-entrant within a process. Refuses a lock held by a live process here or by any process on
- * another host; takes over a lock whose holder is dead (same host) or unreadable.
+ * another host; takes over a lock whose holder is dead (same host), a reused pid, or a garbled file.
  */
 export function acquireRunLock(dir: string, command: string): RunLockInfo {
   const file = join(dir, LOCK_FILE);
   const me: RunLockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command };
   if (held.has(dir)) {
     held.set(dir, held.get(dir)! + 1);
-    return readLock(file) ?? me;
+    return parseLock(readRaw(file)) ?? me;
   }
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (tryCreate(file, me)) {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (tryCreate(file, JSON.stringify(me) + '\n')) {
       held.set(dir, 1);
       installExitHook();
       return me;
     }
-    const other = readLock(file);
+    const raw = readRaw(file);
+    const other = parseLock(raw);
     if (other && other.host !== me.host) {
       throw new RunLockedError(
         dir,
@@ -140,9 +176,10 @@ export function acquireRunLock(dir: string, command: string): RunLockInfo {
       );
     }
     // Dead holder (kill -9, crash), a reused pid equal to ours, or a garbled file: stale, take it over.
-    rmSync(file, { force: true });
+    removeStaleLock(file, raw);
+    if (attempt > 0) sleepSync(10);
   }
-  throw new Error(`${dir}: could not take ${LOCK_FILE} after 3 attempts (another process keeps creating it)`);
+  throw new Error(`${dir}: could not take ${LOCK_FILE} (another process keeps taking it over); try again`);
 }
 
 /** Drops one hold; the file goes when the last hold in this process is released. */
