@@ -1,6 +1,7 @@
 // Rules that span stages or the task and the stages, checked when the pipeline file is parsed so a
 // bad combination fails before any stage runs (issue 12: grpo.temperature 0 used to fail only after
 // the earlier stages had trained for minutes).
+import { didYouMean } from './did-you-mean';
 
 /** A stage entry as parsed: its position in `stages`, kind and options (defaults filled). */
 export interface IndexedStage {
@@ -64,6 +65,8 @@ function splitsRead(s: IndexedStage): { at: string; split: SplitName }[] {
     if (v === 'train' || v === 'test' || v === 'probe') out.push({ at, split: v });
   };
   if (['grpo', 'select', 'compress', 'eval'].includes(s.kind)) add('split', field(s.options, 'split'));
+  // In-training evaluation (grpo, em) measures on the test split.
+  if ((s.kind === 'grpo' || s.kind === 'em') && Number(field(s.options, 'evalEvery')) > 0) add('evalEvery', 'test');
   if (s.kind === 'em') {
     add('prompt.split', field(field(s.options, 'prompt'), 'split'));
     add('earlyStop.split', field(field(s.options, 'earlyStop'), 'split'));
@@ -71,10 +74,16 @@ function splitsRead(s: IndexedStage): { at: string; split: SplitName }[] {
   return out;
 }
 
-function splitProblems(task: unknown, stages: readonly IndexedStage[]): string[] {
+function splitProblems(task: unknown, stages: readonly IndexedStage[], diagnostics: boolean): string[] {
   const have = jsonlSplits(task);
   if (!have) return [];
   const out: string[] = [];
+  if (diagnostics && !have.includes('test') && !have.includes('probe')) {
+    out.push(
+      `diagnostics: boundary diagnostics measure on the probe split (else test), but the JSONL task puts every line in "${have.join('" and "')}"; ` +
+        'set task.splitTestFraction (e.g. 0.2), or diagnostics.enabled: false',
+    );
+  }
   for (const s of stages) {
     for (const { at, split } of splitsRead(s)) {
       if (have.includes(split)) continue;
@@ -87,7 +96,33 @@ function splitProblems(task: unknown, stages: readonly IndexedStage[]): string[]
   return out;
 }
 
+/** Reward names of grpo stages that no reward function is registered under (checked only when some are registered). */
+function rewardProblems(stages: readonly IndexedStage[], rewards: readonly string[]): string[] {
+  if (rewards.length === 0) return [];
+  const out: string[] = [];
+  for (const s of stages) {
+    const list = field(s.options, 'rewards');
+    if (s.kind !== 'grpo' || !Array.isArray(list)) continue;
+    list.forEach((r: unknown, j) => {
+      const name = field(r, 'name');
+      if (typeof name !== 'string' || rewards.includes(name)) return;
+      const guess = didYouMean(name, rewards);
+      out.push(`stages[${s.index}].grpo.rewards[${j}].name: no reward "${name}" is registered${guess ? ` (did you mean "${guess}"?)` : ''}; registered: ${rewards.join(', ')}`);
+    });
+  }
+  return out;
+}
+
+export interface CrossStageContext {
+  task: unknown;
+  stages: readonly IndexedStage[];
+  /** Whether boundary diagnostics run (they need probe or test prompts). */
+  diagnostics: boolean;
+  /** Registered reward function names (@emrl/rl-grpo listRewards()). */
+  rewards: readonly string[];
+}
+
 /** Every cross-stage problem of a pipeline, one line each (empty when none). */
-export function crossStageProblems(task: unknown, stages: readonly IndexedStage[]): string[] {
-  return [...temperatureProblems(stages), ...selectedPromptProblems(stages), ...splitProblems(task, stages)];
+export function crossStageProblems(c: CrossStageContext): string[] {
+  return [...temperatureProblems(c.stages), ...selectedPromptProblems(c.stages), ...splitProblems(c.task, c.stages, c.diagnostics), ...rewardProblems(c.stages, c.rewards)];
 }

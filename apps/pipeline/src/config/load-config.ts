@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { checkTaskSpec, type Stage } from '@emrl/rl-grpo';
+import { checkTaskSpec, listRewards, type Stage } from '@emrl/rl-grpo';
 import { ConfigError, formatIssues } from './config-error';
 import { crossStageProblems, type IndexedStage } from './cross-stage-checks';
 import { didYouMean } from './did-you-mean';
@@ -126,7 +126,8 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
   });
   const task = data !== null && typeof data === 'object' ? (data as { task?: unknown }).task : undefined;
   problems.push(...checkTaskSpec(task).map((p) => `task.${p}`));
-  problems.push(...crossStageProblems(task, indexed));
+  const diagnostics = (data as { diagnostics?: { enabled?: unknown } } | null)?.diagnostics?.enabled !== false;
+  problems.push(...crossStageProblems({ task, stages: indexed, diagnostics, rewards: listRewards() }));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   return { ...parsed.data, name: parsed.data.name ?? defaultName(file), stages };
 }

@@ -39,29 +39,37 @@ describe('findDuplicateJsonKeys', () => {
 
 describe('crossStageProblems', () => {
   const at = (kind: string, options: unknown, index = 0) => ({ index, kind, options });
+  const cs = (task: unknown, stages: ReturnType<typeof at>[], rewards: string[] = []) => crossStageProblems({ task, stages, diagnostics: false, rewards });
   it('temperature 0 where a stage must sample', () => {
-    expect(crossStageProblems({ type: 'modchain' }, [at('grpo', { temperature: 0 })])).toEqual([
+    expect(cs({ type: 'modchain' }, [at('grpo', { temperature: 0 })])).toEqual([
       expect.stringMatching(/^stages\[0\]\.grpo\.temperature: 0 means greedy decoding.*use a temperature > 0/),
     ]);
-    expect(crossStageProblems({ type: 'modchain' }, [at('select', { temperature: 0 })])[0]).toMatch(/stages\[0\]\.select\.temperature/);
-    expect(crossStageProblems({ type: 'modchain' }, [at('grpo', { temperature: 0.5 }), at('eval', { temperatures: [0] }, 1)])).toEqual([]);
+    expect(cs({ type: 'modchain' }, [at('select', { temperature: 0 })])[0]).toMatch(/stages\[0\]\.select\.temperature/);
+    expect(cs({ type: 'modchain' }, [at('grpo', { temperature: 0.5 }), at('eval', { temperatures: [0] }, 1)])).toEqual([]);
   });
   it('em with prompt "selected" needs a select stage before it, not after', () => {
-    expect(crossStageProblems({ type: 'modchain' }, [at('em', { prompt: 'selected' }), at('select', {}, 1)])[0]).toMatch(
+    expect(cs({ type: 'modchain' }, [at('em', { prompt: 'selected' }), at('select', {}, 1)])[0]).toMatch(
       /^stages\[0\]\.em\.prompt: "selected" \(the default\) needs a select stage before it/,
     );
-    expect(crossStageProblems({ type: 'modchain' }, [at('select', {}), at('em', { prompt: 'selected' }, 1)])).toEqual([]);
-    expect(crossStageProblems({ type: 'modchain' }, [at('em', { prompt: { split: 'train', count: 1 } })])).toEqual([]);
+    expect(cs({ type: 'modchain' }, [at('select', {}), at('em', { prompt: 'selected' }, 1)])).toEqual([]);
+    expect(cs({ type: 'modchain' }, [at('em', { prompt: { split: 'train', count: 1 } })])).toEqual([]);
   });
   it('a JSONL task without the split a stage reads', () => {
     expect(jsonlSplits({ type: 'jsonl', path: 'x' })).toEqual(['test']);
     expect(jsonlSplits({ type: 'jsonl', path: 'x', splitTestFraction: 0.2 })).toEqual(['train', 'test']);
     expect(jsonlSplits({ type: 'modchain' })).toBeNull();
-    const p = crossStageProblems({ type: 'jsonl', path: 'x' }, [at('grpo', { split: 'train', temperature: 1 }, 2)]);
+    const p = cs({ type: 'jsonl', path: 'x' }, [at('grpo', { split: 'train', temperature: 1 }, 2)]);
     expect(p).toEqual([expect.stringMatching(/^stages\[2\]\.grpo\.split: reads the "train" split, but the JSONL task puts every line in "test"; set task\.split: train, or task\.splitTestFraction/)]);
-    expect(crossStageProblems({ type: 'jsonl', path: 'x', splitTestFraction: 0.5 }, [at('grpo', { split: 'train' })])).toEqual([]);
-    expect(crossStageProblems({ type: 'jsonl', path: 'x', split: 'train' }, [at('em', { prompt: { split: 'train' }, earlyStop: { split: 'probe' } })])[0]).toMatch(
+    expect(cs({ type: 'jsonl', path: 'x', splitTestFraction: 0.5 }, [at('grpo', { split: 'train' })])).toEqual([]);
+    expect(cs({ type: 'jsonl', path: 'x', split: 'train' }, [at('em', { prompt: { split: 'train' }, earlyStop: { split: 'probe' } })])[0]).toMatch(
       /em\.earlyStop\.split: reads the "probe" split/,
     );
+    expect(cs({ type: 'jsonl', path: 'x', split: 'train' }, [at('grpo', { split: 'train', evalEvery: 5 })])[0]).toMatch(/grpo\.evalEvery: reads the "test" split/);
+    expect(crossStageProblems({ task: { type: 'jsonl', path: 'x', split: 'train' }, stages: [], diagnostics: true, rewards: [] })[0]).toMatch(/^diagnostics: boundary diagnostics/);
+  });
+  it('unregistered reward names, with a did-you-mean', () => {
+    expect(cs({ type: 'modchain' }, [at('grpo', { rewards: [{ name: 'acuracy' }] })], ['accuracy', 'format'])).toEqual([
+      'stages[0].grpo.rewards[0].name: no reward "acuracy" is registered (did you mean "accuracy"?); registered: accuracy, format',
+    ]);
   });
 });
