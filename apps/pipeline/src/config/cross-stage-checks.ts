@@ -1,7 +1,6 @@
 // Rules that span stages or the task and the stages, checked when the pipeline file is parsed so a
 // bad combination fails before any stage runs (issue 12: grpo.temperature 0 used to fail only after
 // the earlier stages had trained for minutes).
-import { didYouMean } from './did-you-mean';
 
 /** A stage entry as parsed: its position in `stages`, kind and options (defaults filled). */
 export interface IndexedStage {
@@ -96,33 +95,14 @@ function splitProblems(task: unknown, stages: readonly IndexedStage[], diagnosti
   return out;
 }
 
-/** Reward names of grpo stages that no reward function is registered under (checked only when some are registered). */
-function rewardProblems(stages: readonly IndexedStage[], rewards: readonly string[]): string[] {
-  if (rewards.length === 0) return [];
-  const out: string[] = [];
-  for (const s of stages) {
-    const list = field(s.options, 'rewards');
-    if (s.kind !== 'grpo' || !Array.isArray(list)) continue;
-    list.forEach((r: unknown, j) => {
-      const name = field(r, 'name');
-      if (typeof name !== 'string' || rewards.includes(name)) return;
-      const guess = didYouMean(name, rewards);
-      out.push(`stages[${s.index}].grpo.rewards[${j}].name: no reward "${name}" is registered${guess ? ` (did you mean "${guess}"?)` : ''}; registered: ${rewards.join(', ')}`);
-    });
-  }
-  return out;
-}
-
 export interface CrossStageContext {
   task: unknown;
   stages: readonly IndexedStage[];
   /** Whether boundary diagnostics run (they need probe or test prompts). */
   diagnostics: boolean;
-  /** Registered reward function names (@emrl/rl-grpo listRewards()). */
-  rewards: readonly string[];
 }
 
 /** Every cross-stage problem of a pipeline, one line each (empty when none). */
 export function crossStageProblems(c: CrossStageContext): string[] {
-  return [...temperatureProblems(c.stages), ...selectedPromptProblems(c.stages), ...splitProblems(c.task, c.stages, c.diagnostics), ...rewardProblems(c.stages, c.rewards)];
+  return [...temperatureProblems(c.stages), ...selectedPromptProblems(c.stages), ...splitProblems(c.task, c.stages, c.diagnostics)];
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { checkTaskSpec, listRewards, type Stage } from '@emrl/rl-grpo';
+import { checkTaskSpec, type Stage } from '@emrl/rl-grpo';
 import { ConfigError, formatIssues } from './config-error';
 import { crossStageProblems, type IndexedStage } from './cross-stage-checks';
 import { didYouMean } from './did-you-mean';
@@ -127,7 +127,7 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
   const task = data !== null && typeof data === 'object' ? (data as { task?: unknown }).task : undefined;
   problems.push(...checkTaskSpec(task).map((p) => `task.${p}`));
   const diagnostics = (data as { diagnostics?: { enabled?: unknown } } | null)?.diagnostics?.enabled !== false;
-  problems.push(...crossStageProblems({ task, stages: indexed, diagnostics, rewards: listRewards() }));
+  problems.push(...crossStageProblems({ task, stages: indexed, diagnostics }));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   return { ...parsed.data, name: parsed.data.name ?? defaultName(file), stages };
 }
