@@ -2,19 +2,23 @@
 // directories (apps/pipeline/fixtures/reliability/*.yaml), each with its expected outcome. Every
 // case must give a clear error matching its pattern, or succeed; cases accepted although they are
 // mistakes are marked `silent` in the data and counted.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createTask, evalStageFactory, grpoStageFactory } from '@emrl/rl-grpo';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeSafetensors, loadPretrained, loadTokenizer, readSafetensors } from '@emrl/lm';
+import { setupTestBackend } from '@emrl/lm/testing';
+import { createTask, evalStageFactory, grpoStageFactory, loadJsonlTask } from '@emrl/rl-grpo';
 import { compressStageFactory, emStageFactory, selectStageFactory } from '@emrl/em-plugin';
 import { parsePipelineConfig, readPipelineFile } from './config/load-config';
 import { StageRegistry } from './config/stage-registry';
+import { applyCorruptOp, type CorruptOp } from './testing/corrupt-ops';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/reliability', import.meta.url));
 const JSONL = fileURLToPath(new URL('../../../libs/rl-grpo/fixtures/math-small.jsonl', import.meta.url));
+const TINY_QWEN2 = fileURLToPath(new URL('../../../libs/lm/fixtures/tiny-qwen2', import.meta.url));
 
 export interface CorpusCase {
   name: string;
@@ -63,5 +67,39 @@ describe('broken configs', () => {
       const config = parsePipelineConfig(readPipelineFile(file), file, registry);
       createTask(config.task as never, { baseDir: dir });
     });
+  });
+});
+
+describe('corrupt model, tokenizer, task and optimizer files', () => {
+  const { cases } = parse(readFileSync(join(FIXTURES, 'files.yaml'), 'utf8')) as { cases: (CorpusCase & { loader: 'model' | 'tokenizer' | 'jsonl' | 'optimizer'; ops: CorruptOp[] })[] };
+  const work = mkdtempSync(join(tmpdir(), 'emrl-corpus-files-'));
+  beforeAll(async () => {
+    await setupTestBackend();
+  });
+  /** A fresh good tree for `loader` in its own folder. */
+  function goodTree(name: string, loader: string): string {
+    const root = join(work, name);
+    if (loader === 'model' || loader === 'tokenizer') cpSync(TINY_QWEN2, root, { recursive: true });
+    else mkdirSync(root);
+    if (loader === 'jsonl') cpSync(JSONL, join(root, 'task.jsonl'));
+    if (loader === 'optimizer') {
+      // AdamW-style moments: m ~ gradients, v ~ squared gradients (finite, v >= 0).
+      const m = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i) * 1e-3);
+      const v = Float32Array.from(m, (x) => x * x);
+      writeFileSync(join(root, 'optimizer.safetensors'), encodeSafetensors(new Map([['model.norm.weight/m', { shape: [32], data: m }], ['model.norm.weight/v', { shape: [32], data: v }]])));
+    }
+    return root;
+  }
+  const load = async (loader: string, root: string): Promise<void> => {
+    if (loader === 'model') (await loadPretrained(root)).model.dispose();
+    else if (loader === 'tokenizer') await loadTokenizer(root);
+    else if (loader === 'jsonl') loadJsonlTask(join(root, 'task.jsonl'));
+    else await readSafetensors(join(root, 'optimizer.safetensors'));
+  };
+  it('has at least 40 cases', () => expect(cases.length).toBeGreaterThanOrEqual(40));
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const root = goodTree(c.name, c.loader);
+    for (const op of c.ops) applyCorruptOp(root, op);
+    await expectOutcome(c, () => load(c.loader, root));
   });
 });

@@ -211,7 +211,9 @@ export async function readSafetensors(path: string, opts: ReadSafetensorsOptions
     throw new CheckpointError('missing-file', path, `cannot open: ${(err as Error).message}`);
   }
   try {
-    const size = (await fh.stat()).size;
+    const stat = await fh.stat();
+    if (stat.isDirectory()) throw new CheckpointError('missing-file', path, 'expected a .safetensors file but found a directory; remove it and restore the file');
+    const size = stat.size;
     const src: ByteSource = {
       size,
       read: async (offset, length) => {
