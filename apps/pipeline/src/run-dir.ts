@@ -76,6 +76,7 @@ export class RunDir {
     const abs = resolve(dir);
     assertFolderOrAbsent(abs, 'run directory');
     if (!existsSync(join(abs, EVENTS_FILE))) throw new Error(`${abs}: not a run directory (no ${EVENTS_FILE})`);
+    if (statSync(join(abs, EVENTS_FILE)).isDirectory()) throw new RunFileError(join(abs, EVENTS_FILE), 'expected the event log file but found a directory; restore the file from a copy of the run');
     return new RunDir(abs);
   }
 

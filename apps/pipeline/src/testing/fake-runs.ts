@@ -4,6 +4,7 @@ import { lastValueFrom, takeWhile, toArray } from 'rxjs';
 import type { Stage } from '@emrl/rl-grpo';
 import type { PipelineEvent } from '../pipeline-events';
 import { RunDir } from '../run-dir';
+import { buildRunRecord } from '../run-record';
 import { releaseRunLock } from '../run-lock';
 import { runPipeline } from '../scheduler';
 import { countStageFactory, fakeDiagnose, fakePolicy, fakeTask, loadFakeCheckpoint, probeStageFactory } from './fake-stages';
@@ -28,9 +29,16 @@ export async function straightFakeRun(dir: string): Promise<PipelineEvent[]> {
   }
 }
 
+/** What startRun writes as config.json for the fake pipeline. */
+function writeFakeRecord(runDir: RunDir): void {
+  const pipeline = { name: 'fake', task: { type: 'fake' }, seed: 5, stages: [{ count: { steps: 3 } }, { probe: {} }, { count: { steps: 8 } }] };
+  runDir.writeConfig({ ...buildRunRecord({ name: 'fake', pipeline, seed: 5, backend: { name: 'fake' } }), git: null });
+}
+
 /** A run stopped (unsubscribed) right after `stage` wrote its checkpoint for `step`. */
 export async function interruptedFakeRun(dir: string, stage = 'train', step = 4): Promise<void> {
   const runDir = RunDir.create({ dir, name: 'fake' });
+  writeFakeRecord(runDir);
   try {
     await lastValueFrom(
       runPipeline({ stages: fakeStages(), context, diagnose: fakeDiagnose, runDir }).pipe(
@@ -47,6 +55,7 @@ export async function interruptedFakeRun(dir: string, stage = 'train', step = 4)
 export async function resumeFakeRun(dir: string): Promise<{ events: PipelineEvent[]; runDir: RunDir }> {
   const runDir = RunDir.claim(dir, 'resume');
   try {
+    runDir.readConfig(); // as resumeRun does: config.json must be valid
     const events = await lastValueFrom(
       runPipeline({ stages: fakeStages(), context, diagnose: fakeDiagnose, runDir, resume: true, loadCheckpoint: loadFakeCheckpoint }).pipe(toArray()),
     );
