@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RunDir } from './run-dir';
+import { releaseRunLock } from './run-lock';
 import { fromRunRelative, toRunRelative } from './run-paths';
 import { removeStaleTempFiles, tempOwnerPid } from './run-temp-files';
 import { metricsCsv, normalizedEvents } from './testing/compare';
@@ -49,6 +50,14 @@ describe('relocatable run directories', () => {
     const ckptEvents = readFileSync(join(dir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"checkpoint"'));
     expect(ckptEvents.length).toBeGreaterThan(0);
     expect(ckptEvents.every((l) => l.includes('"path":"checkpoints/'))).toBe(true);
+    expect(readFileSync(join(dir, 'events.jsonl'), 'utf8')).not.toContain(dir);
+  });
+  it('log lines naming a path inside the run store it relative', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emrl-logpath-'));
+    const rd = RunDir.create({ dir, name: 'x' });
+    rd.appendEvent({ type: 'log', stage: 's', level: 'info', message: `resumed from ${dir}/checkpoints/s/step-000002 (step 2); base model /models/base` });
+    expect(rd.readEvents()[0]).toMatchObject({ message: 'resumed from checkpoints/s/step-000002 (step 2); base model /models/base' });
+    releaseRunLock(rd.dir);
   });
   it('mv: a moved run resumes and equals the straight run', async () => {
     const dir = await partial('to-move');

@@ -1,5 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { writeFileAtomicSync } from './atomic-write';
 import { formatCsv, formatCsvRow, unionColumns, type MetricsRow } from './metrics-csv';
 import { serializeEvent, type PipelineEvent } from './pipeline-events';
@@ -115,7 +115,9 @@ export class RunDir {
   /** Append one event line; metrics events also become a metrics.csv row. */
   appendEvent(e: PipelineEvent): void {
     const stored = e.type === 'checkpoint' ? { ...e, path: toRunRelative(this.dir, e.path) } : e;
-    appendFileSync(this.path(EVENTS_FILE), serializeEvent(stored) + '\n');
+    // Paths inside the run named in free text (log lines like "resumed from <dir>/checkpoints/...") become relative too.
+    const line = serializeEvent(stored).split(JSON.stringify(this.dir + sep).slice(1, -1)).join('');
+    appendFileSync(this.path(EVENTS_FILE), line + '\n');
     if (e.type === 'metrics') this.addMetricsRow({ stage: e.stage, step: e.step, metrics: e.metrics });
   }
 
