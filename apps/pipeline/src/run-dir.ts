@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { writeFileAtomicSync } from './atomic-write';
+import { failpoint } from './failpoints';
 import { formatCsv, formatCsvRow, unionColumns, type MetricsRow } from './metrics-csv';
 import { serializeEvent, type PipelineEvent } from './pipeline-events';
 import { checkResumeState, type ResumeRepair } from './resume-checks';
@@ -118,6 +119,7 @@ export class RunDir {
     // Paths inside the run named in free text (log lines like "resumed from <dir>/checkpoints/...") become relative too.
     const line = serializeEvent(stored).split(JSON.stringify(this.dir + sep).slice(1, -1)).join('');
     appendFileSync(this.path(EVENTS_FILE), line + '\n');
+    failpoint('after-append', this.path(EVENTS_FILE));
     if (e.type === 'metrics') this.addMetricsRow({ stage: e.stage, step: e.step, metrics: e.metrics });
   }
 
@@ -130,6 +132,7 @@ export class RunDir {
       writeFileAtomicSync(this.path(METRICS_FILE), formatCsv(this.columns, this.rows));
     } else {
       appendFileSync(this.path(METRICS_FILE), formatCsvRow(this.columns, row));
+      failpoint('after-append', this.path(METRICS_FILE));
     }
   }
 

@@ -19,20 +19,21 @@ export function fakeStages(): Stage[] {
 
 const context = { policy: fakePolicy('base'), task: fakeTask, seed: 5 };
 
+/** What startRun writes as config.json for the fake pipeline. */
+function writeFakeRecord(runDir: RunDir): void {
+  const pipeline = { name: 'fake', task: { type: 'fake' }, seed: 5, stages: [{ count: { steps: 3 } }, { probe: {} }, { count: { steps: 8 } }] };
+  runDir.writeConfig({ ...buildRunRecord({ name: 'fake', pipeline, seed: 5, backend: { name: 'fake' } }), git: null });
+}
+
 /** A complete run in `dir`; the lock is released afterwards (as when its process exits). */
 export async function straightFakeRun(dir: string): Promise<PipelineEvent[]> {
   const runDir = RunDir.create({ dir, name: 'fake' });
+  writeFakeRecord(runDir);
   try {
     return await lastValueFrom(runPipeline({ stages: fakeStages(), context, diagnose: fakeDiagnose, runDir }).pipe(toArray()));
   } finally {
     releaseRunLock(runDir.dir);
   }
-}
-
-/** What startRun writes as config.json for the fake pipeline. */
-function writeFakeRecord(runDir: RunDir): void {
-  const pipeline = { name: 'fake', task: { type: 'fake' }, seed: 5, stages: [{ count: { steps: 3 } }, { probe: {} }, { count: { steps: 8 } }] };
-  runDir.writeConfig({ ...buildRunRecord({ name: 'fake', pipeline, seed: 5, backend: { name: 'fake' } }), git: null });
 }
 
 /** A run stopped (unsubscribed) right after `stage` wrote its checkpoint for `step`. */
@@ -51,13 +52,15 @@ export async function interruptedFakeRun(dir: string, stage = 'train', step = 4)
   }
 }
 
-/** Resume `dir` as `emrl resume` does (claim, then the scheduler's resume path) to the end. */
+/** Resume `dir` as `emrl resume` does (claim, read config.json and state, then the scheduler's resume path) to the end. */
 export async function resumeFakeRun(dir: string): Promise<{ events: PipelineEvent[]; runDir: RunDir }> {
   const runDir = RunDir.claim(dir, 'resume');
   try {
     runDir.readConfig(); // as resumeRun does: config.json must be valid
+    const state = runDir.readState();
+    if (state?.finished) return { events: [], runDir };
     const events = await lastValueFrom(
-      runPipeline({ stages: fakeStages(), context, diagnose: fakeDiagnose, runDir, resume: true, loadCheckpoint: loadFakeCheckpoint }).pipe(toArray()),
+      runPipeline({ stages: fakeStages(), context, diagnose: fakeDiagnose, runDir, resume: state !== undefined, loadCheckpoint: loadFakeCheckpoint }).pipe(toArray()),
     );
     return { events, runDir };
   } finally {
