@@ -148,6 +148,12 @@ async function parseHeader(src: ByteSource, file: string): Promise<ParsedHeader>
       throw new CheckpointError('offsets-out-of-range', file, `data_offsets [${e.begin}, ${e.end}] exceed the ${dataLen}-byte data section`, e.name);
     }
   }
+  // The reference implementation requires the last tensor to end where the file ends
+  // (safetensors' MetadataIncompleteBuffer): extra bytes mean a damaged or mis-concatenated file.
+  const end = sorted.length > 0 ? sorted[sorted.length - 1]!.end : 0;
+  if (dataLen > end) {
+    throw new CheckpointError('size-mismatch', file, `${dataLen - end} bytes follow the last tensor (the header describes ${end} data bytes, the file has ${dataLen}); the file is damaged`);
+  }
   return { entries, metadata, dataStart };
 }
 
