@@ -39,7 +39,7 @@ function outcomeCode(o: RunOutcome, err: (s: string) => void, dir = '<run-dir>')
 }
 
 /** The pipeline file named by <config> or --preset, with --set overrides applied and validated. */
-function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string }, runtime: PipelineRuntime): PipelineConfig {
+function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string; withoutStages?: boolean }, runtime: PipelineRuntime): PipelineConfig {
   if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a config file or --preset <name> (see "emrl init --help")']);
   if (opts.preset && SWEEP_PRESETS.includes(opts.preset)) throw new ConfigError('--preset', [`"${opts.preset}" is a sweep; run it with "emrl sweep --preset ${opts.preset}"`]);
   const path = file ?? presetPath(opts.preset!);
@@ -51,6 +51,8 @@ function loadPipeline(file: string | undefined, opts: { preset?: string; set?: s
     if (!r.matched) throw new ConfigError('--set', [`"${key}": no stage of kind "${key.split('.')[0]}" in ${path} and not a top-level key`]);
     data = r.data;
   }
+  // diagnose runs no stage: its cross-stage checks (e.g. a JSONL task without a train split) do not apply.
+  if (opts.withoutStages) data = { ...data, stages: [] };
   return parsePipelineConfig(data, path, runtime.registry);
 }
 
@@ -236,7 +238,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
     .action(
       guard(async (file: string | undefined, opts: SingleOpts) => {
         const runtime = cli.runtime();
-        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
+        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, withoutStages: true, ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
         const config: PipelineConfig = { ...base, name: `${base.name}-diagnose`, stages: [], diagnostics: { ...base.diagnostics, enabled: true } };
         const prepared = await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) });
         const outcome = await executeRun(prepared.events, (e) => {
