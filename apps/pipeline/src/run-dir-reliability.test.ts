@@ -182,3 +182,13 @@ describe('temp files of killed processes', () => {
     expect(existsSync(join(dir, 'metrics.csv'))).toBe(true);
   });
 });
+
+describe('RunDir.create --out into an existing folder', () => {
+  it('leaves temp-like files of a folder that is not a run alone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emrl-userdir-'));
+    writeFileSync(join(dir, 'notes.txt.tmp-1234'), 'mine');
+    const rd = RunDir.create({ dir, name: 'x' });
+    expect(existsSync(join(dir, 'notes.txt.tmp-1234'))).toBe(true);
+    releaseRunLock(rd.dir);
+  });
+});

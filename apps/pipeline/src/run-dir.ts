@@ -66,7 +66,8 @@ export class RunDir {
     if (opts.dir && existsSync(join(dir, STATE_FILE))) {
       throw new Error(`${dir} already holds a run; use "emrl resume ${dir}" or choose another --out`);
     }
-    removeStaleTempFiles(dir);
+    // Leftovers of a run killed before its first state save; never sweep a folder that is not a run's.
+    if (existsSync(join(dir, EVENTS_FILE)) || existsSync(join(dir, 'checkpoints'))) removeStaleTempFiles(dir);
     mkdirSync(join(dir, 'checkpoints'), { recursive: true });
     writeFileSync(join(dir, EVENTS_FILE), '');
     return new RunDir(dir);
