@@ -23,6 +23,23 @@ export function runDirName(name: string, date: Date): string {
   return `${name}-${date.getUTCFullYear()}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}-${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}`;
 }
 
+/** Every line of the durable part of events.jsonl parses as a JSON object; else names the line. */
+function assertWholeEventLines(durable: Uint8Array, file: string): void {
+  const lines = Buffer.from(durable).toString('utf8').split('\n');
+  lines.forEach((line, i) => {
+    if (line === '' && i === lines.length - 1) return;
+    let e: unknown;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      e = null;
+    }
+    if (e === null || typeof e !== 'object' || typeof (e as { type?: unknown }).type !== 'string') {
+      throw new RunFileError(file, `line ${i + 1} (inside the part stage-state.json records as durable) is not an event: ${JSON.stringify(line.slice(0, 60))}; the log was edited or damaged`);
+    }
+  });
+}
+
 /** `dir` is usable as a run directory: absent (it will be created) or a folder; else a clear error. */
 function assertFolderOrAbsent(dir: string, flag: string): void {
   let stat;
@@ -199,8 +216,10 @@ export class RunDir {
     if (!state) throw new Error(`${this.dir}: no ${STATE_FILE}; the run never started, start it again with "emrl run"`);
     const size = this.eventsSize();
     this.repairs = checkResumeState(this.dir, state, size);
+    const buf = readFileSync(this.path(EVENTS_FILE));
+    // The durable part of the log is kept as it is, so every line of it must be whole (checked before anything moves).
+    assertWholeEventLines(buf.subarray(0, state.eventsBytes), this.path(EVENTS_FILE));
     if (size > state.eventsBytes) {
-      const buf = readFileSync(this.path(EVENTS_FILE));
       let n = 1;
       while (existsSync(this.path(`events.interrupted-${n}.jsonl`))) n++;
       writeFileSync(this.path(`events.interrupted-${n}.jsonl`), buf.subarray(state.eventsBytes));
