@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { z } from 'zod';
+import { checkCheckpointManifest } from './checkpoint-manifest';
 import { readRunJson, RunFileError, type RunState, type StageRecord } from './run-files';
 
 /** latest.json as @emrl/rl-grpo stage-checkpoint.ts writes it: the step and the step folder name. */
@@ -26,6 +27,7 @@ function checkCheckpointFolder(runDir: string, rec: StageRecord, stageDir: strin
   if (!existsSync(ckpt.path) || !statSync(ckpt.path).isDirectory()) {
     throw new RunFileError(state, `stage "${rec.id}" resumes from ${shown} (step ${ckpt.step}), which does not exist; restore it from a copy of the run, or start the run again`);
   }
+  if (ckpt.files) checkCheckpointManifest(ckpt.path, ckpt.files, 'stage-state.json', shown);
   const trainerState = join(ckpt.path, 'trainer-state.json');
   if (!existsSync(trainerState)) return; // not a @emrl/rl-grpo training checkpoint (e.g. a custom stage's)
   const saved = readRunJson(trainerState, TrainerStepSchema, 'trainer state');

@@ -46,7 +46,7 @@ describe('relocatable run directories', () => {
   it('stage-state.json and checkpoint events hold paths relative to the run', async () => {
     const dir = await partial('relative');
     const train = stateOf(dir).stages.find((s) => s.id === 'train')!;
-    expect(train.lastCheckpoint).toEqual({ step: 4, path: 'checkpoints/train/step-4' });
+    expect(train.lastCheckpoint).toMatchObject({ step: 4, path: 'checkpoints/train/step-4' });
     const ckptEvents = readFileSync(join(dir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"checkpoint"'));
     expect(ckptEvents.length).toBeGreaterThan(0);
     expect(ckptEvents.every((l) => l.includes('"path":"checkpoints/'))).toBe(true);
@@ -189,6 +189,24 @@ describe('RunDir.create --out into an existing folder', () => {
     writeFileSync(join(dir, 'notes.txt.tmp-1234'), 'mine');
     const rd = RunDir.create({ dir, name: 'x' });
     expect(existsSync(join(dir, 'notes.txt.tmp-1234'))).toBe(true);
+    releaseRunLock(rd.dir);
+  });
+});
+
+describe('checkpoint file sizes recorded in stage-state.json', () => {
+  it('are recorded with the checkpoint and a first checkpoint that lost its optimizer file is refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emrl-manifest-'));
+    const rd = RunDir.create({ dir, name: 'x' });
+    const ck = join(dir, 'checkpoints/grpo/step-000002');
+    mkdirSync(join(ck, 'adapters'), { recursive: true });
+    writeFileSync(join(ck, 'model.safetensors'), 'w'.repeat(100));
+    writeFileSync(join(ck, 'optimizer.safetensors'), 'o'.repeat(40));
+    writeFileSync(join(ck, 'adapters/t.json'), '{}');
+    const state = { version: 1 as const, stages: [{ id: 'grpo', kind: 'grpo', status: 'running' as const, wallMs: 0, lastCheckpoint: { step: 2, path: ck } }], boundaries: [], eventsBytes: 0, finished: false };
+    rd.saveState(state);
+    expect(stateOf(dir).stages[0]!.lastCheckpoint).toEqual({ step: 2, path: 'checkpoints/grpo/step-000002', files: { 'adapters/t.json': 2, 'model.safetensors': 100, 'optimizer.safetensors': 40 } });
+    rmSync(join(ck, 'optimizer.safetensors'));
+    expect(() => RunDir.open(dir).prepareResume()).toThrow(/step-000002\/optimizer\.safetensors: missing; stage-state\.json recorded it \(40 bytes\)/);
     releaseRunLock(rd.dir);
   });
 });

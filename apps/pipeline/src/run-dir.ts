@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { writeFileAtomicSync } from './atomic-write';
+import { checkpointManifest } from './checkpoint-manifest';
 import { failpoint } from './failpoints';
 import { formatCsv, formatCsvRow, unionColumns, type MetricsRow } from './metrics-csv';
 import { serializeEvent, type PipelineEvent } from './pipeline-events';
@@ -186,7 +187,13 @@ export class RunDir {
     if (durable) state.eventsBytes = this.eventsSize();
     const stored: RunState = {
       ...state,
-      stages: state.stages.map((rec) => (rec.lastCheckpoint ? { ...rec, lastCheckpoint: { ...rec.lastCheckpoint, path: toRunRelative(this.dir, rec.lastCheckpoint.path) } } : rec)),
+      stages: state.stages.map((rec) => {
+        const ckpt = rec.lastCheckpoint;
+        if (!ckpt) return rec;
+        // A new checkpoint event gives a new object without sizes: record them once, while the folder is fresh.
+        ckpt.files ??= checkpointManifest(ckpt.path);
+        return { ...rec, lastCheckpoint: { ...ckpt, path: toRunRelative(this.dir, ckpt.path) } };
+      }),
     };
     writeFileAtomicSync(this.path(STATE_FILE), JSON.stringify(stored, null, 2) + '\n');
   }

@@ -14,6 +14,10 @@ export const StageRecordSchema = z
       .object({
         step: z.number().int().min(0),
         path: z.string().min(1).meta({ description: 'relative to the run directory (absolute in files written before relocatable runs)' }),
+        files: z
+          .record(z.string(), z.number().int().min(0))
+          .optional()
+          .meta({ description: 'size in bytes of every file of the checkpoint folder when it was recorded; resume checks them' }),
       })
       .strict()
       .optional(),
