@@ -59,12 +59,12 @@ const registry = new StageRegistry()
   .register(compressStageFactory as never);
 
 describe('broken configs', () => {
-  const { cases } = parse(readFileSync(join(FIXTURES, 'configs.yaml'), 'utf8')) as { cases: (CorpusCase & { text: string; ext?: string })[] };
+  const { cases } = parse(readFileSync(join(FIXTURES, 'configs.yaml'), 'utf8')) as { cases: (CorpusCase & { text?: string; hex?: string; ext?: string })[] };
   const dir = mkdtempSync(join(tmpdir(), 'emrl-corpus-cfg-'));
   it('has at least 60 cases', () => expect(cases.length).toBeGreaterThanOrEqual(60));
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const file = join(dir, `${c.name}.${c.ext ?? 'yaml'}`);
-    writeFileSync(file, c.text.replaceAll('${FIXTURES}', FIXTURES).replaceAll('${JSONL}', JSONL));
+    writeFileSync(file, c.hex !== undefined ? Buffer.from(c.hex.replace(/\s+/g, ''), 'hex') : c.text!.replaceAll('${FIXTURES}', FIXTURES).replaceAll('${JSONL}', JSONL));
     await expectOutcome(c, () => {
       const config = parsePipelineConfig(readPipelineFile(file), file, registry);
       createTask(config.task as never, { baseDir: dir });

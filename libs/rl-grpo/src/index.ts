@@ -25,4 +25,5 @@ export * from './tasks/modchain';
 export * from './tasks/word-problems';
 export * from './tasks/jsonl';
 export * from './tasks/registry';
+export * from './tasks/utf8';
 export * from './logit-probe';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { checkTaskSpec, type Stage } from '@emrl/rl-grpo';
+import { checkTaskSpec, decodeUtf8Strict, type Stage } from '@emrl/rl-grpo';
 import { ConfigError, formatIssues } from './config-error';
 import { crossStageProblems, type IndexedStage } from './cross-stage-checks';
 import { didYouMean } from './did-you-mean';
@@ -40,7 +40,14 @@ export function parseConfigText(text: string, file: string): unknown {
 export function readConfigFile(file: string): unknown {
   if (!existsSync(file)) throw new ConfigError(file, ['file not found; check the path (relative paths are resolved from the current folder)']);
   if (statSync(file).isDirectory()) throw new ConfigError(file, ['is a directory; give the pipeline file itself (YAML or JSON)']);
-  return parseConfigText(readFileSync(file, 'utf8'), file);
+  let text: string;
+  try {
+    text = decodeUtf8Strict(readFileSync(file), file);
+  } catch (e) {
+    // "<file>:<line>: invalid UTF-8 at byte offset ..." -> the problem without the file prefix.
+    throw new ConfigError(file, [(e as Error).message.slice(file.length + 1).replace(/^(\d+):/, 'line $1:').trim()]);
+  }
+  return parseConfigText(text, file);
 }
 
 /**
