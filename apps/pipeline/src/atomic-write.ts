@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { failpoint } from './failpoints';
 
 let counter = 0;
 
@@ -18,6 +19,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
   } finally {
     closeSync(fd);
   }
+  failpoint('before-rename', tmp);
   renameSync(tmp, path);
   try {
     const dfd = openSync(dirname(path), 'r');
@@ -29,4 +31,5 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
   } catch {
     // Some filesystems refuse fsync on directories; the rename is still atomic.
   }
+  failpoint('after-rename', path);
 }

@@ -1,55 +1,22 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { writeFileAtomicSync } from './atomic-write';
+import { checkpointManifest } from './checkpoint-manifest';
+import { failpoint } from './failpoints';
 import { formatCsv, formatCsvRow, unionColumns, type MetricsRow } from './metrics-csv';
 import { serializeEvent, type PipelineEvent } from './pipeline-events';
+import { checkResumeState, type ResumeRepair } from './resume-checks';
+import { readRunJson, RunFileError, RunRecordSchema, RunStateSchema, type RunRecord, type RunState } from './run-files';
+import { acquireRunLock } from './run-lock';
+import { fromRunRelative, toRunRelative } from './run-paths';
+import { removeStaleTempFiles } from './run-temp-files';
 
 export const CONFIG_FILE = 'config.json';
 export const EVENTS_FILE = 'events.jsonl';
 export const METRICS_FILE = 'metrics.csv';
 export const STATE_FILE = 'stage-state.json';
 
-export interface StageRecord {
-  id: string;
-  kind: string;
-  status: 'pending' | 'running' | 'completed';
-  /** Wall time summed over attempts (an attempt killed with -9 is not counted). */
-  wallMs: number;
-  lastCheckpoint?: { step: number; path: string };
-  /** True when the stage's finished policy is not its input policy (resume must load a checkpoint). */
-  policyChanged?: boolean;
-  outputPolicy?: string;
-  summary?: Record<string, number>;
-  /** The stage's JSON result (e.g. a selection ranking), handed to later stages as `previous`. */
-  result?: unknown;
-}
-
-/** stage-state.json: what a resume needs. `eventsBytes` = length of events.jsonl at the last durable point. */
-export interface RunState {
-  version: 1;
-  stages: StageRecord[];
-  /** Diagnostics boundaries already recorded ("start", "after:<id>"). */
-  boundaries: string[];
-  eventsBytes: number;
-  finished: boolean;
-  interrupted?: boolean;
-  failed?: string;
-}
-
-/** config.json: everything needed to re-run or resume. */
-export interface RunRecord {
-  name: string;
-  createdAt: string;
-  /** Resolved pipeline file (every default filled); parsePipelineConfig accepts it again. */
-  pipeline: Record<string, unknown>;
-  seed: number;
-  git: { commit: string; dirty: boolean } | null;
-  versions: { node: string; packages: Record<string, string> };
-  backend: unknown;
-  argv: string[];
-  /** Where the run ran (absent in runs recorded before it was added). */
-  machine?: { platform: string; arch: string; cpu: string; cores: number; memoryGb: number };
-}
+export { RunRecordSchema, RunStateSchema, StageRecordSchema, type RunRecord, type RunState, type StageRecord } from './run-files';
 
 /** `<name>-YYYYMMDD-HHMMSS` in UTC, e.g. em-warmstart-20250101-120000. */
 export function runDirName(name: string, date: Date): string {
@@ -57,31 +24,91 @@ export function runDirName(name: string, date: Date): string {
   return `${name}-${date.getUTCFullYear()}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}-${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}`;
 }
 
-/** A run directory: config.json, events.jsonl (append-only), metrics.csv, stage-state.json, checkpoints/. */
+/** Every line of the durable part of events.jsonl parses as a JSON object; else names the line. */
+function assertWholeEventLines(durable: Uint8Array, file: string): void {
+  const lines = Buffer.from(durable).toString('utf8').split('\n');
+  lines.forEach((line, i) => {
+    if (line === '' && i === lines.length - 1) return;
+    let e: unknown;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      e = null;
+    }
+    if (e === null || typeof e !== 'object' || typeof (e as { type?: unknown }).type !== 'string') {
+      throw new RunFileError(file, `line ${i + 1} (inside the part stage-state.json records as durable) is not an event: ${JSON.stringify(line.slice(0, 60))}; the log was edited or damaged`);
+    }
+  });
+}
+
+/** `dir` is usable as a run directory: absent (it will be created) or a folder; else a clear error. */
+function assertFolderOrAbsent(dir: string, flag: string): void {
+  let stat;
+  try {
+    stat = statSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw new RunFileError(dir, `a parent of this path is a file, not a folder; choose another ${flag}`);
+    throw err;
+  }
+  if (!stat.isDirectory()) throw new RunFileError(dir, `is a file, not a run directory; choose another ${flag}`);
+}
+
+/**
+ * A run directory: config.json, events.jsonl (append-only), metrics.csv, stage-state.json,
+ * checkpoints/, and run.lock while a process works in it (run-lock.ts). Paths stored in its files
+ * are relative to it (run-paths.ts), so a moved or copied run resumes from its own files.
+ */
 export class RunDir {
   private columns: string[] = [];
   private rows: MetricsRow[] = [];
+  /** What the last prepareResume changed to agree with stage-state.json. */
+  repairs: ResumeRepair[] = [];
 
   private constructor(readonly dir: string) {}
 
-  /** Create `dir`, or `<root>/<name>-<timestamp>` (suffix -2, -3 when taken). Fails if `dir` holds a run. */
+  /**
+   * Create `dir`, or `<root>/<name>-<timestamp>` (suffix -2, -3 when taken), and lock it for this
+   * process. Fails if `dir` holds a run or another live process holds it.
+   */
   static create(opts: { dir?: string; root?: string; name: string; date?: Date }): RunDir {
     let dir = opts.dir ? resolve(opts.dir) : resolve(opts.root ?? 'runs', runDirName(opts.name, opts.date ?? new Date()));
     if (!opts.dir) {
       for (let n = 2; existsSync(dir); n++) dir = resolve(opts.root ?? 'runs', `${runDirName(opts.name, opts.date ?? new Date())}-${n}`);
-    } else if (existsSync(join(dir, STATE_FILE))) {
+    }
+    assertFolderOrAbsent(dir, opts.dir ? '--out' : '--runs');
+    mkdirSync(dir, { recursive: true });
+    // Lock before looking: two `run --out X` started together cannot both see X as free.
+    acquireRunLock(dir, 'run');
+    if (opts.dir && existsSync(join(dir, STATE_FILE))) {
       throw new Error(`${dir} already holds a run; use "emrl resume ${dir}" or choose another --out`);
     }
+    // Leftovers of a run killed before its first state save; never sweep a folder that is not a run's.
+    if (existsSync(join(dir, EVENTS_FILE)) || existsSync(join(dir, 'checkpoints'))) removeStaleTempFiles(dir);
     mkdirSync(join(dir, 'checkpoints'), { recursive: true });
     writeFileSync(join(dir, EVENTS_FILE), '');
     return new RunDir(dir);
   }
 
-  /** Open an existing run directory (resume, report). */
+  /** Open an existing run directory (resume, report). Does not lock: see `claim`. */
   static open(dir: string): RunDir {
     const abs = resolve(dir);
+    assertFolderOrAbsent(abs, 'run directory');
     if (!existsSync(join(abs, EVENTS_FILE))) throw new Error(`${abs}: not a run directory (no ${EVENTS_FILE})`);
+    if (statSync(join(abs, EVENTS_FILE)).isDirectory()) throw new RunFileError(join(abs, EVENTS_FILE), 'expected the event log file but found a directory; restore the file from a copy of the run');
     return new RunDir(abs);
+  }
+
+  /**
+   * Open a run directory for this process alone (resume, report): takes run.lock (refused while a
+   * live process holds it) and removes temp files and folders of killed processes.
+   */
+  static claim(dir: string, command: string): RunDir {
+    const rd = RunDir.open(dir);
+    acquireRunLock(rd.dir, command);
+    removeStaleTempFiles(rd.dir);
+    return rd;
   }
 
   static isRunDir(dir: string): boolean {
@@ -100,13 +127,18 @@ export class RunDir {
     writeFileAtomicSync(this.path(CONFIG_FILE), JSON.stringify(record, null, 2) + '\n');
   }
 
+  /** config.json, validated (errors name the file). */
   readConfig(): RunRecord {
-    return JSON.parse(readFileSync(this.path(CONFIG_FILE), 'utf8')) as RunRecord;
+    return readRunJson(this.path(CONFIG_FILE), RunRecordSchema, 'run record (config.json)');
   }
 
   /** Append one event line; metrics events also become a metrics.csv row. */
   appendEvent(e: PipelineEvent): void {
-    appendFileSync(this.path(EVENTS_FILE), serializeEvent(e) + '\n');
+    const stored = e.type === 'checkpoint' ? { ...e, path: toRunRelative(this.dir, e.path) } : e;
+    // Paths inside the run named in free text (log lines like "resumed from <dir>/checkpoints/...") become relative too.
+    const line = serializeEvent(stored).split(JSON.stringify(this.dir + sep).slice(1, -1)).join('');
+    appendFileSync(this.path(EVENTS_FILE), line + '\n');
+    failpoint('after-append', this.path(EVENTS_FILE));
     if (e.type === 'metrics') this.addMetricsRow({ stage: e.stage, step: e.step, metrics: e.metrics });
   }
 
@@ -119,6 +151,7 @@ export class RunDir {
       writeFileAtomicSync(this.path(METRICS_FILE), formatCsv(this.columns, this.rows));
     } else {
       appendFileSync(this.path(METRICS_FILE), formatCsvRow(this.columns, row));
+      failpoint('after-append', this.path(METRICS_FILE));
     }
   }
 
@@ -126,15 +159,43 @@ export class RunDir {
     return existsSync(this.path(EVENTS_FILE)) ? statSync(this.path(EVENTS_FILE)).size : 0;
   }
 
+  /**
+   * stage-state.json, validated, with checkpoint paths made absolute for this directory (old
+   * absolute paths of a moved or copied run are rebased onto it). Undefined only while the run has
+   * not written any event yet; a missing file next to a non-empty events.jsonl is an error.
+   */
   readState(): RunState | undefined {
     const f = this.path(STATE_FILE);
-    return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as RunState) : undefined;
+    if (!existsSync(f)) {
+      if (this.eventsSize() === 0) return undefined;
+      throw new RunFileError(f, `missing, but ${EVENTS_FILE} holds ${this.eventsSize()} bytes of events; the run directory is damaged (restore the file from a copy of the run, or start the run again)`);
+    }
+    const state = readRunJson(f, RunStateSchema, 'run state');
+    state.stages.forEach((rec, i) => {
+      if (!rec.lastCheckpoint) return;
+      const abs = fromRunRelative(this.dir, rec.lastCheckpoint.path);
+      if (abs === null) {
+        throw new RunFileError(f, `stages[${i}].lastCheckpoint.path "${rec.lastCheckpoint.path}" lies outside the run directory; it must be relative to it (checkpoints/<stage>/step-N)`);
+      }
+      rec.lastCheckpoint = { ...rec.lastCheckpoint, path: abs };
+    });
+    return state;
   }
 
-  /** Persist state; with `durable` the current end of events.jsonl becomes the resume point. */
+  /** Persist state (checkpoint paths relative to the run); with `durable` the current end of events.jsonl becomes the resume point. */
   saveState(state: RunState, durable = true): void {
     if (durable) state.eventsBytes = this.eventsSize();
-    writeFileAtomicSync(this.path(STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+    const stored: RunState = {
+      ...state,
+      stages: state.stages.map((rec) => {
+        const ckpt = rec.lastCheckpoint;
+        if (!ckpt) return rec;
+        // A new checkpoint event gives a new object without sizes: record them once, while the folder is fresh.
+        ckpt.files ??= checkpointManifest(ckpt.path);
+        return { ...rec, lastCheckpoint: { ...ckpt, path: toRunRelative(this.dir, ckpt.path) } };
+      }),
+    };
+    writeFileAtomicSync(this.path(STATE_FILE), JSON.stringify(stored, null, 2) + '\n');
   }
 
   /** All events as parsed JSON (policies are names). A torn last line (kill -9) is ignored. */
@@ -161,8 +222,11 @@ export class RunDir {
     const state = this.readState();
     if (!state) throw new Error(`${this.dir}: no ${STATE_FILE}; the run never started, start it again with "emrl run"`);
     const size = this.eventsSize();
+    this.repairs = checkResumeState(this.dir, state, size);
+    const buf = readFileSync(this.path(EVENTS_FILE));
+    // The durable part of the log is kept as it is, so every line of it must be whole (checked before anything moves).
+    assertWholeEventLines(buf.subarray(0, state.eventsBytes), this.path(EVENTS_FILE));
     if (size > state.eventsBytes) {
-      const buf = readFileSync(this.path(EVENTS_FILE));
       let n = 1;
       while (existsSync(this.path(`events.interrupted-${n}.jsonl`))) n++;
       writeFileSync(this.path(`events.interrupted-${n}.jsonl`), buf.subarray(state.eventsBytes));

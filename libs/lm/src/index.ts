@@ -11,6 +11,7 @@ export * from './tokenizer/bytes-to-unicode';
 export * from './tokenizer/tokenizer-config';
 export * from './checkpoint/atomic';
 export * from './checkpoint/errors';
+export * from './checkpoint/tensor-checks';
 export * from './checkpoint/dtype';
 export * from './checkpoint/safetensors';
 export * from './checkpoint/sharded';

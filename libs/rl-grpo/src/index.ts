@@ -39,3 +39,4 @@ export * from './tasks/jsonl-layouts';
 export * from './tasks/prompt-format';
 export * from './tasks/registry';
 export * from './diagnostics/logit-probe';
+export * from './tasks/utf8';

@@ -101,7 +101,7 @@ export function commandContext(cli: CliOptions, setCode: (code: number) => void)
 }
 
 /** The pipeline file named by <config> or --preset, with --set overrides applied and validated. */
-export function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string; command?: string }, runtime: PipelineRuntime): PipelineConfig {
+export function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string; command?: string; withoutStages?: boolean }, runtime: PipelineRuntime): PipelineConfig {
   if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a config file or --preset <name> (see "emrl init --help")']);
   if (opts.preset && SWEEP_PRESETS.includes(opts.preset)) throw new ConfigError('--preset', [`"${opts.preset}" is a sweep; run it with "emrl sweep --preset ${opts.preset}"`]);
   const path = file ?? presetPath(opts.preset!);
@@ -113,6 +113,8 @@ export function loadPipeline(file: string | undefined, opts: { preset?: string; 
     if (!r.matched) throw new ConfigError('--set', [`"${key}": no stage of kind "${key.split('.')[0]}" in ${path} and not a top-level key`]);
     data = r.data;
   }
+  // diagnose runs no stage: its cross-stage checks (e.g. a JSONL task without a train split) do not apply.
+  if (opts.withoutStages) data = { ...data, stages: [] };
   return parsePipelineConfig(data, path, runtime.registry);
 }
 

@@ -28,6 +28,7 @@ export function registerRunCommands(program: Command, ctx: CommandContext): void
     .action(
       ctx.guard(async (dir: string, opts: { every: string; report: boolean }) => {
         if (!RunDir.isRunDir(dir)) throw new ConfigError(dir, ['not a run directory (no config.json / events.jsonl); give the folder "emrl run" printed']);
+        RunDir.claim(dir, 'resume');
         return ctx.execute(await resumeRun({ dir, runtime: ctx.cli.runtime() }), opts);
       }),
     );

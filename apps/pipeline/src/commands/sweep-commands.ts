@@ -52,6 +52,7 @@ export function registerSweepCommands(program: Command, ctx: CommandContext): vo
           return EXIT.ok;
         }
         if (!RunDir.isRunDir(dir)) throw new ConfigError(dir, ['not a run or sweep directory']);
+        RunDir.claim(dir, 'report');
         out(`report: ${(await writeRunReport(dir)).html}`);
         return EXIT.ok;
       }),

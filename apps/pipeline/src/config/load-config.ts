@@ -1,10 +1,12 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import type { Stage } from '@emrl/rl-grpo';
+import { checkTaskSpec, decodeUtf8Strict, type Stage } from '@emrl/rl-grpo';
 import { ConfigError, formatIssues } from './config-error';
 import { applyTrlAliases } from './apply-aliases';
+import { crossStageProblems, type IndexedStage } from './cross-stage-checks';
 import { didYouMean } from './did-you-mean';
+import { findDuplicateJsonKeys } from './json-duplicate-keys';
 import { defaultOf } from './schema-fields';
 import { PipelineFileSchema, type PipelineConfig, type StageSpec } from './pipeline-schema';
 import { BUILTIN_STAGE_KINDS, type StageRegistry, stageRegistry } from './stage-registry';
@@ -13,11 +15,20 @@ import { aliasTableFor } from './trl-aliases';
 /** Parse YAML (or JSON, by extension) text into plain data; syntax errors name file, line and column. */
 export function parseConfigText(text: string, file: string): unknown {
   if (extname(file).toLowerCase() === '.json') {
+    let data: unknown;
     try {
-      return JSON.parse(text) as unknown;
+      data = JSON.parse(text) as unknown;
     } catch (e) {
       throw new ConfigError(file, [`invalid JSON: ${(e as Error).message}`]);
     }
+    const dups = findDuplicateJsonKeys(text);
+    if (dups.length > 0) {
+      throw new ConfigError(
+        file,
+        dups.map((d) => `duplicate key "${d.key}"${d.path ? ` in ${d.path}` : ''} at line ${d.line}, column ${d.column}; JSON keeps only the last one, so remove one of them`),
+      );
+    }
+    return data;
   }
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -31,7 +42,15 @@ export function parseConfigText(text: string, file: string): unknown {
 
 export function readConfigFile(file: string): unknown {
   if (!existsSync(file)) throw new ConfigError(file, ['file not found; check the path (relative paths are resolved from the current folder)']);
-  return parseConfigText(readFileSync(file, 'utf8'), file);
+  if (statSync(file).isDirectory()) throw new ConfigError(file, ['is a directory; give the pipeline file itself (YAML or JSON)']);
+  let text: string;
+  try {
+    text = decodeUtf8Strict(readFileSync(file), file);
+  } catch (e) {
+    // "<file>:<line>: invalid UTF-8 at byte offset ..." -> the problem without the file prefix.
+    throw new ConfigError(file, [(e as Error).message.slice(file.length + 1).replace(/^(\d+):/, 'line $1:').trim()]);
+  }
+  return parseConfigText(text, file);
 }
 
 /**
@@ -81,6 +100,7 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
   const parsed = PipelineFileSchema.safeParse(data);
   const problems: string[] = parsed.success ? [] : formatIssues(parsed.error.issues, data, PipelineFileSchema);
   const stages: StageSpec[] = [];
+  const indexed: IndexedStage[] = [];
   const seen = new Map<string, number>();
   const rawStages = data !== null && typeof data === 'object' ? (data as { stages?: unknown }).stages : undefined;
   // Stage entries are checked even when the top level has problems, so one run shows all of them.
@@ -123,7 +143,12 @@ export function parsePipelineConfig(data: unknown, file: string, registry: Stage
     const n = (seen.get(kind) ?? 0) + 1;
     seen.set(kind, n);
     stages.push({ id: n === 1 ? kind : `${kind}-${n}`, kind, options: options.data });
+    indexed.push({ index: i, kind, options: options.data });
   });
+  const task = data !== null && typeof data === 'object' ? (data as { task?: unknown }).task : undefined;
+  problems.push(...checkTaskSpec(task).map((p) => `task.${p}`));
+  const diagnostics = (data as { diagnostics?: { enabled?: unknown } } | null)?.diagnostics?.enabled !== false;
+  problems.push(...crossStageProblems({ task, stages: indexed, diagnostics }));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   return { ...parsed.data, name: parsed.data.name ?? defaultName(file), stages };
 }

@@ -14,7 +14,7 @@ export function runSweepWorker(runtime: PipelineRuntime): void {
     stopWhenParentDies();
     void (async () => {
       try {
-        const prepared = RunDir.isRunDir(job.runDir) && RunDir.open(job.runDir).readState()
+        const prepared = RunDir.isRunDir(job.runDir) && RunDir.claim(job.runDir, 'sweep resume').readState()
           ? await resumeRun({ dir: job.runDir, runtime })
           : await startRun({ config: parsePipelineConfig(job.pipeline, job.label, runtime.registry), runtime, dir: job.runDir });
         const reporter = new ProgressReporter(process.stderr, { every: 10 });

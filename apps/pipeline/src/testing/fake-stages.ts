@@ -94,6 +94,12 @@ export const countStageFactory: StageFactory<typeof CountOptionsSchema> = {
             sub.complete();
           } else timer = setTimeout(tick, config.delayMs);
         };
+        if (step >= config.steps) {
+          // Resumed from the final checkpoint (killed before "finished"): nothing left to run, as in stepLoop.
+          sub.next({ type: 'finished', stage: id, policy: fakePolicy(`${ctx.policy.name}>${id}@${step}`), summary: { loss: value } });
+          sub.complete();
+          return undefined;
+        }
         timer = setTimeout(tick, config.delayMs);
         return () => clearTimeout(timer);
       }),

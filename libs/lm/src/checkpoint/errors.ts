@@ -8,7 +8,9 @@ export type CheckpointErrorCode =
   | 'size-mismatch'
   | 'unsupported-dtype'
   | 'bad-index'
-  | 'bad-tensor';
+  | 'bad-tensor'
+  | 'non-finite'
+  | 'dtype-mismatch';
 
 /** A checkpoint problem, naming the file and (when known) the tensor. */
 export class CheckpointError extends Error {

@@ -1,7 +1,7 @@
 // Hugging Face model directories: config.json, model.safetensors (or shards + index), tokenizer.json,
 // tokenizer_config.json, generation_config.json (optional).
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { ModelConfig } from '../config';
 import { parseHfConfig, toHfConfig } from '../hf-config/index';
@@ -11,6 +11,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer';
 import { eosTokenIdsOf, parseGenerationConfig, unionStopTokenIds, type GenerationConfig } from '../generation/generation-config';
 import { fsyncDir, tempSiblingPath, writeFileAtomic } from './atomic';
 import { representableIn } from './dtype';
+import { readTextFile } from './read-text';
 import { readSafetensorsDir, writeSafetensorsDir } from './sharded';
 import type { RawTensor, SafetensorsWriteDtype } from './safetensors';
 import { rawToTf, tfToRaw } from './tensors';
@@ -34,7 +35,7 @@ export interface Pretrained {
 
 async function readJsonFile(path: string, what: string): Promise<unknown> {
   if (!existsSync(path)) throw new Error(`${path}: missing ${what}; ${LAYOUT}`);
-  const text = await readFile(path, 'utf8');
+  const text = await readTextFile(path, what);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from './atomic';
 import { decodeBf16, decodeF16, encodeBf16, encodeF16 } from './dtype';
 import { CheckpointError } from './errors';
+import { assertFiniteTensor, assertFloatDtype } from './tensor-checks';
 
 export const SAFETENSORS_READ_DTYPES = ['F64', 'F32', 'F16', 'BF16', 'I64', 'I32'] as const;
 export type SafetensorsDtype = (typeof SAFETENSORS_READ_DTYPES)[number];
@@ -21,6 +22,16 @@ export interface RawTensor {
   data: Float32Array | Int32Array;
   /** The dtype it had in the file (for reporting); absent for tensors made in memory. */
   sourceDtype?: SafetensorsDtype;
+}
+
+/** How strictly a reader checks tensor contents. */
+export interface ReadSafetensorsOptions {
+  /** Read only the tensors whose names pass. */
+  filter?: (name: string) => boolean;
+  /** Accept NaN / +-Inf in float tensors (default false: refused, naming file and tensor). */
+  allowNonFinite?: boolean;
+  /** Refuse integer dtypes (default false): set for files that hold only float tensors (weights, optimizer state). */
+  floatOnly?: boolean;
 }
 
 export interface SafetensorsContent {
@@ -137,6 +148,12 @@ async function parseHeader(src: ByteSource, file: string): Promise<ParsedHeader>
       throw new CheckpointError('offsets-out-of-range', file, `data_offsets [${e.begin}, ${e.end}] exceed the ${dataLen}-byte data section`, e.name);
     }
   }
+  // The reference implementation requires the last tensor to end where the file ends
+  // (safetensors' MetadataIncompleteBuffer): extra bytes mean a damaged or mis-concatenated file.
+  const end = sorted.length > 0 ? sorted[sorted.length - 1]!.end : 0;
+  if (dataLen > end) {
+    throw new CheckpointError('size-mismatch', file, `${dataLen - end} bytes follow the last tensor (the header describes ${end} data bytes, the file has ${dataLen}); the file is damaged`);
+  }
   return { entries, metadata, dataStart };
 }
 
@@ -173,20 +190,26 @@ function assertLittleEndianHost(): void {
   if (endianness() !== 'LE') throw new Error('safetensors: big-endian hosts are not supported');
 }
 
-async function readContent(src: ByteSource, file: string, filter?: (name: string) => boolean): Promise<SafetensorsContent> {
+async function readContent(src: ByteSource, file: string, opts: ReadSafetensorsOptions): Promise<SafetensorsContent> {
   assertLittleEndianHost();
   const { entries, metadata, dataStart } = await parseHeader(src, file);
   const tensors = new Map<string, RawTensor>();
   for (const e of entries) {
-    if (filter && !filter(e.name)) continue;
+    if (opts.filter && !opts.filter(e.name)) continue;
+    if (opts.floatOnly) assertFloatDtype(e.dtype, file, e.name);
     const bytes = await src.read(dataStart + e.begin, e.end - e.begin);
-    tensors.set(e.name, { shape: e.shape, data: decodeData(bytes, e.dtype, file, e.name), sourceDtype: e.dtype });
+    const data = decodeData(bytes, e.dtype, file, e.name);
+    if (data instanceof Float32Array && !opts.allowNonFinite) assertFiniteTensor(data, e.shape, file, e.name);
+    tensors.set(e.name, { shape: e.shape, data, sourceDtype: e.dtype });
   }
   return { tensors, metadata };
 }
 
-/** Reads a .safetensors file (tensor by tensor, so files over 2 GB work). Errors name the file and tensor. */
-export async function readSafetensors(path: string, opts: { filter?: (name: string) => boolean } = {}): Promise<SafetensorsContent> {
+/**
+ * Reads a .safetensors file (tensor by tensor, so files over 2 GB work). Errors name the file and
+ * tensor. Float tensors holding NaN / Inf are refused unless `allowNonFinite`.
+ */
+export async function readSafetensors(path: string, opts: ReadSafetensorsOptions = {}): Promise<SafetensorsContent> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -194,7 +217,9 @@ export async function readSafetensors(path: string, opts: { filter?: (name: stri
     throw new CheckpointError('missing-file', path, `cannot open: ${(err as Error).message}`);
   }
   try {
-    const size = (await fh.stat()).size;
+    const stat = await fh.stat();
+    if (stat.isDirectory()) throw new CheckpointError('missing-file', path, 'expected a .safetensors file but found a directory; remove it and restore the file');
+    const size = stat.size;
     const src: ByteSource = {
       size,
       read: async (offset, length) => {
@@ -204,16 +229,16 @@ export async function readSafetensors(path: string, opts: { filter?: (name: stri
         return out;
       },
     };
-    return await readContent(src, path, opts.filter);
+    return await readContent(src, path, opts);
   } finally {
     await fh.close();
   }
 }
 
 /** Decodes safetensors bytes held in memory; `file` is only used in error messages. */
-export async function decodeSafetensors(bytes: Uint8Array, file = '<buffer>'): Promise<SafetensorsContent> {
+export async function decodeSafetensors(bytes: Uint8Array, file = '<buffer>', opts: ReadSafetensorsOptions = {}): Promise<SafetensorsContent> {
   const src: ByteSource = { size: bytes.byteLength, read: async (offset, length) => bytes.slice(offset, offset + length) };
-  return readContent(src, file);
+  return readContent(src, file, opts);
 }
 
 export interface EncodeOptions {

@@ -12,6 +12,7 @@ import {
   writeSafetensors,
   type EncodeOptions,
   type RawTensor,
+  type ReadSafetensorsOptions,
   type SafetensorsContent,
 } from './safetensors';
 
@@ -25,16 +26,20 @@ export const SafetensorsIndexSchema = z.object({
 });
 export type SafetensorsIndex = z.infer<typeof SafetensorsIndexSchema>;
 
-/** Reads all weights of a model directory (single file or sharded). */
-export async function readSafetensorsDir(dir: string): Promise<SafetensorsContent> {
+/**
+ * Reads all weights of a model directory (single file or sharded). Model weights are floats, so
+ * integer dtypes are refused (floatOnly) as are NaN / Inf values, unless `opts` says otherwise.
+ */
+export async function readSafetensorsDir(dir: string, opts: Omit<ReadSafetensorsOptions, 'filter'> = {}): Promise<SafetensorsContent> {
+  const read = { floatOnly: true, ...opts };
   const indexPath = join(dir, WEIGHTS_INDEX_FILE);
-  if (existsSync(indexPath)) return readSharded(dir, indexPath);
+  if (existsSync(indexPath)) return readSharded(dir, indexPath, read);
   const single = join(dir, SINGLE_WEIGHTS_FILE);
-  if (existsSync(single)) return readSafetensors(single);
+  if (existsSync(single)) return readSafetensors(single, read);
   throw new CheckpointError('missing-file', dir, `no weights: the directory must contain ${SINGLE_WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE} with its shards`);
 }
 
-async function readSharded(dir: string, indexPath: string): Promise<SafetensorsContent> {
+async function readSharded(dir: string, indexPath: string, read: Omit<ReadSafetensorsOptions, 'filter'>): Promise<SafetensorsContent> {
   let json: unknown;
   try {
     json = JSON.parse(await readFile(indexPath, 'utf8'));
@@ -53,7 +58,7 @@ async function readSharded(dir: string, indexPath: string): Promise<SafetensorsC
     const path = join(dir, shard);
     if (!existsSync(path)) throw new CheckpointError('missing-file', path, `shard listed in ${WEIGHTS_INDEX_FILE} is missing`, names[0]);
     const wanted = new Set(names);
-    const content = await readSafetensors(path, { filter: (n) => wanted.has(n) });
+    const content = await readSafetensors(path, { ...read, filter: (n) => wanted.has(n) });
     for (const name of names) {
       const t = content.tensors.get(name);
       if (!t) throw new CheckpointError('bad-index', indexPath, `weight_map puts this tensor in ${shard}, which does not contain it`, name);

@@ -118,3 +118,29 @@ describe('generate input checks', () => {
     m.dispose();
   });
 });
+
+describe('generate with non-finite logits', () => {
+  it('stops with the generation step and row instead of emitting a token', async () => {
+    const model = makeTinyModel({ family: 'llama', seed: 2 });
+    let calls = 0;
+    // NaN logits in batch row 1 from the third forward pass on (step 2 with the KV cache).
+    model.setLogitsAdapter({
+      name: 'nan-at-step-2',
+      variables: () => [],
+      apply: (logits) => {
+        calls++;
+        if (calls < 3) return tf.clone(logits);
+        const [b, t, v] = logits.shape;
+        const rowMask = tf.tensor3d(Array.from({ length: b * t * v }, (_, i) => (Math.floor(i / (t * v)) === 1 ? NaN : 0)), [b, t, v]);
+        return tf.add(logits, rowMask);
+      },
+    });
+    try {
+      const err = await generate(model, [[1, 2], [1, 3, 4]], { maxNewTokens: 6, temperature: 0, stopTokenIds: [] }).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/^non-finite logits at generation step 2, batch row 1: \d+ of \d+ logits are NaN/);
+    } finally {
+      model.dispose();
+    }
+  });
+});

@@ -110,7 +110,7 @@ export async function generate(model: CausalLM, promptIds: number[][], options: 
           masks[row]!.push(0);
           continue;
         }
-        const { token, logprob } = sampleToken(data.subarray(row * v, (row + 1) * v), params, rngs[row]!);
+        const { token, logprob } = sampleToken(data.subarray(row * v, (row + 1) * v), params, rngs[row]!, { step, row });
         tokens[row]!.push(token);
         logprobs[row]!.push(logprob);
         seqs[row]!.push(token);

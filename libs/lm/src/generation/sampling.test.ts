@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from './rng';
-import { kthLargest, logSumExp, sampleToken } from './sampling';
+import { NonFiniteLogitsError, kthLargest, logSumExp, sampleToken } from './sampling';
 
 const LOGITS = [2.0, 1.0, 0.5, 0.0, -1.0, -3.0];
 
@@ -80,5 +80,42 @@ describe('kthLargest', () => {
   it('rejects k outside 1..V', () => {
     expect(() => kthLargest([1, 2], 0)).toThrow(/1 <= k <= 2/);
     expect(() => kthLargest([1, 2], 3)).toThrow(/1 <= k <= 2/);
+  });
+});
+
+describe('sampleToken refuses non-finite logits', () => {
+  const params = [
+    { temperature: 0, topK: 0, topP: 1 },
+    { temperature: 1, topK: 0, topP: 1 },
+    { temperature: 0.7, topK: 3, topP: 0.9 },
+  ];
+  it.each(params)('NaN anywhere throws NonFiniteLogitsError naming the step (%o)', (p) => {
+    for (const at of [0, 2, 5]) {
+      const row = [...LOGITS];
+      row[at] = NaN;
+      expect(() => sampleToken(row, p, createRng(1), { step: 4, row: 1 })).toThrow(NonFiniteLogitsError);
+      expect(() => sampleToken(row, p, createRng(1), { step: 4, row: 1 })).toThrow(
+        new RegExp(`non-finite logits at generation step 4, batch row 1: 1 of 6 logits are NaN or \\+Infinity \\(first: logit ${at} = NaN\\)`),
+      );
+    }
+  });
+  it('+Inf throws, and so does an all -Inf row', () => {
+    expect(() => sampleToken([0, Infinity, 1], params[1]!, createRng(1), { step: 0 })).toThrow(/logit 1 = Infinity/);
+    expect(() => sampleToken([-Infinity, -Infinity], params[0]!, createRng(1), { step: 3 })).toThrow(/step 3.*all 2 logits are -Infinity/);
+  });
+  it('-Inf entries are masked tokens: never drawn, the rest sampled as softmax over finite logits', () => {
+    const row = [-Infinity, 1, -Infinity, 0, -Infinity];
+    const rng = createRng(3);
+    const counts = [0, 0, 0, 0, 0];
+    const n = 20_000;
+    for (let i = 0; i < n; i++) counts[sampleToken(row, params[1]!, rng).token]! += 1;
+    expect(counts[0] + counts[2] + counts[4]).toBe(0);
+    // p(token 1) = e / (e + 1) = 0.7311 independently; 4 sigma at n = 20k is 0.0126.
+    expect(Math.abs(counts[1]! / n - Math.E / (Math.E + 1))).toBeLessThan(0.0126);
+    expect(sampleToken(row, params[0]!, createRng(0)).token).toBe(1);
+  });
+  it('rejects a negative or NaN temperature', () => {
+    expect(() => sampleToken(LOGITS, { temperature: -1, topK: 0, topP: 1 }, createRng(0))).toThrow(/temperature must be a finite number >= 0/);
+    expect(() => sampleToken(LOGITS, { temperature: NaN, topK: 0, topP: 1 }, createRng(0))).toThrow(/temperature/);
   });
 });

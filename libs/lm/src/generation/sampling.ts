@@ -16,6 +16,55 @@ export interface SampledToken {
   logprob: number;
 }
 
+/** Where in a generation a logits row came from, for error messages. */
+export interface SamplingSite {
+  /** 0-based generation step (new token index). */
+  step?: number;
+  /** Batch row. */
+  row?: number;
+}
+
+/**
+ * Logits a token cannot be drawn from: NaN or +Inf anywhere, or every value -Inf. NaN compares
+ * false with everything, so without this check argmax and the sampling loop silently return the
+ * first or the last vocabulary id (issue 12: a diverged model then "answers" with token V-1).
+ */
+export class NonFiniteLogitsError extends Error {
+  override readonly name = 'NonFiniteLogitsError';
+  constructor(
+    readonly site: SamplingSite,
+    readonly index: number,
+    readonly value: number,
+    readonly count: number,
+    readonly vocabSize: number,
+  ) {
+    const where = `generation step ${site.step ?? '?'}${site.row === undefined ? '' : `, batch row ${site.row}`}`;
+    const what =
+      index < 0
+        ? `all ${vocabSize} logits are -Infinity`
+        : `${count} of ${vocabSize} logits are NaN or +Infinity (first: logit ${index} = ${value})`;
+    super(`non-finite logits at ${where}: ${what}; the model weights (or a logits adapter) produce non-finite values, so no token can be sampled`);
+  }
+}
+
+/** Throws NonFiniteLogitsError unless `row` has no NaN / +Inf and at least one value above -Inf. One pass. */
+export function assertSampleableLogits(row: ArrayLike<number>, site: SamplingSite = {}): void {
+  let count = 0;
+  let first = -1;
+  let anyAboveNegInf = false;
+  for (let i = 0; i < row.length; i++) {
+    const z = row[i] as number;
+    if (z > -Infinity && z < Infinity) anyAboveNegInf = true;
+    else if (z !== -Infinity) {
+      // NaN or +Inf
+      if (count === 0) first = i;
+      count++;
+    }
+  }
+  if (count > 0) throw new NonFiniteLogitsError(site, first, row[first] as number, count, row.length);
+  if (!anyAboveNegInf) throw new NonFiniteLogitsError(site, -1, -Infinity, row.length, row.length);
+}
+
 /** Index of the largest value (first one on ties). */
 export function argmax(row: ArrayLike<number>): number {
   let best = 0;
@@ -78,10 +127,15 @@ const TOP_P_PRUNE = 1e-7;
 
 /**
  * Draws one token from a logits row [V] in plain JS (reproducible on every backend).
- * Greedy when temperature is 0.
+ * Greedy when temperature is 0. Non-finite logits (NaN, +Inf, all -Inf) throw NonFiniteLogitsError
+ * naming `site`; -Inf entries alone are masked tokens and never drawn.
  */
-export function sampleToken(row: ArrayLike<number>, params: SamplingParams, rng: Rng): SampledToken {
+export function sampleToken(row: ArrayLike<number>, params: SamplingParams, rng: Rng, site: SamplingSite = {}): SampledToken {
   const v = row.length;
+  if (!(params.temperature >= 0) || !Number.isFinite(params.temperature)) {
+    throw new Error(`sampleToken: temperature must be a finite number >= 0 (0 = greedy), got ${params.temperature}`);
+  }
+  assertSampleableLogits(row, site);
   if (params.temperature === 0) {
     const token = argmax(row);
     return { token, logprob: (row[token] as number) - logSumExp(row) };
@@ -94,6 +148,9 @@ export function sampleToken(row: ArrayLike<number>, params: SamplingParams, rng:
   }
   let max = -Infinity;
   for (let i = 0; i < v; i++) max = Math.max(max, (row[i] as number) * invT);
+  if (max === Infinity) {
+    throw new Error(`sampleToken: logits / temperature overflow float64 at temperature ${params.temperature}${site.step === undefined ? '' : ` (generation step ${site.step})`}; use a larger temperature or 0 for greedy`);
+  }
   // Unnormalized probabilities of the kept tokens.
   let idx: number[] = [];
   let w: number[] = [];
@@ -108,7 +165,9 @@ export function sampleToken(row: ArrayLike<number>, params: SamplingParams, rng:
   }
   if (params.topP < 1) ({ idx, w, total } = nucleus(idx, w, total, params.topP));
   let u = rng.nextFloat() * total;
+  // Fallback for rounding (u never went below 0): the last token with positive weight, never a masked -Inf one.
   let pick = idx.length - 1;
+  while (pick > 0 && (w[pick] as number) === 0) pick--;
   for (let j = 0; j < idx.length; j++) {
     u -= w[j] as number;
     if (u < 0) {

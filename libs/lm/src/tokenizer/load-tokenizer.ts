@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readTextFile } from '../checkpoint/read-text';
 import { matchPlainByteLevel } from './bpe-json';
 import { ByteTokenizer } from './byte-tokenizer';
 import { HfTokenizer } from './hf-tokenizer';
@@ -10,7 +11,7 @@ import { parseTokenizerConfig, pickChatTemplate, tokenContent, type TokenizerCon
 const REQUIRED = 'a tokenizer directory must contain tokenizer.json (and usually tokenizer_config.json)';
 
 async function readJson(path: string): Promise<unknown> {
-  const text = await readFile(path, 'utf8');
+  const text = await readTextFile(path, 'tokenizer');
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -47,5 +48,9 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
       throw new Error(`${configPath}: ${(err as Error).message}`);
     }
   }
-  return new HfTokenizer(json as Record<string, unknown>, config, { source: dir, chatTemplate });
+  try {
+    return new HfTokenizer(json as Record<string, unknown>, config, { source: dir, chatTemplate });
+  } catch (err) {
+    throw new Error(`${jsonPath}: cannot build the tokenizer (${(err as Error).message})`);
+  }
 }

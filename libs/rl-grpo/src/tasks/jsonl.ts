@@ -15,6 +15,7 @@ import { DATASET_FORMATS, readLayoutRow, resolveLayout } from './jsonl-layouts';
 import { checkPromptTemplate, conversationMessages, plainPrompt, problemMessages, PromptFormatShape, type ChatTemplateMode } from './prompt-format';
 import { createTaskRng } from './rng';
 import type { SplitName, Task, TaskExample, Verdict } from './task';
+import { decodeUtf8Strict } from './utf8';
 
 /** Test share of a single file when neither `split` nor `splitTestFraction` is given. */
 export const DEFAULT_TEST_FRACTION = 0.2;
@@ -209,11 +210,13 @@ export function parseJsonlTask(text: string, file: string, options: JsonlTaskOpt
 }
 
 function readJsonlFile(path: string, field: string): string {
+  let bytes: Buffer;
   try {
-    return readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
     throw new Error(`${path}: cannot read JSONL task file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the task's '${field}'`);
   }
+  return decodeUtf8Strict(bytes, path);
 }
 
 /** Reads a single-file JSONL dataset from disk (see `parseJsonlTask`). */

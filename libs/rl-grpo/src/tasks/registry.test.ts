@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { JsonlTask } from './jsonl';
 import { ModchainTask } from './modchain';
-import { BuiltinTaskSpecSchema as TaskSpecSchema, createTask, registerTask, registeredTaskTypes } from './registry';
+import { BuiltinTaskSpecSchema as TaskSpecSchema, checkTaskSpec, createTask, registerTask, registeredTaskTypes } from './registry';
 import type { Task } from './task';
 import { WordProblemsTask } from './word-problems';
 
@@ -92,5 +92,20 @@ describe('registerTask', () => {
       remove();
     }
     expect(createTask({ type: 'modchain', trainSize: 1, testSize: 1, probeSize: 1 })).toBeInstanceOf(ModchainTask);
+  });
+});
+
+describe('strict task options', () => {
+  it('an unknown option is an error with a did-you-mean (issue 12: testsize: 5 was ignored)', () => {
+    expect(() => createTask({ type: 'modchain', testsize: 5 } as never)).toThrow(/task spec \(type 'modchain'\): testsize: unknown option \(did you mean "testSize"\?\)/);
+    expect(() => createTask({ type: 'word-problems', nosie: 0.1 } as never)).toThrow(/nosie: unknown option \(did you mean "noise"\?\)/);
+    expect(() => createTask({ type: 'jsonl', path: 'x.jsonl', problemfield: 'q' } as never)).toThrow(/problemfield: unknown option \(did you mean "problemField"\?\)/);
+    expect(() => createTask({ type: 'modchain', zzzqqq: 1 } as never)).toThrow(/zzzqqq: unknown option; known options: type, modulus/);
+  });
+  it('checkTaskSpec reports the same problems without building (no file read)', () => {
+    expect(checkTaskSpec({ type: 'jsonl', path: '/does/not/exist.jsonl', seperator: 1 })).toEqual([expect.stringMatching(/^seperator: unknown option/)]);
+    expect(checkTaskSpec({ type: 'modchain', noise: 2 })).toEqual([expect.stringMatching(/^noise: /)]);
+    expect(checkTaskSpec({ type: 'modchain', testSize: 5 })).toEqual([]);
+    expect(checkTaskSpec({ type: 'not-registered', anything: 1 })).toEqual([]);
   });
 });

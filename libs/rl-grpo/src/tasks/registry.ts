@@ -6,13 +6,16 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { JsonlTaskOptionsShape, checkJsonlOptions, loadJsonlTaskFiles } from './jsonl';
 import { ModchainConfigShape, ModchainTask, checkModchainConfig } from './modchain';
+import { formatSpecIssues, schemaKeys } from './spec-errors';
 import type { Task } from './task';
 import { WordProblemsConfigShape, WordProblemsTask } from './word-problems';
 
+// Strict: an unknown option (`testsize: 5`) is an error with a did-you-mean, never silently ignored.
 export const ModchainSpecSchema = z
   .object({ type: z.literal('modchain'), ...ModchainConfigShape.shape })
+  .strict()
   .superRefine(checkModchainConfig);
-export const WordProblemsSpecSchema = z.object({ type: z.literal('word-problems'), ...WordProblemsConfigShape.shape });
+export const WordProblemsSpecSchema = z.object({ type: z.literal('word-problems'), ...WordProblemsConfigShape.shape }).strict();
 const jsonlPath = (what: string) =>
   z.string().min(1).optional().meta({ description: `${what}; relative paths resolve against baseDir (the config file directory).` });
 
@@ -25,6 +28,7 @@ export const JsonlSpecSchema = z
     probe: jsonlPath('JSONL file of the probe split (diagnostics; default: the test split)'),
     ...JsonlTaskOptionsShape.shape,
   })
+  .strict()
   .superRefine((o, ctx) => {
     checkJsonlOptions(o, ctx);
     const perSplit = (['train', 'test', 'probe'] as const).filter((k) => o[k] !== undefined);
@@ -120,8 +124,21 @@ export function createTask(spec: BuiltinTaskSpecInput | TaskSpec, ctx: CreateTas
   let value = spec as { type: string } & Record<string, unknown>;
   if (reg.schema) {
     const parsed = reg.schema.safeParse(spec);
-    if (!parsed.success) throw new Error(`task spec (type '${type}'): ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success) throw new Error(`task spec (type '${type}'): ${formatSpecIssues(parsed.error.issues, schemaKeys(reg.schema)).join('; ')}`);
     value = parsed.data as { type: string } & Record<string, unknown>;
   }
   return reg.factory(value, ctx);
+}
+
+/**
+ * Schema problems of a task spec without building the task (no file is read), one line each, e.g.
+ * for checking a pipeline file at parse time. Unknown types, and registered types without a
+ * schema, give no problems here (createTask reports them when the task is built).
+ */
+export function checkTaskSpec(spec: unknown): string[] {
+  const type = spec !== null && typeof spec === 'object' ? (spec as { type?: unknown }).type : undefined;
+  const reg = typeof type === 'string' ? registry.get(type) : undefined;
+  if (!reg?.schema) return [];
+  const parsed = reg.schema.safeParse(spec);
+  return parsed.success ? [] : formatSpecIssues(parsed.error.issues, schemaKeys(reg.schema));
 }
