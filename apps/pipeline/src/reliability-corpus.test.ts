@@ -10,10 +10,10 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSafetensors, loadPretrained, loadTokenizer, readSafetensors } from '@emrl/lm';
 import { setupTestBackend } from '@emrl/lm/testing';
-import { createTask, evalStageFactory, grpoStageFactory, loadJsonlTask } from '@emrl/rl-grpo';
-import { compressStageFactory, emStageFactory, selectStageFactory } from '@emrl/em-plugin';
+import { createTask, loadJsonlTask } from '@emrl/rl-grpo';
 import { parsePipelineConfig, readPipelineFile } from './config/load-config';
 import { StageRegistry } from './config/stage-registry';
+import { builtinStageFactories } from './wiring';
 import { metricsCsv, normalizedEvents } from './testing/compare';
 import { applyCorruptOp, type CorruptOp } from './testing/corrupt-ops';
 import { interruptedFakeRun, resumeFakeRun, straightFakeRun } from './testing/fake-runs';
@@ -51,12 +51,8 @@ async function expectOutcome(c: CorpusCase, run: () => unknown): Promise<void> {
   tally.clear++;
 }
 
-const registry = new StageRegistry()
-  .register(grpoStageFactory as never)
-  .register(evalStageFactory as never)
-  .register(selectStageFactory as never)
-  .register(emStageFactory as never)
-  .register(compressStageFactory as never);
+const registry = new StageRegistry();
+for (const f of builtinStageFactories()) registry.register(f);
 
 describe('broken configs', () => {
   const { cases } = parse(readFileSync(join(FIXTURES, 'configs.yaml'), 'utf8')) as { cases: (CorpusCase & { text?: string; hex?: string; ext?: string })[] };

@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import { EMPTY, type Observable } from 'rxjs';
 import { ConfigError } from './config/config-error';
 import { createStages, parsePipelineConfig, resolveConfig } from './config/load-config';
+import { applyOverride, parseSetFlag } from './config/overrides';
 import type { PipelineConfig } from './config/pipeline-schema';
 import type { PipelineEvent } from './pipeline-events';
 import { buildRunRecord } from './run-record';
-import { CONFIG_FILE, RunDir } from './run-dir';
+import { CONFIG_FILE, RunDir, type RunRecord } from './run-dir';
 import { NotWiredError, type PipelineRuntime } from './runtime';
 import { runPipeline } from './scheduler';
 
@@ -60,11 +61,29 @@ export async function startRun(opts: { config: PipelineConfig; runtime: Pipeline
   return { runDir, config, events, alreadyFinished: false };
 }
 
-/** Re-open a run directory and continue from its last completed checkpoint. */
-export async function resumeRun(opts: { dir: string; runtime: PipelineRuntime }): Promise<PreparedRun> {
+/**
+ * The recorded pipeline with `--set` overrides applied (e.g. a lower lr after a non-finite step),
+ * validated, and written back to config.json so the run records what it continued with.
+ */
+function withResumeOverrides(runDir: RunDir, record: RunRecord, overrides: readonly string[], registry: PipelineRuntime['registry']): PipelineConfig {
+  const file = join(runDir.dir, CONFIG_FILE);
+  let data = record.pipeline;
+  for (const flag of overrides) {
+    const { path, value } = parseSetFlag(flag);
+    const r = applyOverride(data, path, value);
+    if (!r.matched) throw new ConfigError('--set', [`"${path}": no stage of kind "${path.split('.')[0]}" in ${file} and not a top-level key`]);
+    data = r.data;
+  }
+  const config = parsePipelineConfig(data, file, registry);
+  if (overrides.length > 0) runDir.writeConfig({ ...record, pipeline: resolveConfig(config) as unknown as Record<string, unknown> });
+  return config;
+}
+
+/** Re-open a run directory and continue from its last completed checkpoint (optionally with `--set` overrides). */
+export async function resumeRun(opts: { dir: string; runtime: PipelineRuntime; overrides?: readonly string[] }): Promise<PreparedRun> {
   const runDir = RunDir.open(opts.dir);
   const record = runDir.readConfig();
-  const config = parsePipelineConfig(record.pipeline, join(runDir.dir, CONFIG_FILE), opts.runtime.registry);
+  const config = withResumeOverrides(runDir, record, opts.overrides ?? [], opts.runtime.registry);
   const state = runDir.readState();
   if (state?.finished) return { runDir, config, events: EMPTY, alreadyFinished: true };
   const p = await prepare(config, opts.runtime);

@@ -199,7 +199,27 @@ class PipelineRun {
       const loaded = await loadCheckpoint(changed.lastCheckpoint.path);
       // Keep the name the straight run gave this policy, so resumed and straight runs record the same provenance.
       this.policy = changed.outputPolicy ? { ...loaded, name: changed.outputPolicy } : loaded;
-    }).pipe(ignoreElements());
+    }).pipe(
+      ignoreElements(),
+      finalize(() => this.seedReusableDiagnostics()),
+    );
+  }
+
+  /**
+   * On resume, the last recorded boundary of the current policy may be reused by the next boundary
+   * (after a stage that keeps the policy), exactly as the straight run reused it from memory.
+   */
+  private seedReusableDiagnostics(): void {
+    const events = this.opts.runDir.readEvents();
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i]!;
+      if (e['type'] !== 'diagnostics') continue;
+      if (e['policy'] === this.policy.name && e['diagnostics'] && typeof e['diagnostics'] === 'object') {
+        const { reusedFrom: _r, ...diagnostics } = e['diagnostics'] as Record<string, unknown>;
+        this.lastDiagnostics = { policy: this.policy, name: this.policy.name, diagnostics };
+      }
+      return;
+    }
   }
 }
 

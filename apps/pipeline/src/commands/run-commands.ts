@@ -3,7 +3,7 @@ import { ConfigError } from '../config/config-error';
 import { RunDir } from '../run-dir';
 import { resumeRun, startRun } from '../runner';
 import { formatPlan } from '../console/plan';
-import { EXIT, loadPipeline, runLike, type CommandContext, type RunOpts } from './context';
+import { collect, EXIT, loadPipeline, runLike, type CommandContext, type RunOpts } from './context';
 
 /** `emrl run` and `emrl resume`. */
 export function registerRunCommands(program: Command, ctx: CommandContext): void {
@@ -21,15 +21,16 @@ export function registerRunCommands(program: Command, ctx: CommandContext): void
 
   program
     .command('resume <dir>')
-    .description('continue an interrupted run from its last completed checkpoint')
+    .description('continue an interrupted or failed run from its last completed checkpoint')
+    .option('-s, --set <key=value>', 'change an option of the stages still to run, e.g. grpo.lr=1e-5 after a non-finite step (repeatable; recorded in config.json)', collect, [])
     .option('--every <n>', 'log a progress line every n steps when not on a terminal', '10')
     .option('--no-report', 'skip writing report.html at the end')
-    .addHelpText('after', '\nExamples:\n  emrl resume runs/em-warmstart-20250101-120000')
+    .addHelpText('after', '\nExamples:\n  emrl resume runs/em-warmstart-20250101-120000\n  emrl resume runs/my-run --set grpo.lr=1e-5')
     .action(
-      ctx.guard(async (dir: string, opts: { every: string; report: boolean }) => {
+      ctx.guard(async (dir: string, opts: { every: string; report: boolean; set: string[] }) => {
         if (!RunDir.isRunDir(dir)) throw new ConfigError(dir, ['not a run directory (no config.json / events.jsonl); give the folder "emrl run" printed']);
         RunDir.claim(dir, 'resume');
-        return ctx.execute(await resumeRun({ dir, runtime: ctx.cli.runtime() }), opts);
+        return ctx.execute(await resumeRun({ dir, runtime: ctx.cli.runtime(), overrides: opts.set }), opts);
       }),
     );
 }

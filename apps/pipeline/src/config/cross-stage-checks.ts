@@ -52,9 +52,13 @@ function selectedPromptProblems(stages: readonly IndexedStage[]): string[] {
  */
 export function jsonlSplits(task: unknown): SplitName[] | null {
   if (field(task, 'type') !== 'jsonl') return null;
-  if (typeof field(task, 'splitTestFraction') === 'number') return ['train', 'test'];
+  // One file per split (`train:`, `test:`, `probe:`): exactly those splits.
+  const perSplit = (['train', 'test', 'probe'] as const).filter((k) => typeof field(task, k) === 'string');
+  if (perSplit.length > 0) return [...perSplit];
+  // One `path`: all of it in `split` when given, else a seeded train / test split (splitTestFraction, default 0.2).
   const split = field(task, 'split');
-  return [split === 'train' || split === 'probe' ? split : 'test'];
+  if (split === 'train' || split === 'test' || split === 'probe') return [split];
+  return ['train', 'test'];
 }
 
 /** The splits a stage reads prompts from, as `{ option path, split }`. */
@@ -79,16 +83,16 @@ function splitProblems(task: unknown, stages: readonly IndexedStage[], diagnosti
   const out: string[] = [];
   if (diagnostics && !have.includes('test') && !have.includes('probe')) {
     out.push(
-      `diagnostics: boundary diagnostics measure on the probe split (else test), but the JSONL task puts every line in "${have.join('" and "')}"; ` +
-        'set task.splitTestFraction (e.g. 0.2), or diagnostics.enabled: false',
+      `diagnostics: boundary diagnostics measure on the probe split (else test), but the JSONL task has only the "${have.join('" and "')}" split; ` +
+        'drop task.split (one file is then split train/test by task.splitTestFraction, default 0.2), give a task.test file, or set diagnostics.enabled: false',
     );
   }
   for (const s of stages) {
     for (const { at, split } of splitsRead(s)) {
       if (have.includes(split)) continue;
       out.push(
-        `stages[${s.index}].${s.kind}.${at}: reads the "${split}" split, but the JSONL task puts every line in "${have.join('" and "')}"; ` +
-          `set task.split: ${split}, or task.splitTestFraction (e.g. 0.2) for a train/test split, or ${s.kind}.${at}: ${have[0]}`,
+        `stages[${s.index}].${s.kind}.${at}: reads the "${split}" split, but the JSONL task has only the "${have.join('" and "')}" split; ` +
+          `give a task.${split} file, drop task.split (one file is then split train/test), or set ${s.kind}.${at}: ${have[0]}`,
       );
     }
   }

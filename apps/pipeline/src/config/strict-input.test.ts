@@ -55,11 +55,15 @@ describe('crossStageProblems', () => {
     expect(cs({ type: 'modchain' }, [at('em', { prompt: { split: 'train', count: 1 } })])).toEqual([]);
   });
   it('a JSONL task without the split a stage reads', () => {
-    expect(jsonlSplits({ type: 'jsonl', path: 'x' })).toEqual(['test']);
+    // One file: a seeded train/test split by default, or all of it in `split`; per-split files: those splits.
+    expect(jsonlSplits({ type: 'jsonl', path: 'x' })).toEqual(['train', 'test']);
+    expect(jsonlSplits({ type: 'jsonl', path: 'x', split: 'test' })).toEqual(['test']);
     expect(jsonlSplits({ type: 'jsonl', path: 'x', splitTestFraction: 0.2 })).toEqual(['train', 'test']);
+    expect(jsonlSplits({ type: 'jsonl', train: 'a', test: 'b' })).toEqual(['train', 'test']);
     expect(jsonlSplits({ type: 'modchain' })).toBeNull();
-    const p = cs({ type: 'jsonl', path: 'x' }, [at('grpo', { split: 'train', temperature: 1 }, 2)]);
-    expect(p).toEqual([expect.stringMatching(/^stages\[2\]\.grpo\.split: reads the "train" split, but the JSONL task puts every line in "test"; set task\.split: train, or task\.splitTestFraction/)]);
+    const p = cs({ type: 'jsonl', path: 'x', split: 'test' }, [at('grpo', { split: 'train', temperature: 1 }, 2)]);
+    expect(p).toEqual([expect.stringMatching(/^stages\[2\]\.grpo\.split: reads the "train" split, but the JSONL task has only the "test" split; give a task\.train file/)]);
+    expect(cs({ type: 'jsonl', test: 'b' }, [at('grpo', { split: 'train' })])[0]).toMatch(/has only the "test" split/);
     expect(cs({ type: 'jsonl', path: 'x', splitTestFraction: 0.5 }, [at('grpo', { split: 'train' })])).toEqual([]);
     expect(cs({ type: 'jsonl', path: 'x', split: 'train' }, [at('em', { prompt: { split: 'train' }, earlyStop: { split: 'probe' } })])[0]).toMatch(
       /em\.earlyStop\.split: reads the "probe" split/,

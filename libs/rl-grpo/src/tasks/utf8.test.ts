@@ -50,7 +50,7 @@ describe('JSONL task files', () => {
     const text = '{"problem":"Größe × 2","answer":"Ω"}\n';
     const path = join(dir, 'bom.jsonl');
     writeFileSync(path, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]));
-    const task = loadJsonlTask(path);
+    const task = loadJsonlTask(path, { split: 'test' });
     expect(task.split('test')[0]!.prompt).toBe('Größe × 2');
     expect(decodeUtf8Strict(new TextEncoder().encode(text), 'x')).toBe(text);
   });
