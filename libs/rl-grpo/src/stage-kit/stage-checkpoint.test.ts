@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ByteTokenizer } from '@emrl/lm';
 import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Policy } from '../policy';
-import { findLatestCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint } from './stage-checkpoint';
+import { findLatestCheckpoint, loadTrainingCheckpoint, resumeFromCheckpoint, saveTrainingCheckpoint } from './stage-checkpoint';
 
 let dir: string;
 beforeAll(async () => {
@@ -35,7 +35,7 @@ describe('training checkpoints', () => {
 
     const dst = policyOf(2);
     const { state, optimizerState } = await loadTrainingCheckpoint(saved.path, dst);
-    expect(state).toEqual({ step: 3, pluginStates: { p: { coef: 0.125 } }, extra: { note: 'x' } });
+    expect(state).toEqual({ step: 3, optimizer: true, pluginStates: { p: { coef: 0.125 } }, extra: { note: 'x' } });
     expect(optimizerState['w/m']!.arraySync()).toEqual([[1.5, -2], [3, Math.fround(4e-8)]]);
     expect(optimizerState['w/step']!.dataSync()[0]).toBe(7);
     Object.values(optimizerState).forEach((t) => t.dispose());
@@ -51,5 +51,28 @@ describe('training checkpoints', () => {
     p.model.dispose();
     await writeFile(join(d, 'latest.json'), JSON.stringify({ step: 'one' }));
     await expect(findLatestCheckpoint(d)).rejects.toThrow(/latest\.json: malformed checkpoint pointer/);
+  });
+
+  it('resume trusts nothing: a missing optimizer file, a truncated trainer state, a step that disagrees with latest.json', async () => {
+    const d = join(dir, 'distrust');
+    const src = policyOf(3);
+    const fresh = () => ({ 'w/m': tf.tensor1d([1, 2]) });
+    await saveTrainingCheckpoint(d, { step: 2, policy: src, optimizerState: fresh() });
+    const step = join(d, 'step-000002');
+    const ctx = { checkpointDir: d, resumeStep: 2 };
+    const resume = () => resumeFromCheckpoint(ctx, policyOf(4), () => undefined);
+    expect((await resume())!.state.step).toBe(2);
+    // latest.json pointing at a folder of another step
+    await writeFile(join(d, 'latest.json'), JSON.stringify({ step: 3, path: 'step-000002' }));
+    await expect(resume()).rejects.toThrow(/trainer-state\.json: step 2, but .*latest\.json says step 3/);
+    await writeFile(join(d, 'latest.json'), JSON.stringify({ step: 2, path: 'step-000002' }));
+    // a missing optimizer file that trainer-state.json says was written
+    await unlink(join(step, 'optimizer.safetensors'));
+    await expect(resume()).rejects.toThrow(/optimizer\.safetensors: missing, but .*trainer-state\.json says it was written/);
+    // a truncated state file names the file
+    await writeFile(join(step, 'trainer-state.json'), '{"step": 2, "plug');
+    await expect(resume()).rejects.toThrow(/trainer-state\.json: unreadable trainer state/);
+    await writeFile(join(d, 'latest.json'), '{"step":');
+    await expect(resume()).rejects.toThrow(/latest\.json: unreadable checkpoint pointer/);
   });
 });

@@ -22,6 +22,8 @@ import type { Policy } from '../policy';
  */
 const TrainerStateSchema = z.object({
   step: z.number().int().min(0),
+  /** Whether optimizer.safetensors was written (absent in older checkpoints): a missing one is then an error, never a silent optimizer restart. */
+  optimizer: z.boolean().optional(),
   pluginStates: z.record(z.string(), z.record(z.string(), z.number())).default({}),
   extra: z.record(z.string(), z.unknown()).default({}),
 });
@@ -45,6 +47,19 @@ async function tensorsToRaw(tensors: tf.NamedTensorMap): Promise<Map<string, Raw
     out.set(name, { shape: t.shape.slice(), data: Float32Array.from(await t.data()) });
   }
   return out;
+}
+
+/** Parses a checkpoint's JSON file with `schema`; every failure names the file and what to do. */
+async function readCheckpointJson<T>(file: string, schema: z.ZodType<T>, what: string, fix: string): Promise<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: unreadable ${what} (${(e as Error).message}); ${fix}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new Error(`${file}: malformed ${what} (${z.prettifyError(parsed.error)}); ${fix}`);
+  return parsed.data;
 }
 
 /** Variables of a trained adapter (not attached to the model yet), by stable name. */
@@ -74,13 +89,15 @@ export async function saveTrainingCheckpoint(
   await savePretrained(tmp, args.policy.model, args.policy.tokenizer);
   const attached = args.policy.model.getLogitsAdapter();
   if (attached?.toJSON) await writeFileAtomic(join(tmp, 'adapters', `${attached.name}.json`), JSON.stringify(attached.toJSON()) + '\n');
-  if (args.optimizerState && Object.keys(args.optimizerState).length) {
-    const raw = await tensorsToRaw(args.optimizerState);
-    Object.values(args.optimizerState).forEach((t) => t.dispose());
+  const optimizerState = args.optimizerState ?? {};
+  const hasOptimizer = Object.keys(optimizerState).length > 0;
+  if (hasOptimizer) {
+    const raw = await tensorsToRaw(optimizerState);
+    Object.values(optimizerState).forEach((t) => t.dispose());
     await writeSafetensors(join(tmp, 'optimizer.safetensors'), raw);
   }
   if (args.trainedAdapter) await writeSafetensors(join(tmp, TRAINED_ADAPTER_FILE), await tensorsToRaw(Object.fromEntries(args.trainedAdapter)));
-  const state: TrainerState = { step: args.step, pluginStates: args.pluginStates ?? {}, extra: args.extra ?? {} };
+  const state: TrainerState = { step: args.step, optimizer: hasOptimizer, pluginStates: args.pluginStates ?? {}, extra: args.extra ?? {} };
   await writeFileAtomic(join(tmp, 'trainer-state.json'), JSON.stringify(state, null, 2));
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
@@ -92,9 +109,8 @@ export async function saveTrainingCheckpoint(
 export async function findLatestCheckpoint(dir: string): Promise<SavedCheckpoint | null> {
   const file = join(dir, 'latest.json');
   if (!existsSync(file)) return null;
-  const parsed = LatestSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
-  if (!parsed.success) throw new Error(`${file}: malformed checkpoint pointer (${parsed.error.message}); delete it to start the stage over`);
-  return { step: parsed.data.step, path: join(dir, parsed.data.path) };
+  const latest = await readCheckpointJson(file, LatestSchema, 'checkpoint pointer', `rewrite it as {"step": N, "path": "step-00000N"} naming a complete step folder of ${dir}`);
+  return { step: latest.step, path: join(dir, latest.path) };
 }
 
 /** Copies a saved model directory's weights into an existing model (same config) in place. */
@@ -132,17 +148,19 @@ export async function loadTrainingCheckpoint(
   path: string,
   policy: Policy,
 ): Promise<{ state: TrainerState; optimizerState: tf.NamedTensorMap }> {
-  await loadWeightsInto(policy.model, path);
   const stateFile = join(path, 'trainer-state.json');
-  const parsed = TrainerStateSchema.safeParse(JSON.parse(await readFile(stateFile, 'utf8')));
-  if (!parsed.success) throw new Error(`${stateFile}: malformed trainer state (${parsed.error.message})`);
+  const state = await readCheckpointJson(stateFile, TrainerStateSchema, 'trainer state', `restore it from a copy of the run, or delete ${path} and its latest.json entry to resume from an earlier checkpoint`);
   const optimizerState: tf.NamedTensorMap = {};
   const optFile = join(path, 'optimizer.safetensors');
+  if (state.optimizer && !existsSync(optFile)) {
+    throw new Error(`${optFile}: missing, but ${stateFile} says it was written; a resume would silently restart the optimizer. Restore the file, or delete ${path} to resume from an earlier checkpoint`);
+  }
+  await loadWeightsInto(policy.model, path);
   if (existsSync(optFile)) {
-    const content = await readSafetensors(optFile);
+    const content = await readSafetensors(optFile, { floatOnly: true });
     for (const [name, raw] of content.tensors) optimizerState[name] = tf.tensor(raw.data, raw.shape);
   }
-  return { state: parsed.data, optimizerState };
+  return { state, optimizerState };
 }
 
 /** Whether a step-based stage saves after `step` (0-based): every `every` steps (0: only at the end) and at the end. */
@@ -165,6 +183,10 @@ export async function resumeFromCheckpoint(
   const latest = await findLatestCheckpoint(ctx.checkpointDir);
   if (!latest) return null;
   const { state, optimizerState } = await loadTrainingCheckpoint(latest.path, policy);
+  if (state.step !== latest.step) {
+    Object.values(optimizerState).forEach((t) => t.dispose());
+    throw new Error(`${join(latest.path, 'trainer-state.json')}: step ${state.step}, but ${join(ctx.checkpointDir, 'latest.json')} says step ${latest.step}; the checkpoint folder does not belong to that pointer (restore the run's files, or point latest.json at a matching step folder)`);
+  }
   if (trainedAdapter) await loadTrainedAdapter(latest.path, trainedAdapter);
   try {
     loadOptimizerState(optimizerState);
