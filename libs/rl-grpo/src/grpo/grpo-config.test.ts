@@ -26,7 +26,6 @@ describe('GrpoConfigSchema', () => {
       rewards: [{ name: 'accuracy', weight: 1 }],
       scaleRewards: 'group',
       dynamicSampling: false,
-      maxRefills: 3,
       maskTruncatedCompletions: false,
       lossType: 'bnpo',
       importanceSampling: 'token',
@@ -54,6 +53,11 @@ describe('GrpoConfigSchema', () => {
     expect(found[0]!.path).toBe('gradientAccumulationSteps');
     expect(found[0]!.message).toMatch(/promptsPerStep \(6\) must be divisible by gradientAccumulationSteps \(4\)/);
     expect(issues({ promptsPerStep: 8, gradientAccumulationSteps: 4 })).toEqual([]);
+  });
+
+  it('rejects maxRefills without dynamicSampling (it would silently do nothing)', () => {
+    expect(issues({ maxRefills: 5 }).map((f) => f.path)).toEqual(['maxRefills']);
+    expect(issues({ maxRefills: 5, dynamicSampling: true })).toEqual([]);
   });
 
   it('rejects epsHigh below epsLow', () => {

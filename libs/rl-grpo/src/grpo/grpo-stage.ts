@@ -55,7 +55,7 @@ export function grpoTrainer(o: GrpoTrainerOptions): Trainer {
       rewards: c.rewards.map((r) => ({ ...r, fn: o.registry.reward(r.name) })),
       scaleRewards: c.scaleRewards,
       dynamicSampling: c.dynamicSampling,
-      maxRefills: c.maxRefills,
+      maxRefills: c.maxRefills ?? 3,
       maskTruncatedCompletions: c.maskTruncatedCompletions,
       totalSteps: c.steps,
     }),
