@@ -92,6 +92,8 @@ describe('resume with real stages (embedded model)', () => {
     });
     expect(first.code).toBe(130);
     expect(first.stderr).toContain(`interrupted by SIGINT; state saved. Continue with: emrl resume ${dir}`);
+    // ... and says what the resume will redo (step 3 may or may not have finished when the signal came).
+    expect(first.stderr).toMatch(/grpo resumes after its step-2 checkpoint; (nothing will be redone|step 3 will be redone)/);
     const state = RunDir.open(dir).readState()!;
     expect(state.interrupted).toBe(true);
     expect(state.stages.map((s) => s.status)).toEqual(['completed', 'running', 'pending']);

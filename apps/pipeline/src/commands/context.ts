@@ -8,6 +8,7 @@ import { listPresets, presetPath, SWEEP_PRESETS } from '../config/presets';
 import { shortcutOverrides } from '../cli-shortcuts';
 import { executeRun, type RunOutcome } from '../execute';
 import { ProgressReporter } from '../progress';
+import { resumePointNote } from '../console/resume-point';
 import { formatBackendLine, runResultLines } from '../console/run-results';
 import { loadRun } from '../report/load-run';
 import { ReportRefresher } from '../report/report-refresher';
@@ -42,6 +43,8 @@ export function outcomeCode(o: RunOutcome, err: (s: string) => void, dir = '<run
   if (o.status === 'ok') return EXIT.ok;
   if (o.status === 'interrupted') {
     err(`interrupted by ${o.signal}; state saved. Continue with: emrl resume ${dir}`);
+    const note = dir === '<run-dir>' ? null : resumePointNote(dir);
+    if (note) err(`  ${note}`);
     return EXIT.interrupted;
   }
   err(`run failed: ${o.error instanceof Error ? o.error.message : String(o.error)}`);

@@ -37,7 +37,8 @@ export const CompressStageConfigSchema = z
     sampleTemperature: z.number().min(0).default(1),
     temperature: z.number().positive().default(1).meta(d('Entropy temperature tau of the EM objective.')),
     merge: z.boolean().default(false).meta(d('Fold the layer into the head weights where that is exact (temperature always; vector-scaling only for untied heads without bias), then remove the adapter.')),
-    checkpointEvery: z.number().int().min(0).default(0).meta(d('Save every N steps (0: only at the end).')),
+    checkpointEvery: z.number().int().min(0).default(10).meta(d('Save every N steps and at the end (0: only at the end).')),
+    checkpointMinutes: z.number().min(0).default(10).meta(d('Also save when this many minutes passed since the last save (0: off).')),
   })
   .strict();
 export type CompressStageConfig = z.infer<typeof CompressStageConfigSchema>;
@@ -81,6 +82,7 @@ export class CompressStage implements Stage<CompressStageConfig> {
       kind: this.kind,
       totalSteps: c.steps,
       checkpointEvery: c.checkpointEvery,
+      checkpointMinutes: c.checkpointMinutes,
       ctx,
       build: () => {
         if (model.getLogitsAdapter()) throw new Error(`stage "${this.id}": the model already has a logits adapter ("${model.getLogitsAdapter()!.name}"); remove it first`);

@@ -65,7 +65,8 @@ export const EmStageConfigSchema = z
     weightDecay: z.number().min(0).default(0.01),
     gradClip: z.number().min(0).default(1),
     maxNewTokens: z.number().int().positive().optional(),
-    checkpointEvery: z.number().int().min(0).default(0).meta(d('Save every N steps (0: only at the end).')),
+    checkpointEvery: z.number().int().min(0).default(10).meta(d('Save every N steps and at the end (0: only at the end).')),
+    checkpointMinutes: z.number().min(0).default(10).meta(d('Also save when this many minutes passed since the last save (0: off).')),
     logEvery: z.number().int().positive().default(1),
     earlyStop: EmEarlyStopConfigSchema.optional().meta(d('Label-free early stopping on held-out unlabeled prompts (off when absent).')),
     evalEvery: z.number().int().min(0).default(0).meta(

@@ -42,6 +42,7 @@ export class EmStage implements Stage<EmStageConfig> {
       totalSteps: c.steps,
       logEvery: c.logEvery,
       checkpointEvery: c.checkpointEvery,
+      checkpointMinutes: c.checkpointMinutes,
       ctx,
       build: () => {
         prompts = resolveEmPrompts(c, ctx, this.id);

@@ -57,7 +57,8 @@ export const GrpoConfigSchema = z
     logEvery: z.number().int().positive().default(1).meta(d('Emit a progress event every N steps (TRL logging_steps); metrics are recorded every step.')),
     evalEvery: z.number().int().min(0).default(0).meta(d('Evaluate on the test split every N steps; 0 turns it off.')),
     evalLimit: z.number().int().positive().default(64).meta(d('Test prompts used by in-training evaluation (greedy).')),
-    checkpointEvery: z.number().int().min(0).default(0).meta(d('Save model + optimizer state every N steps (0: only at the end) when the stage has a checkpoint directory.')),
+    checkpointEvery: z.number().int().min(0).default(10).meta(d('Save model + optimizer state every N steps and at the end (0: only at the end) when the stage has a checkpoint directory (TRL save_steps).')),
+    checkpointMinutes: z.number().min(0).default(10).meta(d('Also save when this many minutes passed since the last save (0: off), so an interrupted long run keeps its progress.')),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -101,6 +101,7 @@ export class GrpoStage implements Stage<GrpoConfig> {
       totalSteps: c.steps,
       logEvery: c.logEvery,
       checkpointEvery: c.checkpointEvery,
+      checkpointMinutes: c.checkpointMinutes,
       ctx,
       build: () => {
         const plugins = this.registry.createLossTerms(c.plugins);

@@ -21,6 +21,8 @@ export interface TrainingStageSpec {
   logEvery?: number;
   /** Save every N steps (0: only at the end) when the context has a checkpoint directory. */
   checkpointEvery: number;
+  /** Also save once this many minutes passed since the last save (or the stage's start); 0 or absent: off. */
+  checkpointMinutes?: number;
   ctx: StageContext;
   build(): Promise<TrainingRun> | TrainingRun;
   /** Before the last checkpoint is written, e.g. attach (or merge) a trained adapter. */
@@ -40,6 +42,8 @@ export function trainingStage(spec: TrainingStageSpec): Observable<StageEvent> {
   let run: TrainingRun | null = null;
   let last: Record<string, number> = {};
   let finalSaved = false;
+  let lastSave = performance.now();
+  const timeDue = () => (spec.checkpointMinutes ?? 0) > 0 && performance.now() - lastSave >= spec.checkpointMinutes! * 60_000;
   const trainedAdapter = () => (run!.trainer.parameters.kind === 'adapter' ? run!.trainer.parameters.named() : undefined);
   return stepLoop({
     stage: spec.stage,
@@ -75,7 +79,8 @@ export function trainingStage(spec: TrainingStageSpec): Observable<StageEvent> {
         finalSaved = true;
         await spec.beforeFinalCheckpoint?.();
       }
-      if (!ctx.checkpointDir || !checkpointDue(step, isLast, spec.checkpointEvery)) return null;
+      if (!ctx.checkpointDir || !(checkpointDue(step, isLast, spec.checkpointEvery) || timeDue())) return null;
+      lastSave = performance.now();
       const { trainer, hooks } = run!;
       const saved = await saveTrainingCheckpoint(ctx.checkpointDir, {
         step: step + 1,
