@@ -59,7 +59,7 @@ describe('CompressStage', () => {
     expect(result.adapter).toMatchObject({ name: 'em-compress', kind: 'temperature', provenance: { stage: 'compress' } });
 
     // saved as adapters/<name>.json in the stage checkpoint, loadable, same temperature
-    const ckpt = events.find((e) => e.type === 'checkpoint');
+    const ckpt = events.filter((e) => e.type === 'checkpoint').at(-1); // the final one (step 10 is a mid-training save)
     if (!ckpt || ckpt.type !== 'checkpoint') throw new Error('no checkpoint event');
     const file = join(ckpt.path, 'adapters', 'em-compress.json');
     expect(existsSync(file)).toBe(true);

@@ -40,7 +40,8 @@ describe('GrpoConfigSchema', () => {
       plugins: [],
       logEvery: 1,
       evalEvery: 0,
-      checkpointEvery: 0,
+      checkpointEvery: 10,
+      checkpointMinutes: 10,
     });
     expect(c.epsHigh).toBeUndefined();
     expect(c.maxCompletionLength).toBeUndefined();
