@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupTestBackend } from '@emrl/lm/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { lastFractionMask, tokenEntropies, tokenEntropyLoss } from './losses';
+import { lastFractionMask, tokenEntropyLoss } from './losses';
 import { randomLogits } from '../testing';
 
 beforeAll(async () => {
