@@ -38,5 +38,6 @@ export * from './tasks/jsonl';
 export * from './tasks/jsonl-layouts';
 export * from './tasks/prompt-format';
 export * from './tasks/registry';
+export { didYouMean, levenshtein } from './tasks/spec-errors';
 export * from './diagnostics/logit-probe';
 export * from './tasks/utf8';

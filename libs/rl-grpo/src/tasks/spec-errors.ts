@@ -1,9 +1,10 @@
-// Messages for task specs that fail their schema: unknown options get a did-you-mean, like the
-// pipeline file's own keys (apps/pipeline config/did-you-mean.ts; a lib cannot import the app).
+// Messages for task specs that fail their schema: unknown options get a did-you-mean (the same one
+// the pipeline file's keys get: apps/pipeline re-exports it).
 import type { z } from 'zod';
 
-/** Edit distance (insert, delete, substitute each cost 1). */
-function levenshtein(a: string, b: string): number {
+/** Edit distance (insert, delete, substitute each cost 1) between two strings. */
+export function levenshtein(a: string, b: string): number {
+  if (a === b) return 0;
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
@@ -13,13 +14,17 @@ function levenshtein(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** The closest known option when it is a plausible typo (case-insensitive, distance <= max(1, len/3)). */
-export function closestOption(input: string, known: readonly string[]): string | undefined {
+/**
+ * The closest candidate when it is close enough to be a plausible typo (distance at most
+ * max(1, ceil(len/3)), case-insensitive), else undefined. The one did-you-mean of emrl (task
+ * options here, pipeline keys and values in apps/pipeline).
+ */
+export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDist = Infinity;
-  for (const k of known) {
-    const d = levenshtein(input.toLowerCase(), k.toLowerCase());
-    if (d < bestDist) [best, bestDist] = [k, d];
+  for (const c of candidates) {
+    const d = levenshtein(input.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) [best, bestDist] = [c, d];
   }
   return bestDist <= Math.max(1, Math.ceil(input.length / 3)) ? best : undefined;
 }
@@ -37,7 +42,7 @@ export function formatSpecIssues(issues: readonly z.core.$ZodIssue[], known: rea
     const at = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        const guess = closestOption(key, known);
+        const guess = didYouMean(key, known);
         out.push(`${at === '' ? '' : `${at}.`}${key}: unknown option${guess ? ` (did you mean "${guess}"?)` : ''}; known options: ${known.join(', ')}`);
       }
     } else out.push(`${at === '' ? '(spec)' : at}: ${issue.message}`);
