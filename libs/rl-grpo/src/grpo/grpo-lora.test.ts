@@ -17,7 +17,9 @@ function tiny(seed = 1): CausalLM {
 /** Random B (PEFT's init has B = 0, so a fresh adapter is the identity and hides mistakes). */
 function randomizeB(m: CausalLM, seed: number, std = 0.3): void {
   let s = seed;
-  for (const p of m.getLora()!.pairs.values()) p.b.assign(tf.randomNormal(p.b.shape, 0, std, 'float32', s++));
+  tf.tidy(() => {
+    for (const p of m.getLora()!.pairs.values()) p.b.assign(tf.randomNormal(p.b.shape, 0, std, 'float32', s++));
+  });
 }
 
 // Two rows: prompts [3 4 5] / [6 7], responses [8 9 10 11] / [12 13 14].
@@ -122,7 +124,7 @@ describe('GRPO reference under LoRA', () => {
     const entering = m.clone();
     models.push(entering);
     const term = termFor(m, false);
-    for (const w of m.weights.values()) w.assign(tf.add(w, 0.01));
+    tf.tidy(() => [...m.weights.values()].forEach((w) => w.assign(tf.add(w, 0.01))));
     expect(maxDiff(refOf(term), logprobs(entering))).toBe(0);
     term.dispose();
   });
@@ -162,12 +164,12 @@ describe('GRPO loss gradient w.r.t. LoRA variables', () => {
         const d = v.dataSync().slice() as Float32Array;
         const orig = d[i]!;
         d[i] = orig + delta;
-        v.assign(tf.tensor(d, v.shape));
+        tf.tidy(() => v.assign(tf.tensor(d, v.shape)));
         const l = lossOf();
         const x = l.dataSync()[0]!;
         l.dispose();
         d[i] = orig;
-        v.assign(tf.tensor(d, v.shape));
+        tf.tidy(() => v.assign(tf.tensor(d, v.shape)));
         return x;
       };
       const fd = (at(h) - at(-h)) / (2 * h);

@@ -26,7 +26,9 @@ function policyOf(seed: number, loraSeed: number | null): Policy {
   if (loraSeed !== null) {
     model.attachLora(LORA, loraSeed);
     let s = loraSeed;
-    for (const p of model.getLora()!.pairs.values()) p.b.assign(tf.randomNormal(p.b.shape, 0, 0.2, 'float32', s++));
+    tf.tidy(() => {
+      for (const p of model.getLora()!.pairs.values()) p.b.assign(tf.randomNormal(p.b.shape, 0, 0.2, 'float32', s++));
+    });
   }
   return { model, tokenizer: new ByteTokenizer(), name: `m${seed}` };
 }
@@ -47,7 +49,7 @@ describe('checkpoints while a LoRA adapter trains', () => {
 
     // A changed base (not possible inside a LoRA stage, but a stale directory must not be trusted).
     const w = p.model.weights.get('model.norm.weight')!;
-    w.assign(tf.add(w, 1));
+    tf.tidy(() => w.assign(tf.add(w, 1)));
     await saveTrainingCheckpoint(d, { step: 3, policy: p });
     const rewritten = await ino(join(d, 'base-model', 'model.safetensors'));
     expect(rewritten).not.toBe(base);
