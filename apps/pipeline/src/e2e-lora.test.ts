@@ -4,7 +4,7 @@
 // `emrl merge` writes a directory whose logits equal base + adapter; a pipeline can start from a
 // PEFT adapter directory.
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPretrained, readSafetensors, type CausalLM, type RawTensor } from '@emrl/lm';
@@ -13,7 +13,7 @@ import { parseConfigText, parsePipelineConfig } from './config/load-config';
 import { executeRun } from './execute';
 import { RunDir } from './run-dir';
 import { resumeRun, startRun } from './runner';
-import { deterministicMetrics, emrlInProcess, TINY_QWEN2 } from './testing/e2e-helpers';
+import { deterministicMetrics, emrlInProcess, spawnEmrl, TINY_QWEN2, waitForEvent } from './testing/e2e-helpers';
 import { loadPolicyFromDir, wireRuntime } from './wiring';
 
 const LORA = '{ r: 2, alpha: 4, targetModules: [q_proj, v_proj, down_proj] }';
@@ -144,6 +144,23 @@ describe('LoRA stages in a pipeline (tiny Qwen2)', () => {
     expect(evalResult(dir)).toEqual(evalResult(ref));
     const a = readFileSync(join(dir, 'checkpoints', 'grpo', 'step-000004', 'adapter', 'adapter_model.safetensors'));
     expect(a.equals(readFileSync(join(step('grpo', 4), 'adapter', 'adapter_model.safetensors')))).toBe(true);
+  }, 120_000);
+
+  it('kill -9 of `emrl run` inside the LoRA grpo stage, then `emrl resume`, equals the straight run', async () => {
+    const file = join(root, 'lora-e2e.yaml');
+    writeFileSync(file, CONFIG);
+    const dir = join(root, 'killed');
+    const first = await spawnEmrl(['run', file, '--out', dir, '--no-report'], {
+      via: 'main',
+      onSpawn: (kill) => void waitForEvent(dir, ['"type":"checkpoint"', '"stage":"grpo"', '"step":2']).then(() => kill('SIGKILL')),
+    });
+    expect(first.signal).toBe('SIGKILL');
+    expect(RunDir.open(dir).readState()!.stages.map((s) => s.status)).toEqual(['completed', 'running', 'pending']);
+    const resumed = await spawnEmrl(['resume', dir, '--no-report'], { via: 'main' });
+    expect(resumed.stderr).not.toMatch(/error|failed/i);
+    expect(resumed.code).toBe(0);
+    expect(deterministicMetrics(dir)).toEqual(deterministicMetrics(ref));
+    expect(evalResult(dir)).toEqual(evalResult(ref));
   }, 120_000);
 
   it('emrl merge writes an HF directory whose logits equal base + adapter within 1e-5', async () => {

@@ -9,7 +9,7 @@ import { CHECKPOINT_LORA_DIR, loadPolicyFromDir } from '../wiring';
 import { EXIT, type CommandContext } from './context';
 
 /** A step directory, or a stage checkpoint directory (its latest.json names the newest step). */
-async function resolveModelDir(input: string): Promise<string> {
+async function resolveMergeInput(input: string): Promise<string> {
   const dir = resolve(input);
   if (!existsSync(dir)) throw new ConfigError(dir, ['not found; pass a checkpoint step directory (runs/<run>/checkpoints/<stage>/step-N), a stage checkpoint directory or a Hugging Face directory']);
   if (existsSync(join(dir, 'config.json'))) return dir;
@@ -24,7 +24,7 @@ async function resolveModelDir(input: string): Promise<string> {
  * HF directory with --adapter <PEFT dir>.
  */
 export async function mergeLoraCheckpoint(input: string, out: string, opts: { adapter?: string } = {}): Promise<{ from: string; out: string; adapterParameters: number }> {
-  const dir = await resolveModelDir(input);
+  const dir = await resolveMergeInput(input);
   const adapter = opts.adapter ? resolve(opts.adapter) : undefined;
   if (!adapter && !existsSync(join(dir, CHECKPOINT_LORA_DIR, 'adapter_config.json'))) {
     throw new ConfigError(dir, [`no LoRA adapter here (expected ${join(dir, CHECKPOINT_LORA_DIR, 'adapter_config.json')}); pass --adapter <PEFT adapter directory>`]);

@@ -83,6 +83,9 @@ describe('prepareStageLora', () => {
     expect(bad.error!.issues[0]!.path).toEqual(['dropout']);
     expect(bad.error!.issues[0]!.message).toContain('set dropout: 0');
     expect(StageLoraConfigSchema.safeParse({ ...LORA, rank: 2 }).success).toBe(false);
+    expect(() => prepareStageLora(tiny(), StageLoraConfigSchema.parse({ ...LORA, targetModules: ['c_attn'] }), { seed: 1, stageId: 'em' })).toThrow(
+      'stage "em": lora.targetModules: targetModules entry "c_attn" is not a linear projection of a qwen2 model; use some of q_proj, k_proj',
+    );
   });
 });
 

@@ -58,7 +58,12 @@ export function prepareStageLora(model: CausalLM, lora: LoraConfig | undefined, 
     };
   }
   if (!lora) return { attachedByStage: false, log: null };
-  const adapter = model.attachLora(lora, streamSeed(o.seed, o.stageId, 'lora'));
+  let adapter;
+  try {
+    adapter = model.attachLora(lora, streamSeed(o.seed, o.stageId, 'lora'));
+  } catch (err) {
+    throw new Error(`stage "${o.stageId}": lora.targetModules: ${(err as Error).message.replace(/^lora: /, '')}`);
+  }
   const share = ((100 * adapter.numParameters()) / model.numParameters()).toFixed(2);
   return { attachedByStage: true, log: `attached LoRA (${describeLora(lora)}): ${adapter.numParameters()} trainable parameters (${share}% of the base); base weights frozen` };
 }
