@@ -4,6 +4,7 @@ import { commandContext, EXIT, type CliOptions } from './commands/context';
 import { registerDescribeCommands } from './commands/describe';
 import { versionText } from './console/version';
 import { registerInitCommand } from './commands/init-command';
+import { registerMergeCommand } from './commands/merge-command';
 import { registerRunCommands } from './commands/run-commands';
 import { registerSingleStageCommands } from './commands/single-stage-commands';
 import { registerSweepCommands } from './commands/sweep-commands';
@@ -28,6 +29,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
   registerInitCommand(program, ctx);
   registerDescribeCommands(program, ctx);
   registerCompareCommand(program, ctx);
+  registerMergeCommand(program, ctx);
   return { program, exitCode: () => code };
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadPretrained } from '@emrl/lm';
+import { loadLoraAdapter, loadPretrained } from '@emrl/lm';
 import { createRegistry, createTask, evalStageFactory, grpoStageFactory, registeredTaskTypes, type Policy, type Registry, type StageFactory } from '@emrl/rl-grpo';
 import { compressStageFactory, emStageFactory, loadAdapter, registerEmPlugins, removeAdapterStageFactory, selectStageFactory } from '@emrl/em-plugin';
 import { ConfigError } from './config/config-error';
@@ -17,9 +17,26 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '
 export const EMBEDDED_MODELS_DIR = join(REPO_ROOT, 'models');
 export const DEFAULT_EMBEDDED_MODEL = 'modchain-byte';
 
-/** Loads a Hugging Face directory and applies any compression layers saved in `<dir>/adapters/`. */
-export async function loadPolicyFromDir(dir: string, name: string): Promise<Policy> {
+/** The sub-directory of a checkpoint that holds its LoRA adapter (PEFT layout). */
+export const CHECKPOINT_LORA_DIR = 'adapter';
+
+/**
+ * Loads a Hugging Face directory, attaches a LoRA adapter (`loraDir`, or the directory's own
+ * `adapter/` as a LoRA stage's checkpoint has it) and applies any compression layers saved in
+ * `<dir>/adapters/`.
+ */
+export async function loadPolicyFromDir(dir: string, name: string, loraDir?: string): Promise<Policy> {
   const { model, tokenizer } = await loadPretrained(dir);
+  const own = join(dir, CHECKPOINT_LORA_DIR);
+  const lora = loraDir ?? (existsSync(join(own, 'adapter_config.json')) ? own : undefined);
+  if (lora) {
+    try {
+      await loadLoraAdapter(lora, model);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+  }
   const adapters = join(dir, 'adapters');
   if (existsSync(adapters)) {
     const files = readdirSync(adapters).filter((f) => f.endsWith('.json'));
@@ -68,7 +85,10 @@ export function wireRuntime(): PipelineRuntime {
   return configureRuntime({
     loadPolicy: async (spec) => {
       const dir = resolveModelDir(spec);
-      return loadPolicyFromDir(dir, spec.type === 'embedded' ? (spec.id ?? DEFAULT_EMBEDDED_MODEL) : dir.split(/[\\/]/).pop()!);
+      if (spec.type === 'embedded') return loadPolicyFromDir(dir, spec.id ?? DEFAULT_EMBEDDED_MODEL);
+      const adapter = spec.adapter ? resolve(spec.adapter) : undefined;
+      const name = dir.split(/[\\/]/).pop()! + (adapter ? `+${adapter.split(/[\\/]/).pop()!}` : '');
+      return loadPolicyFromDir(dir, name, adapter);
     },
     loadTask: async (spec) => {
       const known = registeredTaskTypes();

@@ -23,6 +23,7 @@ export * from './trainer/micro-batches';
 export * from './grpo/group-sampler';
 export * from './grpo/grpo-policy-term';
 export * from './stage-kit/training-stage';
+export * from './stage-kit/stage-lora';
 export * from './eval/eval-every';
 export * from './builtins';
 export * from './stage-kit/stage-loop';

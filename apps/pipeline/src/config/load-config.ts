@@ -74,7 +74,7 @@ export function absolutizeConfigPaths(data: unknown, file: string): unknown {
   };
   const taskType = (out['task'] as { type?: unknown } | null | undefined)?.type;
   absolutize('task', taskType === 'jsonl' ? ['path', 'train', 'test', 'probe'] : ['path']);
-  absolutize('model', ['path']);
+  absolutize('model', ['path', 'adapter']);
   return out;
 }
 

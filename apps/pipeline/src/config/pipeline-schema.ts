@@ -13,6 +13,11 @@ export const ModelSpecSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('hf'),
       path: z.string().min(1).meta({ description: 'Hugging Face model directory (config.json, *.safetensors, tokenizer.json)' }),
+      adapter: z
+        .string()
+        .min(1)
+        .optional()
+        .meta({ description: "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) attached to the model; a LoRA stage then continues training it" }),
     })
     .strict(),
 ]);

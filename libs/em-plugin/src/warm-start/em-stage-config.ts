@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { LrScheduleSchema } from '@emrl/lm';
 import { EarlyStopCriterionSchema, EARLY_STOP_CRITERIA, createCriterion, type StopCriterion } from './early-stop';
-import type { StageContext, TaskExample } from '@emrl/rl-grpo';
+import { StageLoraConfigSchema, type StageContext, type TaskExample } from '@emrl/rl-grpo';
 import type { SelectionResult } from './selection';
 
 const d = (description: string) => ({ description });
@@ -65,6 +65,7 @@ export const EmStageConfigSchema = z
     weightDecay: z.number().min(0).default(0.01),
     gradClip: z.number().min(0).default(1),
     maxNewTokens: z.number().int().positive().optional(),
+    lora: StageLoraConfigSchema.optional(),
     checkpointEvery: z.number().int().min(0).default(10).meta(d('Save every N steps and at the end (0: only at the end).')),
     checkpointMinutes: z.number().min(0).default(10).meta(d('Also save when this many minutes passed since the last save (0: off).')),
     logEvery: z.number().int().positive().default(1),

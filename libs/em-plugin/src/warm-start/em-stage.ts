@@ -3,6 +3,7 @@ import { withTotalSteps } from '@emrl/lm';
 import {
   modelParameters,
   PromptSampler,
+  prepareStageLora,
   streamSeed,
   Trainer,
   trainingStage,
@@ -22,7 +23,8 @@ export * from './em-stage-config';
 /**
  * One-shot entropy minimization (arXiv 2505.20282) as a stage: the trainer with fresh on-policy
  * rollouts of the chosen prompt(s) each step, the EM term (token entropy at tau) as its loss and
- * the model's weights as its parameters (an attached logits adapter stays frozen). Paper defaults:
+ * the model's weights (or only its LoRA adapter's, with `lora`) as its parameters (an attached
+ * logits adapter stays frozen). Paper defaults:
  * tau 0.5, top-p 0.95, 64 rollouts, AdamW 2e-5, clip 1, 10 steps on a 7B model; the defaults here
  * are the embedded lab's scaled values (embedded-lab.md: 8 rollouts at T = 1, tau 0.5, lr 1e-4).
  */
@@ -46,6 +48,7 @@ export class EmStage implements Stage<EmStageConfig> {
       ctx,
       build: () => {
         prompts = resolveEmPrompts(c, ctx, this.id);
+        const lora = prepareStageLora(ctx.policy.model, c.lora, { seed: ctx.seed, stageId: this.id });
         const hooks = new EmMonitorHooks(c, ctx, this.id);
         const sampler = new PromptSampler({
           policy: ctx.policy,
@@ -75,7 +78,7 @@ export class EmStage implements Stage<EmStageConfig> {
           temperature: c.temperature,
           hooks,
         });
-        return { trainer, hooks, logs: [`EM on ${prompts.length} prompt(s): ${prompts.map((p) => JSON.stringify(p.prompt)).join(', ')}`, ...hooks.describe()] };
+        return { trainer, hooks, logs: [...(lora.log ? [lora.log] : []), `EM on ${prompts.length} prompt(s): ${prompts.map((p) => JSON.stringify(p.prompt)).join(', ')}`, ...hooks.describe()] };
       },
       result: () => ({ prompts: prompts.map((p) => ({ id: p.id, prompt: p.prompt })) }),
     });

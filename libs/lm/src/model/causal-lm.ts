@@ -44,6 +44,11 @@ export interface ForwardOptions {
    * reference of KL-regularized training without a second copy of the weights.
    */
   disableLora?: boolean;
+  /**
+   * Run with this adapter in place of the attached one (e.g. a frozen snapshot of the adapter as a
+   * KL reference, without a second copy of the base weights). Ignored when disableLora is set.
+   */
+  lora?: LoraAdapter;
 }
 
 /** Where a loaded model came from; savePretrained keeps its dtype and generation_config.json. */
@@ -244,7 +249,7 @@ export class CausalLM {
     const cache = opts.cache;
     const past = cache?.length ?? 0;
     this.checkLength(past + t);
-    const project = this.projection(opts.disableLora ? null : this.lora);
+    const project = this.projection(opts.disableLora ? null : (opts.lora ?? this.lora));
     return tf.tidy(() => {
       const mask = this.fullMask(b, t, past, opts); // [B, Tk]
       if (cache) cache.setMask(mask);

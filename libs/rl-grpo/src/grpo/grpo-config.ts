@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LrScheduleSchema } from '@emrl/lm';
 import { parsePluginSpecs, type Registry } from '../stage-kit/registry';
+import { StageLoraConfigSchema } from '../stage-kit/stage-lora';
 
 const d = (description: string) => ({ description });
 
@@ -48,6 +49,8 @@ export const GrpoConfigSchema = z
     gradClip: z.number().min(0).default(1).meta(d('Max global grad norm; 0 turns clipping off.')),
     gradientAccumulationSteps: z.number().int().positive().default(1).meta(d('Split each step into this many micro-batches of prompts.')),
     schedule: LrScheduleSchema.default({ type: 'constant' }).meta(d("Learning-rate schedule; a decay's totalSteps defaults to the stage's steps.")),
+    // Parameters that control what trains
+    lora: StageLoraConfigSchema.optional(),
     // Extension points
     plugins: z
       .array(PluginSpecSchema)

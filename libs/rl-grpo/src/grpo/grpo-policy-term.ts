@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { maskedMean, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM, type PackedArrays } from '@emrl/lm';
+import { maskedMean, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM, type ForwardOptions, type LoraAdapter, type PackedArrays } from '@emrl/lm';
 import type { LossTermInput, LossTermOutput, LossTermPlugin, LossTermPrepareInput } from '../stage-kit/plugin';
 import { grpoLoss, stopGradient, type GrpoLossType, type ImportanceLevel } from './loss';
 
@@ -15,6 +15,29 @@ export interface GrpoPolicyTermOptions {
   maxCompletionLength: number;
   /** mu > 1 needs the old log-probs as constants; with mu = 1 the ratio is 1 in value. */
   iterations: number;
+  /**
+   * True when the stage attached the model's LoRA adapter itself: the reference (the model as it
+   * entered the stage) is then the base without the adapter. False with an adapter the policy
+   * entered with: the reference is base + a frozen copy of that adapter.
+   */
+  loraAttachedByStage?: boolean;
+}
+
+/**
+ * The frozen KL reference, as cheap as it can be: with LoRA, the policy's own base weights (the
+ * adapter disabled, PEFT's disable_adapter()) or a frozen copy of just the adapter; else a copy of
+ * the model.
+ */
+type Reference = { kind: 'copy'; model: CausalLM } | { kind: 'base' } | { kind: 'adapter'; adapter: LoraAdapter };
+
+function frozenReference(model: CausalLM, loraAttachedByStage: boolean): Reference {
+  const lora = model.getLora();
+  if (!lora) return { kind: 'copy', model: model.clone() };
+  if (loraAttachedByStage) return { kind: 'base' };
+  const adapter = lora.clone();
+  adapter.training = false;
+  for (const v of adapter.variables()) v.trainable = false;
+  return { kind: 'adapter', adapter };
 }
 
 /**
@@ -26,24 +49,29 @@ export interface GrpoPolicyTermOptions {
 export class GrpoPolicyTerm implements LossTermPlugin {
   readonly name = 'grpo-policy';
   readonly metricPrefix = '';
-  private reference: CausalLM | null;
+  private reference: Reference | null;
   private oldLogprobs: tf.Tensor2D[] | null = null;
   private refLogprobs: tf.Tensor2D[] | null = null;
 
   constructor(private readonly o: GrpoPolicyTermOptions) {
-    this.reference = o.beta > 0 ? o.model.clone() : null;
+    this.reference = o.beta > 0 ? frozenReference(o.model, o.loraAttachedByStage ?? false) : null;
   }
 
   /** Old (mu > 1) and reference (beta > 0) log-probs of each micro-batch, before any update. */
   prepare(input: LossTermPrepareInput): void {
-    const logprobsOf = (model: CausalLM, a: PackedArrays): tf.Tensor2D =>
+    const logprobsOf = (model: CausalLM, a: PackedArrays, opts: ForwardOptions = {}): tf.Tensor2D =>
       tf.tidy(() => {
         const b = toPackedBatch(a);
-        const logits = model.forward(b.inputIds, { attentionMask: b.attentionMask }); // [b, T, V]
+        const logits = model.forward(b.inputIds, { ...opts, attentionMask: b.attentionMask }); // [b, T, V]
         return tokenLogProbsAndEntropy(logits, b.targets, input.temperature).logProbs; // [b, T]
       });
     this.oldLogprobs = this.o.iterations > 1 ? input.microBatches.map((p) => logprobsOf(this.o.model, p)) : null;
-    this.refLogprobs = this.reference ? input.microBatches.map((p) => logprobsOf(this.reference!, p)) : null;
+    const ref = this.reference;
+    const refOf = (a: PackedArrays): tf.Tensor2D => {
+      if (ref!.kind === 'copy') return logprobsOf(ref!.model, a);
+      return logprobsOf(this.o.model, a, ref!.kind === 'base' ? { disableLora: true } : { lora: ref!.adapter });
+    };
+    this.refLogprobs = ref ? input.microBatches.map(refOf) : null;
   }
 
   compute(input: LossTermInput): LossTermOutput {
@@ -90,7 +118,8 @@ export class GrpoPolicyTerm implements LossTermPlugin {
 
   dispose(): void {
     this.release();
-    this.reference?.dispose();
+    if (this.reference?.kind === 'copy') this.reference.model.dispose();
+    if (this.reference?.kind === 'adapter') this.reference.adapter.dispose();
     this.reference = null;
   }
 }

@@ -7,6 +7,7 @@ import type { LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
 import type { Registry } from '../stage-kit/registry';
 import type { Stage, StageContext, StageEvent, StageFactory } from '../stage-kit/stage';
 import { trainingStage } from '../stage-kit/training-stage';
+import { prepareStageLora } from '../stage-kit/stage-lora';
 import type { Task } from '../tasks/task';
 import { modelParameters } from '../trainer/parameters';
 import { Trainer } from '../trainer/trainer';
@@ -26,12 +27,15 @@ export interface GrpoTrainerOptions {
   hooks?: TrainerHooks;
   /** Stage id used to derive random streams. */
   id?: string;
+  /** True when the stage attached the policy's LoRA adapter (the KL reference is then the base without it). */
+  loraAttachedByStage?: boolean;
 }
 
 /**
  * GRPO as one configuration of the trainer: the group sampler (G completions per prompt, rewards,
  * group-relative advantages, dynamic sampling), the grpo-policy term plus any plugin terms, and
- * the model's weights as the parameters (an attached logits adapter stays frozen).
+ * the model's weights as the parameters, or only its LoRA adapter's when one is attached (an
+ * attached logits adapter stays frozen).
  */
 export function grpoTrainer(o: GrpoTrainerOptions): Trainer {
   const c = o.config;
@@ -69,6 +73,7 @@ export function grpoTrainer(o: GrpoTrainerOptions): Trainer {
         lossType: c.lossType,
         maxCompletionLength: maxNewTokens,
         iterations: c.numIterations,
+        loraAttachedByStage: o.loraAttachedByStage,
       }),
       ...(o.plugins ?? []),
     ],
@@ -104,12 +109,13 @@ export class GrpoStage implements Stage<GrpoConfig> {
       checkpointMinutes: c.checkpointMinutes,
       ctx,
       build: () => {
+        const lora = prepareStageLora(ctx.policy.model, c.lora, { seed: ctx.seed, stageId: this.id });
         const plugins = this.registry.createLossTerms(c.plugins);
         const others = combineHooks([...plugins.map((p) => p.hooks), ...this.extraHooks]);
         const evalHooks = evalEveryHooks({ every: c.evalEvery, limit: c.evalLimit, seed: ctx.seed, policy: ctx.policy, task: ctx.task }, others);
         const hooks = combineHooks([others, evalHooks]);
-        const trainer = grpoTrainer({ policy: ctx.policy, task: ctx.task, config: c, seed: ctx.seed, registry: this.registry, plugins, hooks, id: this.id });
-        return { trainer, hooks };
+        const trainer = grpoTrainer({ policy: ctx.policy, task: ctx.task, config: c, seed: ctx.seed, registry: this.registry, plugins, hooks, id: this.id, loraAttachedByStage: lora.attachedByStage });
+        return { trainer, hooks, logs: lora.log ? [lora.log] : [] };
       },
     });
   }

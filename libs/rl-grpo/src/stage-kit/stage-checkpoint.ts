@@ -1,23 +1,27 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import {
   CausalLM,
   readSafetensors,
   readSafetensorsDir,
+  saveLoraAdapter,
   savePretrained,
   writeFileAtomic,
   writeSafetensors,
   type RawTensor,
 } from '@emrl/lm';
 import type { Policy } from '../policy';
+import { ensureFrozenBase, linkBaseFiles, loadLoraCheckpointInto, LORA_ADAPTER_DIR } from './lora-checkpoint';
 
 /**
  * In-stage training checkpoints: `<dir>/step-000010/` holds a Hugging Face model directory
  * (loadable on its own), `optimizer.safetensors` and `trainer-state.json`; `<dir>/latest.json`
- * names the newest complete one. Each checkpoint is written into a temp directory and renamed,
+ * names the newest complete one. With a LoRA adapter attached, the model files are hard links to the
+ * stage's `base-model/` (written once) and `adapter/` holds the PEFT adapter (lora-checkpoint.ts).
+ * Each checkpoint is written into a temp directory and renamed,
  * and latest.json is replaced atomically, so a kill at any moment leaves the previous one intact.
  */
 const TrainerStateSchema = z.object({
@@ -86,7 +90,12 @@ export async function saveTrainingCheckpoint(
   const final = join(dir, stepDirName(args.step));
   const tmp = `${final}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
-  await savePretrained(tmp, args.policy.model, args.policy.tokenizer);
+  if (args.policy.model.getLora()) {
+    await linkBaseFiles(await ensureFrozenBase(dir, args.policy), tmp);
+    await saveLoraAdapter(join(tmp, LORA_ADAPTER_DIR), args.policy.model, { baseModelNameOrPath: resolve(final) });
+  } else {
+    await savePretrained(tmp, args.policy.model, args.policy.tokenizer);
+  }
   const attached = args.policy.model.getLogitsAdapter();
   if (attached?.toJSON) await writeFileAtomic(join(tmp, 'adapters', `${attached.name}.json`), JSON.stringify(attached.toJSON()) + '\n');
   const optimizerState = args.optimizerState ?? {};
@@ -143,7 +152,7 @@ export async function loadTrainedAdapter(path: string, variables: Map<string, tf
   }
 }
 
-/** Restores model weights in place and returns the optimizer tensors (caller disposes) and state. */
+/** Restores model weights (and a LoRA adapter's variables) in place and returns the optimizer tensors (caller disposes) and state. */
 export async function loadTrainingCheckpoint(
   path: string,
   policy: Policy,
@@ -156,6 +165,7 @@ export async function loadTrainingCheckpoint(
     throw new Error(`${optFile}: missing, but ${stateFile} says it was written; a resume would silently restart the optimizer. Restore the file, or delete ${path} to resume from an earlier checkpoint`);
   }
   await loadWeightsInto(policy.model, path);
+  await loadLoraCheckpointInto(policy.model, path);
   if (existsSync(optFile)) {
     const content = await readSafetensors(optFile, { floatOnly: true });
     for (const [name, raw] of content.tensors) optimizerState[name] = tf.tensor(raw.data, raw.shape);
