@@ -86,5 +86,7 @@ describe('kill matrix over the run directory writes', () => {
         `${outcomes.notARun} before config.json exists (not a run directory yet)`,
     );
     expect(outcomes.equal + outcomes.notARun + outcomes.reusedDiagnostics.length).toBe(snapshots.length);
+    // resume reuses the last boundary record as the straight run does (scheduler seedReusableDiagnostics)
+    expect(outcomes.reusedDiagnostics).toEqual([]);
   });
 });
