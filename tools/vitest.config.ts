@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
-import { sourceConditions } from '../vitest.shared';
+import { defaultServerConditions } from 'vite';
 
 export default defineConfig({
-  ...sourceConditions,
+  // Tests run the TypeScript sources: the libs' "@emrl/source" export condition (src/, not dist/).
+  ssr: { resolve: { conditions: ['@emrl/source', ...defaultServerConditions] } },
   test: {
     name: 'tools',
     root: __dirname,

@@ -14,28 +14,11 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '@emrl/lm';
 import { addJsExtensions } from './esm-specifiers';
-
-/** The condition that points the monorepo's tests and tools at `src/` (never shipped). */
-const SOURCE_CONDITION = '@emrl/source';
+import { exportedTargets } from './package-exports';
 
 async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-}
-
-/** Every file path the package.json `exports` map promises to consumers (the source condition aside). */
-export function exportedTargets(pkg: { exports?: unknown }, file: string): string[] {
-  if (typeof pkg.exports !== 'object' || pkg.exports === null) {
-    throw new Error(`${file}: "exports" must be an object of entry points (e.g. { ".": { "types": "./dist/index.d.ts", "import": "./dist/index.js" } })`);
-  }
-  const targets: string[] = [];
-  const walk = (value: unknown, condition: string) => {
-    if (condition === SOURCE_CONDITION) return;
-    if (typeof value === 'string') targets.push(value);
-    else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, k);
-  };
-  walk(pkg.exports, '');
-  return targets;
 }
 
 function runTsc(libDir: string): void {

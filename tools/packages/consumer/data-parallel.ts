@@ -30,5 +30,11 @@ async function losses(workers: number): Promise<number[]> {
   return res.losses;
 }
 
+// Never called: the shipped .d.ts carry real option types (were they `any`, this line would not error).
+export function typesAreChecked(model: Parameters<typeof trainCausalLM>[0]) {
+  // @ts-expect-error workers is a number
+  return trainCausalLM(model, { data: batch, batchSize: 4, steps: 2, padId: 0, workers: 'two', optimizer: { lr: 1e-3 } });
+}
+
 // One JSON line for the test to read.
 console.log(JSON.stringify({ single: await losses(1), twoWorkers: await losses(2) }));
