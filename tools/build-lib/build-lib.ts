@@ -29,11 +29,23 @@ function runTsc(libDir: string): void {
   if (r.status !== 0) throw new Error(`tsc -p ${config} failed (exit ${r.status ?? r.signal}); its errors are above`);
 }
 
+/** tsc resolves the other @emrl libs through their built .d.ts (the exports' `types`), so they build first. */
+function checkDependenciesBuilt(libDir: string, pkg: { dependencies?: Record<string, string> }, pkgFile: string): void {
+  for (const dep of Object.keys(pkg.dependencies ?? {}).filter((d) => d.startsWith('@emrl/'))) {
+    const types = join(libDir, 'node_modules', dep, 'dist/index.d.ts');
+    const hoisted = join(libDir, '../../node_modules', dep, 'dist/index.d.ts');
+    if (!existsSync(types) && !existsSync(hoisted)) {
+      throw new Error(`${pkgFile}: depends on ${dep}, which is not built (${hoisted} missing); run \`npm run build\` (nx builds the libs in dependency order)`);
+    }
+  }
+}
+
 /** Clean, compile, fix the ESM specifiers and check the exports of the lib in `libDir`. */
 export async function buildLib(libDir: string): Promise<{ files: number; rewritten: number }> {
   const dir = resolve(libDir);
   const pkgFile = join(dir, 'package.json');
-  const pkg = JSON.parse(await readFile(pkgFile, 'utf8')) as { name?: string; exports?: unknown };
+  const pkg = JSON.parse(await readFile(pkgFile, 'utf8')) as { exports?: unknown; dependencies?: Record<string, string> };
+  checkDependenciesBuilt(dir, pkg, pkgFile);
   const dist = join(dir, 'dist');
   await rm(dist, { recursive: true, force: true });
   runTsc(dir);

@@ -5,7 +5,7 @@
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import ts from 'typescript';
 
 export const LIBS = ['lm', 'rl-grpo', 'em-plugin'] as const;
@@ -44,22 +44,23 @@ export function tarballFiles(tarball: string): string[] {
 }
 
 /**
- * A fresh project in `dir` with its own package.json, the tarballs installed by npm (third-party
- * dependencies from npm's cache, the registry for anything missing) and `sources` copied in.
+ * A fresh project in `dir` with its own package.json, the tarballs and `packages` installed by npm
+ * (third-party dependencies from npm's cache, the registry for anything missing) and `sources` copied in.
  */
-export function createConsumerProject(dir: string, tarballs: string[], sources: string[]): void {
+export function createConsumerProject(dir: string, tarballs: string[], sources: string[], packages: string[] = []): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'emrl-consumer', private: true, type: 'module' }, null, 2));
   for (const s of sources) copyFileSync(s, join(dir, basename(s)));
-  const args = ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', ...tarballs];
+  const args = ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', ...tarballs, ...packages];
   check(spawnSync('npm', args, { cwd: dir, encoding: 'utf8', env: cleanNpmEnv() }), `npm install (in ${dir})`);
 }
 
 /**
  * Typecheck and compile the project's .ts files as a Node ESM project (module NodeNext) against
- * the installed packages. Declarations are checked too (skipLibCheck off), except tfjs-core's own,
- * whose hash_util.d.ts needs @types/long, which tfjs does not install. `typeRoots` points at the
- * repo's @types (node) so the project need not install them. Returns the diagnostics as text.
+ * the installed packages. The packages' own .d.ts files are checked too (as skipLibCheck: false
+ * would), but not third-party declarations (tfjs-core 4.22's hash_util.d.ts wants @types/long,
+ * which tfjs does not install; @types/node is slow to check). `typeRoots` points at the repo's
+ * @types (node) so the project need not install them. Returns the diagnostics as text.
  */
 export function compileConsumer(dir: string, files: string[], typeRoots: string): string[] {
   const options: ts.CompilerOptions = {
@@ -73,10 +74,20 @@ export function compileConsumer(dir: string, files: string[], typeRoots: string)
     typeRoots: [typeRoots],
     types: ['node'],
   };
-  const program = ts.createProgram(files.map((f) => join(dir, basename(f))), options);
-  const diagnostics = [...ts.getPreEmitDiagnostics(program), ...program.emit().diagnostics].filter(
-    (d) => !d.file || !resolve(d.file.fileName).includes(`${join('node_modules', '@tensorflow')}`),
-  );
+  const roots = files.map((f) => join(dir, basename(f)));
+  const program = ts.createProgram(roots, options);
+  const ours = (f: ts.SourceFile) => !f.fileName.includes('/node_modules/') || f.fileName.includes('/node_modules/@emrl/');
+  const checked = program.getSourceFiles().filter(ours);
+  if (!checked.some((f) => f.fileName.endsWith('/node_modules/@emrl/em-plugin/dist/index.d.ts'))) {
+    throw new Error(`${dir}: the program did not load @emrl/em-plugin's dist/index.d.ts; is the package installed?`);
+  }
+  const diagnostics = [
+    ...program.getOptionsDiagnostics(),
+    ...program.getGlobalDiagnostics(),
+    ...checked.flatMap((f) => [...program.getSyntacticDiagnostics(f), ...program.getSemanticDiagnostics(f)]),
+    // One emit per root file: emitting the whole program would also check every third-party .d.ts.
+    ...roots.flatMap((r) => program.emit(program.getSourceFile(r)).diagnostics),
+  ];
   return diagnostics.map((d) => ts.formatDiagnostic(d, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => dir, getNewLine: () => '\n' }));
 }
 

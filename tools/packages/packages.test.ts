@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { cleanNpmEnv, compileConsumer, createConsumerProject, LIBS, packLibs, ru
 const REPO = resolve(__dirname, '../..');
 const MODEL = join(REPO, 'models/modchain-byte');
 const CONSUMER = ['grpo-entropy-bonus.ts', 'three-placements.ts', 'data-parallel.ts'].map((f) => join(__dirname, 'consumer', f));
+const ROOT_PACKAGE = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
 const ENV = { EMRL_BACKEND: 'wasm' }; // wasm must start from the installed tfjs-backend-wasm (its .wasm files)
 
 let work = '';
@@ -28,7 +29,8 @@ beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'emrl-packages-'));
   tarballs = packLibs(REPO, join(work, 'tarballs'));
   project = join(work, 'project');
-  createConsumerProject(project, tarballs, CONSUMER);
+  // As the README says: the tarballs, plus rxjs, which the examples import themselves.
+  createConsumerProject(project, tarballs, CONSUMER, [`rxjs@${ROOT_PACKAGE.dependencies['rxjs']}`]);
 }, 600_000);
 
 afterAll(() => {
