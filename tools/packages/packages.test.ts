@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,9 +34,10 @@ beforeAll(() => {
   createConsumerProject(project, tarballs, CONSUMER, [`rxjs@${ROOT_PACKAGE.dependencies['rxjs']}`]);
 }, 600_000);
 
-afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
-});
+// The project's node_modules hold ~330 MB (@tensorflow/tfjs and its backends): removing it can take a while on a busy disk.
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+}, 120_000);
 
 describe('@emrl/lm, @emrl/rl-grpo, @emrl/em-plugin as npm packages', () => {
   it('pack dist/ (JS, .d.ts, the worker entry), README and package.json; no sources, tests or testing entry', () => {
