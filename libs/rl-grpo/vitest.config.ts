@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
+import { defaultServerConditions } from 'vite';
 
 export default defineConfig({
+  // Tests run the TypeScript sources: the libs' "@emrl/source" export condition (src/, not dist/).
+  ssr: { resolve: { conditions: ['@emrl/source', ...defaultServerConditions] } },
   test: {
     name: 'rl-grpo',
     root: __dirname,

@@ -89,7 +89,7 @@ export async function runSweep(opts: {
   const tsx = import.meta.resolve('tsx');
   const runCell = (cell: SweepCell): Promise<void> =>
     new Promise((done) => {
-      const child = fork(opts.workerEntry ?? DEFAULT_WORKER, [], { execArgv: ['--import', tsx], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      const child = fork(opts.workerEntry ?? DEFAULT_WORKER, [], { execArgv: ['--conditions=@emrl/source', '--import', tsx], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
       children.add(child);
       const prefix = (buf: Buffer): void => {
         // Workers are not on a TTY, so their progress is already one plain line per N steps.

@@ -36,7 +36,7 @@ export function spawnEmrl(
   opts: { via?: 'bin' | 'main'; cwd?: string; onSpawn?: (kill: (sig: NodeJS.Signals) => void, killGroup: (sig: NodeJS.Signals) => void) => void } = {},
 ): Promise<CliResult> {
   return new Promise((resolve) => {
-    const argv = opts.via === 'main' ? ['--import', TSX, MAIN, ...args] : [BIN, ...args];
+    const argv = opts.via === 'main' ? ['--conditions=@emrl/source', '--import', TSX, MAIN, ...args] : [BIN, ...args];
     // Its own process group, so killGroup reaches every process of it, as Ctrl-C on a terminal does.
     const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd ?? REPO, detached: true });
     let stdout = '';

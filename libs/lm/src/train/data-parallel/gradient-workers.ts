@@ -11,7 +11,9 @@ export interface WorkerShardResult {
   grads: Float32Array[]; // in the model's trainableVariables() order
 }
 
-const ENTRY = new URL('./worker-entry.ts', import.meta.url);
+// This module's own extension: `.ts` from the sources (tsx, vitest), `.js` in the built package (dist/).
+const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const ENTRY = new URL(`./worker-entry${OWN_EXTENSION}`, import.meta.url);
 
 /**
  * Start the worker module. From TypeScript sources (tsx, vitest) the thread registers tsx's ESM
