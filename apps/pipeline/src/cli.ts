@@ -15,6 +15,7 @@ import { resumeRun, startRun, type PreparedRun } from './runner';
 import type { PipelineRuntime } from './runtime';
 import { isSweepDir, writeSweepReport } from './sweep/sweep-report';
 import { runSweep } from './sweep/run-sweep';
+import { queuedSweepAction, registerQueueCommands, type QueuedSweepOptions } from './commands/queue-commands';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130 } as const;
 
@@ -148,9 +149,10 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
     .option('-j, --concurrency <n>', 'worker processes (default: the sweep file, else 1)')
     .addHelpText('after', '\nExamples:\n  emrl sweep --preset curriculum-ablation --concurrency 2\n  emrl sweep my-sweep.yaml --out runs/ablation   # rerun the same line to resume')
     .action(
-      guard(async (file: string | undefined, opts: { preset?: string; out?: string; runs: string; concurrency?: string }) => {
+      guard(async (file: string | undefined, opts: { preset?: string; out?: string; runs: string; concurrency?: string } & Partial<QueuedSweepOptions>) => {
         if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a sweep file or --preset curriculum-ablation']);
         const sweepFile = file ?? presetPath(opts.preset!);
+        if (opts.queue) return queuedSweepAction(sweepFile, opts as QueuedSweepOptions, { runtime: cli.runtime, out, err, guard, ...(cli.sweepWorker ? { cellEntry: cli.sweepWorker } : {}) });
         const result = await runSweep({
           file: sweepFile,
           registry: cli.runtime().registry,
@@ -169,6 +171,8 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
         return result.failed.length > 0 ? EXIT.failed : EXIT.ok;
       }),
     );
+
+  registerQueueCommands(program, { runtime: cli.runtime, out, err, guard, ...(cli.sweepWorker ? { cellEntry: cli.sweepWorker } : {}) });
 
   program
     .command('report <dir>')

@@ -1,0 +1,131 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { ConfigError } from '../config/config-error';
+import { presetPath } from '../config/presets';
+import type { PipelineRuntime } from '../runtime';
+import { codeVersion } from '../sweep/queue/code-version';
+import { prepareQueuedSweep } from '../sweep/queue/enqueue';
+import { openCellQueue, runQueuedSweep } from '../sweep/queue/queued-sweep';
+import { parseQueueUrl } from '../sweep/queue/redis-url';
+import { readQueueRecord } from '../sweep/queue/results';
+import { formatStatus, sweepStatus } from '../sweep/queue/sweep-status';
+import { startQueueWorker } from '../sweep/queue/queue-worker';
+import { writeSweepReport } from '../sweep/sweep-report';
+
+/** What the queue commands borrow from createProgram. */
+export interface QueueCommandContext {
+  runtime: () => PipelineRuntime;
+  /** Module forked per cell (default: src/sweep/worker.ts with the CLI runtime). */
+  cellEntry?: string;
+  out: (s: string) => void;
+  err: (s: string) => void;
+  guard: <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
+}
+
+export interface QueuedSweepOptions {
+  queue: string;
+  artifacts?: string;
+  attempts: string;
+  retryFailed?: boolean;
+  out?: string;
+  runs: string;
+}
+
+const positiveInt = (flag: string, v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(flag, [`"${v}" is not a positive integer`]);
+  return n;
+};
+
+/** The `emrl sweep <file> --queue <url>` action: enqueue, follow, write the sweep report. */
+export async function queuedSweepAction(sweepFile: string, opts: QueuedSweepOptions, ctx: QueueCommandContext): Promise<number> {
+  const target = parseQueueUrl(opts.queue);
+  const result = await runQueuedSweep({
+    file: sweepFile,
+    registry: ctx.runtime().registry,
+    target,
+    version: codeVersion(),
+    root: opts.runs,
+    ...(opts.out ? { dir: opts.out } : {}),
+    ...(opts.artifacts ? { artifacts: opts.artifacts } : {}),
+    attempts: positiveInt('--attempts', opts.attempts),
+    retryFailed: opts.retryFailed === true,
+    onLog: ctx.err,
+  });
+  if (result.interrupted) {
+    ctx.err(`stopped following; the workers keep going. Rerun the same command (with --out ${result.dir}) to follow again`);
+    return 130;
+  }
+  const files = await writeSweepReport(result.dir);
+  ctx.out(`sweep report: ${files.html}`);
+  for (const f of result.failed) ctx.err(`cell ${f.id} failed: ${f.reason}`);
+  if (result.failed.length) ctx.err(`${result.failed.length} cell(s) failed; fix the cause and rerun with --retry-failed`);
+  return result.failed.length > 0 ? 1 : 0;
+}
+
+/** `emrl worker --queue <url>` and `emrl sweep status <file> --queue <url>`. */
+export function registerQueueCommands(program: Command, ctx: QueueCommandContext): void {
+  program
+    .command('worker')
+    .description('take sweep cells from a Redis queue (BullMQ) and run them, until stopped with Ctrl-C')
+    .requiredOption('--queue <url>', 'redis://host:port or rediss://host:port (TLS); password in the URL or EMRL_REDIS_PASSWORD')
+    .option('--work-dir <dir>', 'where cells run when the sweep has no shared --artifacts dir', 'runs/worker')
+    .option('-j, --concurrency <n>', 'cells at a time on this machine', '1')
+    .option('--lock-ms <ms>', 'BullMQ lock: a dead worker\'s cell is retried after about twice this', '30000')
+    .addHelpText('after', '\nExamples:\n  emrl worker --queue redis://10.0.0.5:6379\n  EMRL_REDIS_PASSWORD=... emrl worker --queue rediss://redis.example.org:6380 -j 2')
+    .action(
+      ctx.guard(async (opts: { queue: string; workDir: string; concurrency: string; lockMs: string }) => {
+        const handle = startQueueWorker({
+          target: parseQueueUrl(opts.queue),
+          registry: ctx.runtime().registry,
+          version: codeVersion(),
+          cellEntry: ctx.cellEntry ?? fileURLToPath(new URL('../sweep/worker.ts', import.meta.url)),
+          workDir: resolve(opts.workDir),
+          concurrency: positiveInt('--concurrency', opts.concurrency),
+          lockMs: positiveInt('--lock-ms', opts.lockMs),
+          onLog: ctx.err,
+        });
+        const stop = (): void => handle.stop();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        return handle.stopped;
+      }),
+    );
+
+  const sweep = program.commands.find((c) => c.name() === 'sweep');
+  if (!sweep) throw new Error('registerQueueCommands: register the sweep command first');
+  sweep
+    .option('--queue <url>', 'run the cells on "emrl worker" processes anywhere through Redis (BullMQ): redis://host:port or rediss://')
+    .option('--artifacts <dir>', 'with --queue: shared directory (same path on every worker) for the cell run directories')
+    .option('--attempts <n>', 'with --queue: tries per cell before it is marked failed', '2')
+    .option('--retry-failed', 'with --queue: send cells that failed last time round again')
+    .addHelpText('after', '\nOn many machines:\n  emrl sweep my-sweep.yaml --queue redis://10.0.0.5:6379      # here\n  emrl worker --queue redis://10.0.0.5:6379                   # on each machine\n  emrl sweep status my-sweep.yaml --queue redis://10.0.0.5:6379');
+  sweep
+    .command('status [sweep-config]')
+    .description('done / running / failed / waiting per cell of a queued sweep, with an ETA')
+    .option('-p, --preset <name>', 'a shipped sweep preset')
+    .option('--queue <url>', 'the queue the sweep was sent to')
+    .option('-o, --out <dir>', 'sweep directory (default: <runs>/<name>)')
+    .option('--runs <dir>', 'parent folder', 'runs')
+    .action(
+      ctx.guard(async (file: string | undefined, _o: unknown, cmd: Command) => {
+        const opts = cmd.optsWithGlobals<{ preset?: string; queue?: string; out?: string; runs: string }>();
+        if (!file && !opts.preset) throw new ConfigError('(command line)', ['give the sweep file (or --preset) the sweep was started with']);
+        if (!opts.queue) throw new ConfigError('--queue', ['give the queue URL the sweep was started with, e.g. --queue redis://127.0.0.1:6379']);
+        const target = parseQueueUrl(opts.queue);
+        const version = codeVersion();
+        const sweepFile = file ?? presetPath(opts.preset!);
+        const prepared = prepareQueuedSweep({ file: sweepFile, registry: ctx.runtime().registry, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}), version, queueDisplay: target.display, artifacts: null, dryRun: true });
+        const record = readQueueRecord(prepared.dir);
+        const cells = prepared.cells.map((c) => ({ ...c, jobId: record?.jobs[c.cell.id] ?? c.jobId }));
+        const queue = openCellQueue(target, ctx.err);
+        try {
+          for (const line of formatStatus(await sweepStatus(queue, { dir: prepared.dir, cells }))) ctx.out(line);
+        } finally {
+          await queue.close();
+        }
+        return 0;
+      }),
+    );
+}
