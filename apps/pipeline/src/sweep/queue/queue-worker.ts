@@ -40,7 +40,7 @@ const JOB_MARK = 'emrl-job-id';
 
 /** The cell's run directory, checked to belong to this very job (config + code version). */
 function prepareRunDir(data: CellJobData, jobId: string, workDir: string): string {
-  const dir = data.artifacts ? join(data.artifacts, 'cells', data.cellId) : join(workDir, data.sweep, 'cells', data.cellId);
+  const dir = join(data.artifacts ?? workDir, data.sweep, 'cells', data.cellId);
   const mark = join(dir, JOB_MARK);
   if (existsSync(mark) && readFileSync(mark, 'utf8').trim() !== jobId) {
     throw new UnrecoverableError(`${dir} holds cell ${data.cellId} of another job (a different config or code version); delete that folder or use another --work-dir / --artifacts`);
@@ -97,7 +97,7 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
     }
     if (code !== 0) throw new Error(error ?? `cell process exited with code ${code}`);
     const summary = summarizeRun(loadRun(runDir));
-    opts.onLog(`worker ${me}: finished cell ${data.cellId} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    opts.onLog(`worker ${me}: cell ${data.cellId} ran in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return { cellId: data.cellId, worker: me, runDir, summary: summary as unknown as Record<string, unknown>, metrics: cellMetrics(summary) };
   };
 
@@ -116,6 +116,8 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
     lastError = Date.now();
     opts.onLog(`worker ${me}: queue error (${e.message}); retrying`);
   });
+  // Only here is the result in Redis (a worker that lost its lock ran the cell but does not own it).
+  worker.on('completed', (job) => opts.onLog(`worker ${me}: finished cell ${job.data.cellId} (job ${job.id})`));
   worker.on('failed', (job, e) => {
     if (job && !(e instanceof WaitingError)) opts.onLog(`worker ${me}: cell ${job.data.cellId ?? job.id} failed (attempt ${job.attemptsMade}): ${e.message}`);
   });
