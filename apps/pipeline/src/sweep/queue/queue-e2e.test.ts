@@ -14,12 +14,14 @@ import { RunDir } from '../../run-dir';
 import { runSweep } from '../run-sweep';
 import { summarizeSweep, type SweepSummary } from '../sweep-report';
 import { CELL_QUEUE } from './cell-job';
-import { codeVersion } from './code-version';
 import { runQueuedSweep } from './queued-sweep';
 import { parseQueueUrl } from './redis-url';
 
 const FAKE_WORKER = fileURLToPath(new URL('../../testing/fake-sweep-worker.ts', import.meta.url));
 const PASSWORD = `pw-${process.pid}-${Date.now()}`;
+// One fixed version for every process: the git-derived one hashes uncommitted edits, which may
+// change while a test runs in a working tree (codeVersion itself is unit-tested).
+const VERSION = `e2e-${process.pid}`;
 const root = mkdtempSync(join(tmpdir(), 'emrl-queue-'));
 const artifacts = join(root, 'shared');
 const procs: Proc[] = [];
@@ -35,7 +37,7 @@ const GRID = 'axes:\n  count.steps: [4, 6]\nseeds: [1, 2]\n';
 const IDS = ['count.steps-4_seed-1', 'count.steps-4_seed-2', 'count.steps-6_seed-1', 'count.steps-6_seed-2'];
 const workerArgs = (lockMs: number): string[] => ['worker', '--queue', redis.url, '--work-dir', join(root, 'work'), '--lock-ms', String(lockMs)];
 const startWorker = (lockMs = 2000, env: Record<string, string> = {}): Proc => {
-  const p = startEmrl(workerArgs(lockMs), { EMRL_REDIS_PASSWORD: PASSWORD, ...env });
+  const p = startEmrl(workerArgs(lockMs), { EMRL_REDIS_PASSWORD: PASSWORD, EMRL_CODE_VERSION: VERSION, ...env });
   procs.push(p);
   return p;
 };
@@ -44,7 +46,7 @@ const coordinate = (file: string, out: string, extra: { attempts?: number } = {}
     file,
     registry: createFakeRegistry(),
     target: parseQueueUrl(redis.url.replace('redis://', `redis://:${PASSWORD}@`), {}),
-    version: codeVersion(),
+    version: VERSION,
     dir: out,
     artifacts,
     attempts: extra.attempts ?? 2,
@@ -138,7 +140,7 @@ describe('sweep --queue on a real Redis', () => {
     const out = join(root, 'faults');
     const file = sweepFile('toy-faults', 'base: slow.yaml\ncurricula:\n  ok: [count, probe]\n  poisoned:\n    - count: { steps: 4, failAt: 2, delayMs: 50 }\nseeds: [1, 2]\n');
     const args = ['sweep', file, '--queue', redis.url, '--out', out, '--artifacts', artifacts, '--attempts', '2'];
-    const first = startEmrl(args, { EMRL_REDIS_PASSWORD: PASSWORD });
+    const first = startEmrl(args, { EMRL_REDIS_PASSWORD: PASSWORD, EMRL_CODE_VERSION: VERSION });
     procs.push(first);
     await first.waitFor(/cell ok_seed-\d: done by/);
     first.child.kill('SIGKILL');
@@ -147,7 +149,7 @@ describe('sweep --queue on a real Redis', () => {
     await new Promise((r) => setTimeout(r, 500));
     await redis.start();
 
-    const second = startEmrl(args, { EMRL_REDIS_PASSWORD: PASSWORD });
+    const second = startEmrl(args, { EMRL_REDIS_PASSWORD: PASSWORD, EMRL_CODE_VERSION: VERSION });
     procs.push(second);
     expect(await second.exited).toBe(1);
     const log = second.output();
@@ -179,11 +181,11 @@ describe('sweep --queue on a real Redis', () => {
     const out = join(root, 'version');
     const sweep = coordinate(sweepFile('toy-version', 'base: base.yaml\nseeds: [3]\n'), out);
     expect(await old.exited).toBe(2);
-    expect(old.output()).toContain(`needs code version ${codeVersion()}, this worker runs old-checkout`);
+    expect(old.output()).toContain(`needs code version ${VERSION}, this worker runs old-checkout`);
     expect(old.output()).not.toMatch(/took cell/);
 
     const queue = new Queue(CELL_QUEUE, { connection: { host: '127.0.0.1', port: redis.port, password: PASSWORD }, prefix: 'emrl' });
-    const good = { sweep: 'forged', cellId: 'x_seed-0', codeVersion: codeVersion(), artifacts: null, pipeline: { task: { type: 'fake' }, stages: [{ count: { stepz: 3 } }] } };
+    const good = { sweep: 'forged', cellId: 'x_seed-0', codeVersion: VERSION, artifacts: null, pipeline: { task: { type: 'fake' }, stages: [{ count: { stepz: 3 } }] } };
     const badConfig = await queue.add('x', good, { jobId: 'forged-1', attempts: 3 });
     const notACell = await queue.add('y', { ...good, cellId: 'y_seed-0', shell: 'touch /tmp/pwned' }, { jobId: 'forged-2', attempts: 3 });
     const worker = startWorker();

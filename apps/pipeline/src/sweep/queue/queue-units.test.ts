@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, CellJobDataSchema, cellJobId } from './cell-job';
 import { codeVersion } from './code-version';
 import { parseQueueUrl, redactUrl } from './redis-url';
+import { formatStatus, sweepStatus } from './sweep-status';
 
 describe('queue URL', () => {
   it('parses host, port, db, prefix and TLS, and never shows the password', () => {
@@ -52,5 +53,38 @@ describe('cell jobs', () => {
   it('code version: git commit (+ dirty hash), or EMRL_CODE_VERSION when set', () => {
     expect(codeVersion({ EMRL_CODE_VERSION: 'release-7' })).toBe('release-7');
     expect(codeVersion({})).toMatch(/^[0-9a-f]{40}(\+dirty\.[0-9a-f]{12})?$/);
+  });
+});
+
+describe('sweep status', () => {
+  it('counts states and estimates the ETA from the mean finished cell and the live workers', async () => {
+    const now = 1_000_000;
+    const job = (state: string, processedOn?: number, finishedOn?: number, extra: Record<string, unknown> = {}) => ({
+      getState: () => Promise.resolve(state),
+      attemptsMade: state === 'waiting' ? 0 : 1,
+      progress: { worker: 'b:7' },
+      processedOn,
+      finishedOn,
+      failedReason: 'boom',
+      ...extra,
+    });
+    const jobs: Record<string, unknown> = {
+      j1: job('completed', now - 60_000, now - 50_000), // 10 s
+      j2: job('completed', now - 40_000, now - 20_000), // 20 s
+      j3: job('active', now - 5_000),
+      j4: job('waiting'),
+      j5: job('waiting'),
+      j6: job('failed', now - 9_000, now - 8_000),
+    };
+    const queue = { getJob: (id: string) => Promise.resolve(jobs[id]), getWorkers: () => Promise.resolve([{}, {}]) };
+    const cells = ['a', 'b', 'c', 'd', 'e', 'f'].map((id, i) => ({ cell: { id } as never, jobId: `j${i + 1}` }));
+    const s = await sweepStatus(queue as never, { dir: '/nonexistent', cells }, now);
+    expect(s.counts).toEqual({ done: 2, running: 1, failed: 1, waiting: 2, missing: 0 });
+    // Mean finished cell 15 s; the running one has ~10 s left, two waiting need 30 s; 2 workers.
+    expect(s.etaSeconds).toBeCloseTo((15 - 5 + 2 * 15) / 2, 9);
+    expect(s.cells[5]).toEqual({ id: 'f', state: 'failed', attempts: 1, worker: 'b:7', seconds: 1, error: 'boom' });
+    const lines = formatStatus(s);
+    expect(lines[0]).toBe('2 done, 1 running, 1 failed, 2 waiting; ETA ~20 s with 2 worker(s)');
+    expect(lines[6]).toMatch(/^f +failed +attempts 1 {2}b:7 {2}1 s {2}error: boom$/);
   });
 });

@@ -56,13 +56,12 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
   const running = new Map<string, CellProcess>();
   let exitCode = 0;
   let stopping = false;
-  let worker: Worker<CellJobData, CellResult> | undefined;
 
   const refuse = async (job: Job, token: string | undefined, why: string): Promise<never> => {
     opts.onLog(`worker ${me}: refusing job ${job.id}: ${why}`);
     await job.moveToWait(token);
     exitCode = 2;
-    void worker?.close();
+    void worker.close();
     throw new WaitingError();
   };
 
@@ -101,7 +100,7 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
     return { cellId: data.cellId, worker: me, runDir, summary: summary as unknown as Record<string, unknown>, metrics: cellMetrics(summary) };
   };
 
-  worker = new Worker<CellJobData, CellResult>(CELL_QUEUE, processJob, {
+  const worker = new Worker<CellJobData, CellResult>(CELL_QUEUE, processJob, {
     connection: opts.target.connection,
     prefix: opts.target.prefix,
     concurrency: opts.concurrency,
@@ -141,7 +140,7 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
       if (stopping) return;
       stopping = true;
       for (const p of running.values()) p.child.kill('SIGINT');
-      void worker?.close();
+      void worker.close();
     },
   };
 }

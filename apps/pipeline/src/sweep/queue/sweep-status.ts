@@ -47,7 +47,8 @@ export async function sweepStatus(queue: Queue<CellJobData>, sweep: { dir: strin
   const doneTimes = cells.filter((c) => c.state === 'done' && c.seconds !== null).map((c) => c.seconds!);
   const mean = doneTimes.length ? doneTimes.reduce((a, b) => a + b, 0) / doneTimes.length : null;
   const left = cells.filter((c) => c.state === 'running').reduce((a, c) => a + Math.max(0, (mean ?? 0) - (c.seconds ?? 0)), 0) + (counts.waiting + counts.missing) * (mean ?? 0);
-  const etaSeconds = mean === null ? null : counts.running + counts.waiting + counts.missing === 0 ? 0 : left / Math.max(1, workers);
+  const pending = counts.running + counts.waiting + counts.missing;
+  const etaSeconds = pending === 0 ? 0 : mean === null ? null : left / Math.max(1, workers);
   return { cells, counts, workers, etaSeconds };
 }
 
