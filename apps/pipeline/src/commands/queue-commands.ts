@@ -108,6 +108,7 @@ export function registerQueueCommands(program: Command, ctx: QueueCommandContext
     .option('--queue <url>', 'the queue the sweep was sent to')
     .option('-o, --out <dir>', 'sweep directory (default: <runs>/<name>)')
     .option('--runs <dir>', 'parent folder', 'runs')
+    .addHelpText('after', '\nExamples:\n  emrl sweep status my-sweep.yaml --queue redis://10.0.0.5:6379\n  emrl sweep status --preset curriculum-ablation --queue redis://10.0.0.5:6379 --out runs/ablation')
     .action(
       ctx.guard(async (file: string | undefined, _o: unknown, cmd: Command) => {
         const opts = cmd.optsWithGlobals<{ preset?: string; queue?: string; out?: string; runs: string }>();

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { EXIT, runCli } from '../../cli';
+import { createFakeRuntime } from '../../testing/fake-runtime';
 import { canonicalJson, CellJobDataSchema, cellJobId } from './cell-job';
 import { codeVersion } from './code-version';
 import { parseQueueUrl, redactUrl } from './redis-url';
@@ -86,5 +88,32 @@ describe('sweep status', () => {
     const lines = formatStatus(s);
     expect(lines[0]).toBe('2 done, 1 running, 1 failed, 2 waiting; ETA ~20 s with 2 worker(s)');
     expect(lines[6]).toMatch(/^f +failed +attempts 1 {2}b:7 {2}1 s {2}error: boom$/);
+  });
+});
+
+describe('queue commands', () => {
+  const emrl = async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
+    let out = '';
+    let err = '';
+    const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as unknown as NodeJS.WritableStream;
+    const runtime = createFakeRuntime();
+    const code = await runCli(['node', 'emrl', ...args], { runtime: () => runtime, stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+    return { code, out, err };
+  };
+
+  it('help with examples; a bad or missing --queue exits 2 naming the flag', async () => {
+    for (const args of [['worker', '--help'], ['sweep', 'status', '--help'], ['sweep', '--help']]) {
+      const r = await emrl(args);
+      expect(r.code, args.join(' ')).toBe(EXIT.ok);
+      expect(r.out, args.join(' ')).toMatch(/Examples:[\s\S]*--queue redis:\/\//);
+    }
+    expect((await emrl(['worker'])).err).toContain("required option '--queue <url>' not specified");
+    const bad = await emrl(['worker', '--queue', 'http://:secret@h:1']);
+    expect(bad.code).toBe(EXIT.badInput);
+    expect(bad.err).toContain('--queue: unsupported scheme "http:"');
+    expect(bad.err).not.toContain('secret');
+    const status = await emrl(['sweep', 'status', 'x.yaml']);
+    expect(status.code).toBe(EXIT.badInput);
+    expect(status.err).toContain('--queue: give the queue URL the sweep was started with');
   });
 });

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Usage: tools/queue-speedup.sh [workers...]      (default: 1 2 3)
+#
+# Wall time of one small embedded-model sweep (6 cells: 2 curricula x 3 seeds, a few EM/GRPO steps)
+# run through the Redis queue by 1, 2, 3 `emrl worker` processes on this machine, plus a local
+# `emrl sweep -j 2` of the same grid whose summary.md must equal each queued one (checked with cmp).
+# Workers are started and idle before the clock starts (long-lived workers, as on a cluster); the
+# time is the coordinator's, from enqueueing to the sweep report. Starts its own redis-server on
+# port 16400 in a temp dir and stops everything it started at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -gt 0 ]; then WORKERS=("$@"); else WORKERS=(1 2 3); fi
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/emrl-speedup-XXXX")"
+emrl() { node --import tsx apps/pipeline/src/main.ts "$@"; }
+cat > "$tmp/base.yaml" <<'YAML'
+name: speed-base
+model: { type: embedded }
+task: { type: modchain }
+seed: 0
+diagnostics: { probeSize: 4, temperatures: [0, 1], samplesPerPrompt: 2 }
+stages:
+  - em: { steps: 3, rollouts: 4, prompt: { split: train, count: 1 } }
+  - grpo: { steps: 3, promptsPerStep: 2, groupSize: 4 }
+  - eval: { temperatures: [0, 1], samples: 2, split: test, limit: 8 }
+YAML
+cat > "$tmp/grid.yaml" <<'YAML'
+name: speed-grid
+base: base.yaml
+curricula:
+  em-then-grpo: [em, grpo, eval]
+  grpo-only: [grpo, eval]
+seeds: [1, 2, 3]
+YAML
+redis-server --port 16400 --bind 127.0.0.1 --dir "$tmp" --save '' --daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log"
+sleep 1
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  kill "$(cat "$tmp/redis.pid")" 2>/dev/null || true
+}
+trap cleanup EXIT
+start=$(date +%s.%N)
+emrl sweep "$tmp/grid.yaml" --out "$tmp/local" -j 2 > "$tmp/local.log" 2>&1
+echo "local sweep -j 2: $(echo "$(date +%s.%N) - $start" | bc) s"
+for w in "${WORKERS[@]}"; do
+  url="redis://127.0.0.1:16400/0?prefix=speed$w"
+  pids=()
+  for i in $(seq "$w"); do
+    emrl worker --queue "$url" --work-dir "$tmp/work$w" > "$tmp/worker$w-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in $(seq "$w"); do
+    for _ in $(seq 300); do grep -q "waiting for cells" "$tmp/worker$w-$i.log" && break; sleep 0.2; done
+  done
+  start=$(date +%s.%N)
+  emrl sweep "$tmp/grid.yaml" --queue "$url" --out "$tmp/queued$w" > "$tmp/coord$w.log" 2>&1
+  echo "$w worker(s): $(echo "$(date +%s.%N) - $start" | bc) s; summary.md equals the local sweep's: $(cmp -s "$tmp/local/summary.md" "$tmp/queued$w/summary.md" && echo yes || echo NO)"
+  for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p" || true; done
+done
+echo "logs and outputs: $tmp"
