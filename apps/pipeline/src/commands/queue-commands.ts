@@ -4,8 +4,10 @@ import type { Command } from 'commander';
 import { ConfigError } from '../config/config-error';
 import { presetPath } from '../config/presets';
 import type { PipelineRuntime } from '../runtime';
+import { cancelSweepJobs } from '../sweep/queue/cancel';
 import { codeVersion } from '../sweep/queue/code-version';
 import { prepareQueuedSweep } from '../sweep/queue/enqueue';
+import { loadSweepConfig } from '../sweep/sweep-config';
 import { openCellQueue, runQueuedSweep } from '../sweep/queue/queued-sweep';
 import { parseQueueUrl } from '../sweep/queue/redis-url';
 import { readQueueRecord } from '../sweep/queue/results';
@@ -73,9 +75,10 @@ export function registerQueueCommands(program: Command, ctx: QueueCommandContext
     .option('--work-dir <dir>', 'where cells run when the sweep has no shared --artifacts dir', 'runs/worker')
     .option('-j, --concurrency <n>', 'cells at a time on this machine', '1')
     .option('--lock-ms <ms>', 'BullMQ lock: a dead worker\'s cell is retried after about twice this', '30000')
+    .option('--refuse-delay-ms <ms>', 'a cell of another code version is refused and offered again after this long', '10000')
     .addHelpText('after', '\nExamples:\n  emrl worker --queue redis://10.0.0.5:6379\n  EMRL_REDIS_PASSWORD=... emrl worker --queue rediss://redis.example.org:6380 -j 2')
     .action(
-      ctx.guard(async (opts: { queue: string; workDir: string; concurrency: string; lockMs: string }) => {
+      ctx.guard(async (opts: { queue: string; workDir: string; concurrency: string; lockMs: string; refuseDelayMs: string }) => {
         const handle = startQueueWorker({
           target: parseQueueUrl(opts.queue),
           registry: ctx.runtime().registry,
@@ -84,6 +87,7 @@ export function registerQueueCommands(program: Command, ctx: QueueCommandContext
           workDir: resolve(opts.workDir),
           concurrency: positiveInt('--concurrency', opts.concurrency),
           lockMs: positiveInt('--lock-ms', opts.lockMs),
+          refuseDelayMs: positiveInt('--refuse-delay-ms', opts.refuseDelayMs),
           onLog: ctx.err,
         });
         const stop = (): void => handle.stop();
@@ -123,6 +127,29 @@ export function registerQueueCommands(program: Command, ctx: QueueCommandContext
         const queue = openCellQueue(target, ctx.err);
         try {
           for (const line of formatStatus(await sweepStatus(queue, { dir: prepared.dir, cells }))) ctx.out(line);
+        } finally {
+          await queue.close();
+        }
+        return 0;
+      }),
+    );
+  sweep
+    .command('cancel [sweep-config]')
+    .description('remove a queued sweep\'s jobs (any code version) from Redis; running cells finish, results already fetched stay')
+    .option('-p, --preset <name>', 'a shipped sweep preset')
+    .option('--queue <url>', 'the queue the sweep was sent to')
+    .addHelpText('after', '\nExamples:\n  emrl sweep cancel my-sweep.yaml --queue redis://10.0.0.5:6379')
+    .action(
+      ctx.guard(async (file: string | undefined, _o: unknown, cmd: Command) => {
+        const opts = cmd.optsWithGlobals<{ preset?: string; queue?: string }>();
+        if (!file && !opts.preset) throw new ConfigError('(command line)', ['give the sweep file (or --preset) to cancel']);
+        if (!opts.queue) throw new ConfigError('--queue', ['give the queue URL the sweep was sent to, e.g. --queue redis://127.0.0.1:6379']);
+        const target = parseQueueUrl(opts.queue);
+        const name = loadSweepConfig(file ?? presetPath(opts.preset!)).config.name ?? 'sweep';
+        const queue = openCellQueue(target, ctx.err);
+        try {
+          const r = await cancelSweepJobs(queue, name);
+          ctx.out(`removed ${r.removed} job(s) of sweep ${name} from ${target.display}${r.running.length ? `; ${r.running.length} running (${r.running.join(', ')}) left to finish` : ''}`);
         } finally {
           await queue.close();
         }

@@ -55,7 +55,7 @@ export async function enqueueCells(
     const existing = await queue.getJob(jobId);
     if (existing) {
       if (opts.retryFailed && (await existing.getState()) === 'failed') {
-        await existing.retry('failed');
+        await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         retried += 1;
       }
       continue;

@@ -41,7 +41,9 @@ export async function followCells(
       }
       const state = await job.getState();
       if (state === 'completed') {
-        const parsed = CellResultSchema.safeParse(job.returnvalue);
+        // Read again: `job` may predate the completion (getJob, then the job finished, then getState).
+        const done = await queue.getJob(q.jobId);
+        const parsed = CellResultSchema.safeParse(done?.returnvalue);
         if (!parsed.success || parsed.data.cellId !== id) {
           out.failed.push({ id, reason: `job ${q.jobId} returned something that is not this cell's result; not used` });
         } else {

@@ -7,13 +7,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../cli';
 import { createFakeRegistry } from '../../testing/fake-stages';
+import { createFakeRuntime } from '../../testing/fake-runtime';
 import { killAll, startEmrl, type Proc } from '../../testing/queue-procs';
 import { startTestRedis, type TestRedis } from '../../testing/redis-server';
 import { RunDir } from '../../run-dir';
 import { runSweep } from '../run-sweep';
 import { summarizeSweep, type SweepSummary } from '../sweep-report';
 import { CELL_QUEUE } from './cell-job';
+import { enqueueCells, prepareQueuedSweep } from './enqueue';
 import { runQueuedSweep } from './queued-sweep';
 import { parseQueueUrl } from './redis-url';
 
@@ -35,8 +38,9 @@ const sweepFile = (name: string, body: string): string => {
 };
 const GRID = 'axes:\n  count.steps: [4, 6]\nseeds: [1, 2]\n';
 const IDS = ['count.steps-4_seed-1', 'count.steps-4_seed-2', 'count.steps-6_seed-1', 'count.steps-6_seed-2'];
-const workerArgs = (lockMs: number): string[] => ['worker', '--queue', redis.url, '--work-dir', join(root, 'work'), '--lock-ms', String(lockMs)];
+const workerArgs = (lockMs: number): string[] => ['worker', '--queue', redis.url, '--work-dir', join(root, 'work'), '--lock-ms', String(lockMs), '--refuse-delay-ms', '500'];
 const startWorker = (lockMs = 2000, env: Record<string, string> = {}): Proc => {
+  // Refused cells come back after 500 ms (default 10 s) so the compatible worker gets them soon.
   const p = startEmrl(workerArgs(lockMs), { EMRL_REDIS_PASSWORD: PASSWORD, EMRL_CODE_VERSION: VERSION, ...env });
   procs.push(p);
   return p;
@@ -60,6 +64,13 @@ const finishedCounts = (): Record<string, number> => {
   for (const p of procs) for (const m of p.output().matchAll(/finished cell (\S+) \(job/g)) counts[m[1]!] = (counts[m[1]!] ?? 0) + 1;
   return counts;
 };
+async function runCliCapture(args: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const sink = { write: (t: string) => ((out += t), true) } as unknown as NodeJS.WritableStream;
+  const runtime = createFakeRuntime();
+  const code = await runCli(['node', 'emrl', ...args], { runtime: () => runtime, stdout: sink, stderr: sink });
+  return { code, out };
+}
 const byId = (s: SweepSummary): Record<string, Record<string, number>> => Object.fromEntries(s.cells.map((c) => [c.id, c.metrics]));
 
 beforeAll(async () => {
@@ -172,31 +183,44 @@ describe('sweep --queue on a real Redis', () => {
     expect(await Promise.all(alive.map((w) => w.exited))).toEqual([130, 130]);
   });
 
-  it('a worker on another code version refuses the cell; forged or invalid jobs are never run', { timeout: 90_000 }, async () => {
+  it('a worker on another code version refuses the cell and keeps serving; forged jobs never run; cancel removes a stale sweep', { timeout: 90_000 }, async () => {
     const old = startWorker(2000, { EMRL_CODE_VERSION: 'old-checkout' });
     await old.waitFor(/waiting for cells/);
     const out = join(root, 'version');
     const sweep = coordinate(sweepFile('toy-version', 'base: base.yaml\nseeds: [3]\n'), out);
-    expect(await old.exited).toBe(2);
-    expect(old.output()).toContain(`needs code version ${VERSION}, this worker runs old-checkout`);
-    expect(old.output()).not.toMatch(/took cell/);
+    await old.waitFor(new RegExp(`refusing job cell-\\w+: sweep toy-version needs code version ${VERSION}, this worker runs old-checkout; check out that commit`));
 
     const queue = new Queue(CELL_QUEUE, { connection: { host: '127.0.0.1', port: redis.port, password: PASSWORD }, prefix: 'emrl' });
-    const good = { sweep: 'forged', cellId: 'x_seed-0', codeVersion: VERSION, artifacts: null, pipeline: { task: { type: 'fake' }, stages: [{ count: { stepz: 3 } }] } };
-    const badConfig = await queue.add('x', good, { jobId: 'forged-1', attempts: 3 });
-    const notACell = await queue.add('y', { ...good, cellId: 'y_seed-0', shell: 'touch /tmp/pwned' }, { jobId: 'forged-2', attempts: 3 });
+    const forged = { sweep: 'forged', cellId: 'x_seed-0', codeVersion: VERSION, artifacts: null, pipeline: { task: { type: 'fake' }, stages: [{ count: { stepz: 3 } }] } };
+    const badConfig = await queue.add('x', forged, { jobId: 'forged-1', attempts: 3 });
+    const notACell = await queue.add('y', { ...forged, cellId: 'y_seed-0', shell: 'touch /tmp/pwned' }, { jobId: 'forged-2', attempts: 3 });
     const worker = startWorker();
     const r = await sweep;
     expect(r.completed).toEqual(['base_seed-3']);
-    await worker.waitFor(/cell y_seed-0 failed/);
-    await worker.waitFor(/cell x_seed-0 failed/);
+    expect(old.output()).not.toMatch(/took cell/);
+    expect(old.child.exitCode).toBe(null); // refused, still serving
+    // Either worker may take a forged job (they are not for a code version): both must refuse to run it.
+    for (const id of [badConfig.id!, notACell.id!]) {
+      const t0 = Date.now();
+      while ((await (await queue.getJob(id))!.getState()) !== 'failed' && Date.now() - t0 < 30_000) await new Promise((res) => setTimeout(res, 100));
+    }
     const [a, b] = await Promise.all([queue.getJob(badConfig.id!), queue.getJob(notACell.id!)]);
     expect(await a!.getState()).toBe('failed');
     expect(a!.attemptsMade).toBe(1);
     expect(a!.failedReason).toMatch(/stages\[0\]\.count\.stepz: unknown key \(did you mean "steps"\?\)/);
     expect(await b!.getState()).toBe('failed');
     expect(b!.failedReason).toMatch(/is not an emrl cell/);
-    expect(worker.output()).not.toMatch(/took cell [xy]_seed-0/);
+    expect(worker.output() + old.output()).not.toMatch(/took cell [xy]_seed-0/);
+
+    // A stale sweep from an old checkout: refused by current workers until cancelled.
+    const staleFile = sweepFile('toy-stale', 'base: base.yaml\nseeds: [4]\n');
+    const stale = prepareQueuedSweep({ file: staleFile, registry: createFakeRegistry(), dir: join(root, 'stale'), version: 'stale-version', queueDisplay: 'test', artifacts: null });
+    expect(await enqueueCells(queue, stale, { version: 'stale-version', artifacts: null, attempts: 1, retryFailed: false })).toEqual({ added: 1, retried: 0, alreadyDone: 0 });
+    await worker.waitFor(/refusing job cell-\w+: sweep toy-stale needs code version stale-version/);
+    const cancel = await runCliCapture(['sweep', 'cancel', staleFile, '--queue', redis.url.replace('redis://', `redis://:${PASSWORD}@`)]);
+    expect(cancel.code).toBe(0);
+    expect(cancel.out).toContain('removed 1 job(s) of sweep toy-stale from redis://:***@127.0.0.1');
+    expect(await queue.getJob(stale.cells[0]!.jobId)).toBeUndefined();
     await queue.close();
   });
 });

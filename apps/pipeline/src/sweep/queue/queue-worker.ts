@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
 import { writeFileAtomicSync } from '../../atomic-write';
 import { ConfigError } from '../../config/config-error';
@@ -26,11 +26,13 @@ export interface QueueWorkerOptions {
   concurrency: number;
   /** BullMQ lock duration: a dead worker's cell is retried after at most ~2x this. */
   lockMs: number;
+  /** A job refused for its code version is offered again after this long. */
+  refuseDelayMs: number;
   onLog: (line: string) => void;
 }
 
 export interface QueueWorkerHandle {
-  /** Resolves with the exit code when the worker stops (refused version: 2, signal: 130). */
+  /** Resolves with the exit code when the worker stops (130 after stop()). */
   stopped: Promise<number>;
   /** Graceful stop: running cells save their state and go back to the queue. */
   stop: () => void;
@@ -54,15 +56,16 @@ function prepareRunDir(data: CellJobData, jobId: string, workDir: string): strin
 export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
   const me = `${hostname()}:${process.pid}`;
   const running = new Map<string, CellProcess>();
-  let exitCode = 0;
   let stopping = false;
 
+  // A job of another code version goes back for a compatible worker; this one keeps serving the
+  // rest (a stale job of an abandoned sweep must not stop every worker). Said once per job.
+  const refused = new Set<string>();
   const refuse = async (job: Job, token: string | undefined, why: string): Promise<never> => {
-    opts.onLog(`worker ${me}: refusing job ${job.id}: ${why}`);
-    await job.moveToWait(token);
-    exitCode = 2;
-    void worker.close();
-    throw new WaitingError();
+    if (!refused.has(String(job.id))) opts.onLog(`worker ${me}: refusing job ${job.id}: ${why}`);
+    refused.add(String(job.id));
+    await job.moveToDelayed(Date.now() + opts.refuseDelayMs, token);
+    throw new DelayedError();
   };
 
   const processJob = async (job: Job<CellJobData, CellResult>, token?: string): Promise<CellResult> => {
@@ -74,7 +77,7 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
     if (!parsed.success) throw new UnrecoverableError(`job ${job.id} is not an emrl cell (${z.prettifyError(parsed.error)}); not run`);
     const data = parsed.data;
     if (data.codeVersion !== opts.version) {
-      return refuse(job, token, `sweep ${data.sweep} needs code version ${data.codeVersion}, this worker runs ${opts.version}; check out that commit (git checkout ${data.codeVersion.split('+')[0]}, same uncommitted edits) and restart the worker`);
+      return refuse(job, token, `sweep ${data.sweep} needs code version ${data.codeVersion}, this worker runs ${opts.version}; check out that commit (git checkout ${data.codeVersion.split('+')[0]}, same uncommitted edits) and restart the worker; if that sweep is abandoned, remove its jobs with "emrl sweep cancel <its sweep file> --queue ..."`);
     }
     const label = `queue job ${job.id} (sweep ${data.sweep}, cell ${data.cellId})`;
     try {
@@ -133,7 +136,7 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
   });
   opts.onLog(`worker ${me}: waiting for cells on ${opts.target.display} (code version ${opts.version}, concurrency ${opts.concurrency})`);
 
-  const stopped = new Promise<number>((done) => worker.on('closed', () => done(stopping ? 130 : exitCode)));
+  const stopped = new Promise<number>((done) => worker.on('closed', () => done(stopping ? 130 : 0)));
   return {
     stopped,
     stop: () => {
