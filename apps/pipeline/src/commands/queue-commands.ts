@@ -9,7 +9,7 @@ import { codeVersion } from '../sweep/queue/code-version';
 import { prepareQueuedSweep } from '../sweep/queue/enqueue';
 import { loadSweepConfig } from '../sweep/sweep-config';
 import { openCellQueue, runQueuedSweep } from '../sweep/queue/queued-sweep';
-import { parseQueueUrl } from '../sweep/queue/redis-url';
+import { parseQueueUrl, type QueueTarget } from '../sweep/queue/redis-url';
 import { readQueueRecord } from '../sweep/queue/results';
 import { formatStatus, sweepStatus } from '../sweep/queue/sweep-status';
 import { startQueueWorker } from '../sweep/queue/queue-worker';
@@ -66,8 +66,15 @@ export async function queuedSweepAction(sweepFile: string, opts: QueuedSweepOpti
   return result.failed.length > 0 ? 1 : 0;
 }
 
-/** `emrl worker --queue <url>` and `emrl sweep status <file> --queue <url>`. */
-export function registerQueueCommands(program: Command, ctx: QueueCommandContext): void {
+/** The sweep file and queue a `sweep status` / `sweep cancel` names, or a ConfigError saying what is missing. */
+function sweepAndQueue(file: string | undefined, opts: { preset?: string; queue?: string }): { sweepFile: string; target: QueueTarget } {
+  if (!file && !opts.preset) throw new ConfigError('(command line)', ['give the sweep file (or --preset) the sweep was started with']);
+  if (!opts.queue) throw new ConfigError('--queue', ['give the queue URL the sweep was started with, e.g. --queue redis://127.0.0.1:6379']);
+  return { sweepFile: file ?? presetPath(opts.preset!), target: parseQueueUrl(opts.queue) };
+}
+
+/** `emrl worker --queue <url>`: serve cells until Ctrl-C. */
+function registerWorker(program: Command, ctx: QueueCommandContext): void {
   program
     .command('worker')
     .description('take sweep cells from a Redis queue (BullMQ) and run them, until stopped with Ctrl-C')
@@ -96,15 +103,10 @@ export function registerQueueCommands(program: Command, ctx: QueueCommandContext
         return handle.stopped;
       }),
     );
+}
 
-  const sweep = program.commands.find((c) => c.name() === 'sweep');
-  if (!sweep) throw new Error('registerQueueCommands: register the sweep command first');
-  sweep
-    .option('--queue <url>', 'run the cells on "emrl worker" processes anywhere through Redis (BullMQ): redis://host:port or rediss://')
-    .option('--artifacts <dir>', 'with --queue: shared directory (same path on every worker) for the cell run directories')
-    .option('--attempts <n>', 'with --queue: tries per cell before it is marked failed', '2')
-    .option('--retry-failed', 'with --queue: send cells that failed last time round again')
-    .addHelpText('after', '\nOn many machines:\n  emrl sweep my-sweep.yaml --queue redis://10.0.0.5:6379      # here\n  emrl worker --queue redis://10.0.0.5:6379                   # on each machine\n  emrl sweep status my-sweep.yaml --queue redis://10.0.0.5:6379');
+/** `emrl sweep status <file> --queue <url>`. */
+function registerStatus(sweep: Command, ctx: QueueCommandContext): void {
   sweep
     .command('status [sweep-config]')
     .description('done / running / failed / waiting per cell of a queued sweep, with an ETA')
@@ -116,11 +118,8 @@ export function registerQueueCommands(program: Command, ctx: QueueCommandContext
     .action(
       ctx.guard(async (file: string | undefined, _o: unknown, cmd: Command) => {
         const opts = cmd.optsWithGlobals<{ preset?: string; queue?: string; out?: string; runs: string }>();
-        if (!file && !opts.preset) throw new ConfigError('(command line)', ['give the sweep file (or --preset) the sweep was started with']);
-        if (!opts.queue) throw new ConfigError('--queue', ['give the queue URL the sweep was started with, e.g. --queue redis://127.0.0.1:6379']);
-        const target = parseQueueUrl(opts.queue);
+        const { sweepFile, target } = sweepAndQueue(file, opts);
         const version = codeVersion();
-        const sweepFile = file ?? presetPath(opts.preset!);
         const prepared = prepareQueuedSweep({ file: sweepFile, registry: ctx.runtime().registry, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}), version, queueDisplay: target.display, artifacts: null, dryRun: true });
         const record = readQueueRecord(prepared.dir);
         const cells = prepared.cells.map((c) => ({ ...c, jobId: record?.jobs[c.cell.id] ?? c.jobId }));
@@ -133,6 +132,10 @@ export function registerQueueCommands(program: Command, ctx: QueueCommandContext
         return 0;
       }),
     );
+}
+
+/** `emrl sweep cancel <file> --queue <url>`. */
+function registerCancel(sweep: Command, ctx: QueueCommandContext): void {
   sweep
     .command('cancel [sweep-config]')
     .description('remove a queued sweep\'s jobs (any code version) from Redis; running cells finish, results already fetched stay')
@@ -142,10 +145,8 @@ export function registerQueueCommands(program: Command, ctx: QueueCommandContext
     .action(
       ctx.guard(async (file: string | undefined, _o: unknown, cmd: Command) => {
         const opts = cmd.optsWithGlobals<{ preset?: string; queue?: string }>();
-        if (!file && !opts.preset) throw new ConfigError('(command line)', ['give the sweep file (or --preset) to cancel']);
-        if (!opts.queue) throw new ConfigError('--queue', ['give the queue URL the sweep was sent to, e.g. --queue redis://127.0.0.1:6379']);
-        const target = parseQueueUrl(opts.queue);
-        const name = loadSweepConfig(file ?? presetPath(opts.preset!)).config.name ?? 'sweep';
+        const { sweepFile, target } = sweepAndQueue(file, opts);
+        const name = loadSweepConfig(sweepFile).config.name ?? 'sweep';
         const queue = openCellQueue(target, ctx.err);
         try {
           const r = await cancelSweepJobs(queue, name);
@@ -156,4 +157,19 @@ export function registerQueueCommands(program: Command, ctx: QueueCommandContext
         return 0;
       }),
     );
+}
+
+/** `emrl worker`, the queue options of `emrl sweep`, and `emrl sweep status|cancel`. */
+export function registerQueueCommands(program: Command, ctx: QueueCommandContext): void {
+  registerWorker(program, ctx);
+  const sweep = program.commands.find((c) => c.name() === 'sweep');
+  if (!sweep) throw new Error('registerQueueCommands: register the sweep command first');
+  sweep
+    .option('--queue <url>', 'run the cells on "emrl worker" processes anywhere through Redis (BullMQ): redis://host:port or rediss://')
+    .option('--artifacts <dir>', 'with --queue: shared directory (same path on every worker) for the cell run directories')
+    .option('--attempts <n>', 'with --queue: tries per cell before it is marked failed', '2')
+    .option('--retry-failed', 'with --queue: send cells that failed last time round again')
+    .addHelpText('after', '\nOn many machines:\n  emrl sweep my-sweep.yaml --queue redis://10.0.0.5:6379      # here\n  emrl worker --queue redis://10.0.0.5:6379                   # on each machine\n  emrl sweep status my-sweep.yaml --queue redis://10.0.0.5:6379');
+  registerStatus(sweep, ctx);
+  registerCancel(sweep, ctx);
 }

@@ -52,6 +52,46 @@ function prepareRunDir(data: CellJobData, jobId: string, workDir: string): strin
   return dir;
 }
 
+const jobLabel = (job: Job, data: CellJobData): string => `queue job ${job.id} (sweep ${data.sweep}, cell ${data.cellId})`;
+
+/** The job's data, checked against the cell and pipeline schemas; anything else is never run or retried. */
+function validCellJob(job: Job, registry: StageRegistry): CellJobData {
+  const parsed = CellJobDataSchema.safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`job ${job.id} is not an emrl cell (${z.prettifyError(parsed.error)}); not run`);
+  try {
+    parsePipelineConfig(parsed.data.pipeline, jobLabel(job, parsed.data), registry);
+  } catch (e) {
+    throw new UnrecoverableError(e instanceof ConfigError ? e.message : String(e));
+  }
+  return parsed.data;
+}
+
+/** Log what the queue does to this worker; stop a cell whose lock was lost. */
+function watchWorker(worker: Worker<CellJobData, CellResult>, me: string, running: Map<string, CellProcess>, onLog: (s: string) => void): void {
+  let lastError = 0;
+  worker.on('error', (e) => {
+    if (Date.now() - lastError < 5000) return;
+    lastError = Date.now();
+    onLog(`worker ${me}: queue error (${e.message}); retrying`);
+  });
+  // Only here is the result in Redis (a worker that lost its lock ran the cell but does not own it).
+  worker.on('completed', (job) => onLog(`worker ${me}: finished cell ${job.data.cellId} (job ${job.id})`));
+  worker.on('failed', (job, e) => {
+    if (job && !(e instanceof WaitingError) && !(e instanceof DelayedError)) onLog(`worker ${me}: cell ${job.data.cellId ?? job.id} failed (attempt ${job.attemptsMade}): ${e.message}`);
+  });
+  // Lost lock (Redis unreachable for longer than the lock): another worker may take the cell, so
+  // stop ours now (it saves its state) instead of racing it in the same run directory.
+  worker.on('lockRenewalFailed', (ids) => {
+    for (const id of ids) {
+      const p = running.get(id);
+      if (p) {
+        onLog(`worker ${me}: lost the lock of job ${id}; stopping its cell`);
+        p.child.kill('SIGINT');
+      }
+    }
+  });
+}
+
 /** Take cells from the queue and run each in a forked process until stopped. */
 export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
   const me = `${hostname()}:${process.pid}`;
@@ -73,18 +113,11 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
       await job.moveToWait(token);
       throw new WaitingError();
     }
-    const parsed = CellJobDataSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`job ${job.id} is not an emrl cell (${z.prettifyError(parsed.error)}); not run`);
-    const data = parsed.data;
+    const data = validCellJob(job, opts.registry);
     if (data.codeVersion !== opts.version) {
       return refuse(job, token, `sweep ${data.sweep} needs code version ${data.codeVersion}, this worker runs ${opts.version}; check out that commit (git checkout ${data.codeVersion.split('+')[0]}, same uncommitted edits) and restart the worker; if that sweep is abandoned, remove its jobs with "emrl sweep cancel <its sweep file> --queue ..."`);
     }
-    const label = `queue job ${job.id} (sweep ${data.sweep}, cell ${data.cellId})`;
-    try {
-      parsePipelineConfig(data.pipeline, label, opts.registry);
-    } catch (e) {
-      throw new UnrecoverableError(e instanceof ConfigError ? e.message : String(e));
-    }
+    const label = jobLabel(job, data);
     const runDir = prepareRunDir(data, String(job.id), opts.workDir);
     opts.onLog(`worker ${me}: took cell ${data.cellId} (job ${job.id}, attempt ${job.attemptsMade + 1}) in ${runDir}`);
     await job.updateProgress({ worker: me, startedAt: Date.now() });
@@ -112,28 +145,7 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
     // A cell may be orphaned by several lost machines in a row before it is given up on.
     maxStalledCount: 3,
   });
-  let lastError = 0;
-  worker.on('error', (e) => {
-    if (Date.now() - lastError < 5000) return;
-    lastError = Date.now();
-    opts.onLog(`worker ${me}: queue error (${e.message}); retrying`);
-  });
-  // Only here is the result in Redis (a worker that lost its lock ran the cell but does not own it).
-  worker.on('completed', (job) => opts.onLog(`worker ${me}: finished cell ${job.data.cellId} (job ${job.id})`));
-  worker.on('failed', (job, e) => {
-    if (job && !(e instanceof WaitingError)) opts.onLog(`worker ${me}: cell ${job.data.cellId ?? job.id} failed (attempt ${job.attemptsMade}): ${e.message}`);
-  });
-  // Lost lock (Redis unreachable for longer than lockMs): another worker may take the cell, so
-  // stop ours now (it saves its state) instead of racing it in the same run directory.
-  worker.on('lockRenewalFailed', (ids) => {
-    for (const id of ids) {
-      const p = running.get(id);
-      if (p) {
-        opts.onLog(`worker ${me}: lost the lock of job ${id}; stopping its cell`);
-        p.child.kill('SIGINT');
-      }
-    }
-  });
+  watchWorker(worker, me, running, opts.onLog);
   opts.onLog(`worker ${me}: waiting for cells on ${opts.target.display} (code version ${opts.version}, concurrency ${opts.concurrency})`);
 
   const stopped = new Promise<number>((done) => worker.on('closed', () => done(stopping ? 130 : 0)));
