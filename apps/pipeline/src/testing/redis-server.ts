@@ -36,13 +36,16 @@ export function redisServerPath(): string {
   return path;
 }
 
-/** Start a private Redis; `password` turns on requirepass. Kill it with stop() in afterAll. */
-export async function startTestRedis(opts: { password?: string } = {}): Promise<TestRedis> {
+/** Start a private Redis; `password` turns on requirepass, `tls` serves TLS only. Kill it with stop() in afterAll. */
+export async function startTestRedis(opts: { password?: string; tls?: { cert: string; key: string } } = {}): Promise<TestRedis> {
   const bin = redisServerPath();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'emrl-redis-'));
   let proc: ChildProcess | null = null;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', ...(opts.password ? ['--requirepass', opts.password] : [])];
+  const listen = opts.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.cert, '--tls-key-file', opts.tls.key, '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
+  const args = [...listen, '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', ...(opts.password ? ['--requirepass', opts.password] : [])];
   const start = (): Promise<void> =>
     new Promise((done, fail) => {
       const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -70,5 +73,5 @@ export async function startTestRedis(opts: { password?: string } = {}): Promise<
       p.kill('SIGTERM');
     });
   await start();
-  return { url: `redis://127.0.0.1:${port}`, port, dir, stop, start };
+  return { url: opts.tls ? `rediss://localhost:${port}` : `redis://127.0.0.1:${port}`, port, dir, stop, start };
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'bullmq';
 import { ConfigError } from '../../config/config-error';
 
@@ -10,11 +11,23 @@ export interface QueueTarget {
 }
 
 /** Env vars read for credentials, so they never have to appear on a command line or in a file. */
-export const REDIS_ENV = { password: 'EMRL_REDIS_PASSWORD', username: 'EMRL_REDIS_USERNAME' } as const;
+export const REDIS_ENV = { password: 'EMRL_REDIS_PASSWORD', username: 'EMRL_REDIS_USERNAME', ca: 'EMRL_REDIS_CA' } as const;
+
+/** TLS options of a rediss:// URL: the host name to verify, and a private CA from EMRL_REDIS_CA. */
+function tlsOptions(host: string, env: NodeJS.ProcessEnv): { servername: string; ca?: Buffer } {
+  const caFile = env[REDIS_ENV.ca];
+  if (!caFile) return { servername: host };
+  try {
+    return { servername: host, ca: readFileSync(caFile) };
+  } catch (e) {
+    throw new ConfigError(REDIS_ENV.ca, [`cannot read the CA certificate "${caFile}" (${e instanceof Error ? e.message : String(e)}); give a PEM file or unset ${REDIS_ENV.ca} to use the system CAs`]);
+  }
+}
 
 /**
  * `redis://[user[:password]@]host[:port][/db][?prefix=name]` or `rediss://` (TLS). A password in the
  * URL or in EMRL_REDIS_PASSWORD is passed to the connection only; `display` never contains it.
+ * EMRL_REDIS_CA names a PEM file to trust for rediss:// (a private CA or self-signed server).
  */
 export function parseQueueUrl(url: string, env: NodeJS.ProcessEnv = process.env): QueueTarget {
   const bad = (why: string): ConfigError =>
@@ -41,7 +54,7 @@ export function parseQueueUrl(url: string, env: NodeJS.ProcessEnv = process.env)
     db,
     ...(password ? { password } : {}),
     ...(username ? { username } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: { servername: u.hostname } } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: tlsOptions(u.hostname, env) } : {}),
     // BullMQ workers need commands to wait through a Redis restart rather than fail.
     maxRetriesPerRequest: null,
   };
