@@ -19,8 +19,8 @@ task: { type: modchain }
 seed: 0
 diagnostics: { probeSize: 4, temperatures: [0, 1], samplesPerPrompt: 2 }
 stages:
-  - em: { steps: 3, rollouts: 4, prompt: { split: train, count: 1 } }
-  - grpo: { steps: 3, promptsPerStep: 2, groupSize: 4 }
+  - em: { steps: 6, rollouts: 4, prompt: { split: train, count: 1 } }
+  - grpo: { steps: 6, promptsPerStep: 2, groupSize: 4 }
   - eval: { temperatures: [0, 1], samples: 2, split: test, limit: 8 }
 YAML
 cat > "$tmp/grid.yaml" <<'YAML'
