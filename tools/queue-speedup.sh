@@ -3,7 +3,8 @@
 #
 # Wall time of one small embedded-model sweep (6 cells: 2 curricula x 3 seeds, a few EM/GRPO steps)
 # run through the Redis queue by 1, 2, 3 `emrl worker` processes on this machine, plus a local
-# `emrl sweep -j 2` of the same grid whose summary.md must equal each queued one (checked with cmp).
+# `emrl sweep -j 2` of the same grid whose sweep-summary.json must equal each queued one, number
+# for number, apart from wall-clock metrics (`*/perf/*_time`, `*/perf/tokens_per_sec`).
 # Workers are started and idle before the clock starts (long-lived workers, as on a cluster); the
 # time is the coordinator's, from enqueueing to the sweep report. Starts its own redis-server on
 # port 16400 in a temp dir and stops everything it started at the end.
@@ -12,6 +13,16 @@ cd "$(dirname "$0")/.."
 if [ $# -gt 0 ]; then WORKERS=("$@"); else WORKERS=(1 2 3); fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/emrl-speedup-XXXX")"
 emrl() { node --import tsx apps/pipeline/src/main.ts "$@"; }
+# Prints "yes" when two sweep-summary.json files agree on every number except wall-clock ones.
+same_numbers() {
+  node -e '
+    const fs = require("fs");
+    const clock = (k) => /\/perf\/(.*_time|tokens_per_sec)$/.test(k);
+    const strip = (v) => Array.isArray(v) ? v.map(strip) : v && typeof v === "object"
+      ? Object.fromEntries(Object.entries(v).filter(([k]) => !clock(k)).map(([k, x]) => [k, strip(x)])) : v;
+    const [a, b] = process.argv.slice(1).map((f) => JSON.stringify(strip(JSON.parse(fs.readFileSync(f, "utf8")))));
+    console.log(a === b ? "yes" : "NO");' "$1" "$2"
+}
 cat > "$tmp/base.yaml" <<'YAML'
 name: speed-base
 model: { type: embedded }
@@ -54,7 +65,7 @@ for w in "${WORKERS[@]}"; do
   done
   start=$(date +%s.%N)
   emrl sweep "$tmp/grid.yaml" --queue "$url" --out "$tmp/queued$w" > "$tmp/coord$w.log" 2>&1
-  echo "$w worker(s): $(echo "$(date +%s.%N) - $start" | bc) s; summary.md equals the local sweep's: $(cmp -s "$tmp/local/summary.md" "$tmp/queued$w/summary.md" && echo yes || echo NO)"
+  echo "$w worker(s): $(echo "$(date +%s.%N) - $start" | bc) s; same numbers as the local sweep: $(same_numbers "$tmp/local/sweep-summary.json" "$tmp/queued$w/sweep-summary.json")"
   for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p" || true; done
 done
 echo "logs and outputs: $tmp"
