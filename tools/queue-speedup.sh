@@ -6,7 +6,8 @@
 # `emrl sweep -j 2` of the same grid whose sweep-summary.json must equal each queued one, number
 # for number, apart from wall-clock metrics (`*/perf/*_time`, `*/perf/tokens_per_sec`).
 # Workers are started and idle before the clock starts (long-lived workers, as on a cluster); the
-# time is the coordinator's, from enqueueing to the sweep report. Starts its own redis-server on
+# time is the coordinator's, from its start to the sweep report, and (in parentheses) from
+# enqueueing to the last cell's result, without the coordinator's startup and report rendering. Starts its own redis-server on
 # port 16400 in a temp dir and stops everything it started at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +66,8 @@ for w in "${WORKERS[@]}"; do
   done
   start=$(date +%s.%N)
   emrl sweep "$tmp/grid.yaml" --queue "$url" --out "$tmp/queued$w" > "$tmp/coord$w.log" 2>&1
-  echo "$w worker(s): $(echo "$(date +%s.%N) - $start" | bc) s; same numbers as the local sweep: $(same_numbers "$tmp/local/sweep-summary.json" "$tmp/queued$w/sweep-summary.json")"
+  cells=$(grep -o '[0-9.]* s after enqueueing' "$tmp/coord$w.log" | cut -d' ' -f1)
+  echo "$w worker(s): $(echo "$(date +%s.%N) - $start" | bc) s (cells done ${cells} s after enqueueing); same numbers as the local sweep: $(same_numbers "$tmp/local/sweep-summary.json" "$tmp/queued$w/sweep-summary.json")"
   for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p" || true; done
 done
 echo "logs and outputs: $tmp"

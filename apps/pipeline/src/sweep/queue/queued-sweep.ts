@@ -52,7 +52,9 @@ export async function runQueuedSweep(opts: {
     const n = await enqueueCells(queue, sweep, jobOpts);
     opts.onLog(`sweep ${sweep.name}: ${sweep.cells.length} cell(s) on ${opts.target.display}: ${n.added} enqueued, ${n.alreadyDone} already reported back${n.retried ? `, ${n.retried} failed one(s) retried` : ''}`);
     const requeue = async (): Promise<void> => void (await enqueueCells(queue, sweep, jobOpts));
+    const t0 = Date.now();
     const result = await followCells(queue, sweep, { pollMs: opts.pollMs ?? 1000, onLog: opts.onLog, requeue, stop: () => stop });
+    if (!result.interrupted) opts.onLog(`sweep ${sweep.name}: ${result.completed.length} done, ${result.failed.length} failed, ${((Date.now() - t0) / 1000).toFixed(1)} s after enqueueing`);
     return { ...result, dir: sweep.dir };
   } finally {
     process.off('SIGINT', onSignal);
