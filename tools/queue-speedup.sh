@@ -7,8 +7,8 @@
 # for number, apart from wall-clock metrics (`*/perf/*_time`, `*/perf/tokens_per_sec`).
 # Workers are started and idle before the clock starts (long-lived workers, as on a cluster); the
 # time is the coordinator's, from its start to the sweep report, and (in parentheses) from
-# enqueueing to the last cell's result, without the coordinator's startup and report rendering. Starts its own redis-server on
-# port 16400 in a temp dir and stops everything it started at the end.
+# enqueueing to the last cell's result, without the coordinator's startup and report rendering.
+# Starts its own redis-server on port 16400 in a temp dir and stops everything it started at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -gt 0 ]; then WORKERS=("$@"); else WORKERS=(1 2 3); fi
