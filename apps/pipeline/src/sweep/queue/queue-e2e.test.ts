@@ -108,7 +108,7 @@ describe('sweep --queue on a real Redis', () => {
     // Enqueueing the same sweep again is a no-op.
     const again = await coordinate(sweepFile('toy', `base: base.yaml\n${GRID}`), out);
     expect(again.completed.sort()).toEqual(IDS);
-    expect(coordinatorLog.at(-1) ?? '').toMatch(/0 enqueued, 4 already reported back|4 cell\(s\) on .*: 0 enqueued/);
+    expect(coordinatorLog.join('\n')).toMatch(/sweep toy: 4 cell\(s\) on redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: 0 enqueued, 4 already reported back/);
     // The password travelled only to Redis.
     const texts = [...coordinatorLog, ...workers.map((w) => w.output())];
     const walk = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
