@@ -58,7 +58,7 @@ for w in "${WORKERS[@]}"; do
   url="redis://127.0.0.1:16400/0?prefix=speed$w"
   pids=()
   for i in $(seq "$w"); do
-    emrl worker --queue "$url" --work-dir "$tmp/work$w" > "$tmp/worker$w-$i.log" 2>&1 &
+    node --import tsx apps/pipeline/src/main.ts worker --queue "$url" --work-dir "$tmp/work$w" > "$tmp/worker$w-$i.log" 2>&1 &
     pids+=($!)
   done
   for i in $(seq "$w"); do

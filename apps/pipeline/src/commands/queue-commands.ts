@@ -98,9 +98,14 @@ function registerWorker(program: Command, ctx: QueueCommandContext): void {
           onLog: ctx.err,
         });
         const stop = (): void => handle.stop();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        return handle.stopped;
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+        try {
+          return await handle.stopped;
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
       }),
     );
 }

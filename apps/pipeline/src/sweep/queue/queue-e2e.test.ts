@@ -183,6 +183,21 @@ describe('sweep --queue on a real Redis', () => {
     expect(await Promise.all(alive.map((w) => w.exited))).toEqual([130, 130]);
   });
 
+  it('SIGTERM stops a connected worker whose Redis went away (exit 130 within 20 s)', { timeout: 60_000 }, async () => {
+    const w = startWorker();
+    await w.waitFor(/waiting for cells/);
+    await new Promise((r) => setTimeout(r, 1500)); // connected and blocked waiting for a job
+    await redis.stop();
+    try {
+      await w.waitFor(/queue error/, 20_000);
+      w.child.kill('SIGTERM');
+      const code = await Promise.race([w.exited, new Promise<string>((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
+      expect(code).toBe(130);
+    } finally {
+      await redis.start();
+    }
+  });
+
   it('a worker on another code version refuses the cell and keeps serving; forged jobs never run; cancel removes a stale sweep', { timeout: 90_000 }, async () => {
     const old = startWorker(2000, { EMRL_CODE_VERSION: 'old-checkout' });
     await old.waitFor(/waiting for cells/);

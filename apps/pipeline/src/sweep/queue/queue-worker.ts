@@ -39,6 +39,7 @@ export interface QueueWorkerHandle {
 }
 
 const JOB_MARK = 'emrl-job-id';
+const STOP_GRACE_MS = 5000;
 
 /** The cell's run directory, checked to belong to this very job (config + code version). */
 function prepareRunDir(data: CellJobData, jobId: string, workDir: string): string {
@@ -148,14 +149,20 @@ export function startQueueWorker(opts: QueueWorkerOptions): QueueWorkerHandle {
   watchWorker(worker, me, running, opts.onLog);
   opts.onLog(`worker ${me}: waiting for cells on ${opts.target.display} (code version ${opts.version}, concurrency ${opts.concurrency})`);
 
-  const stopped = new Promise<number>((done) => worker.on('closed', () => done(stopping ? 130 : 0)));
+  let settle: (code: number) => void = () => {};
+  const stopped = new Promise<number>((done) => (settle = done));
+  worker.on('closed', () => settle(stopping ? 130 : 0));
   return {
     stopped,
     stop: () => {
-      if (stopping) return;
+      if (stopping) return settle(130); // a second signal does not wait
       stopping = true;
-      for (const p of running.values()) p.child.kill('SIGINT');
+      const cells = [...running.values()];
+      for (const p of cells) p.child.kill('SIGINT');
       void worker.close();
+      // With Redis unreachable close() waits for it forever: once the cells have saved their state,
+      // give it STOP_GRACE_MS and stop anyway (their locks expire and other workers retry them).
+      void Promise.all(cells.map((p) => p.exited)).then(() => setTimeout(() => settle(130), STOP_GRACE_MS).unref());
     },
   };
 }
