@@ -7,7 +7,8 @@ import { registerInitCommand } from './commands/init-command';
 import { registerMergeCommand } from './commands/merge-command';
 import { registerRunCommands } from './commands/run-commands';
 import { registerSingleStageCommands } from './commands/single-stage-commands';
-import { registerSweepCommands } from './commands/sweep-commands';
+import { registerQueueCommands } from './commands/queue-commands';
+import { queueContext, registerSweepCommands } from './commands/sweep-commands';
 
 export { EXIT, type CliOptions } from './commands/context';
 
@@ -25,6 +26,7 @@ export function createProgram(cli: CliOptions): { program: Command; exitCode: ()
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
   registerRunCommands(program, ctx);
   registerSweepCommands(program, ctx);
+  registerQueueCommands(program, queueContext(ctx));
   registerSingleStageCommands(program, ctx);
   registerInitCommand(program, ctx);
   registerDescribeCommands(program, ctx);

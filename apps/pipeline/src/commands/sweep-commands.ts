@@ -6,6 +6,12 @@ import { RunDir } from '../run-dir';
 import { isSweepDir, writeSweepReport } from '../sweep/sweep-report';
 import { runSweep } from '../sweep/run-sweep';
 import { EXIT, type CommandContext } from './context';
+import { queuedSweepAction, type QueueCommandContext, type QueuedSweepOptions } from './queue-commands';
+
+/** The queue commands' view of the CLI context. */
+export function queueContext(ctx: CommandContext): QueueCommandContext {
+  return { runtime: ctx.cli.runtime, out: ctx.out, err: ctx.err, guard: ctx.guard, ...(ctx.cli.sweepWorker ? { cellEntry: ctx.cli.sweepWorker } : {}) };
+}
 
 /** `emrl sweep` and `emrl report` (of a run or a sweep). */
 export function registerSweepCommands(program: Command, ctx: CommandContext): void {
@@ -19,9 +25,10 @@ export function registerSweepCommands(program: Command, ctx: CommandContext): vo
     .option('-j, --concurrency <n>', 'worker processes (default: the sweep file, else 1)')
     .addHelpText('after', '\nExamples:\n  emrl sweep --preset curriculum-ablation --concurrency 2\n  emrl sweep my-sweep.yaml --out runs/ablation   # rerun the same line to resume')
     .action(
-      ctx.guard(async (file: string | undefined, opts: { preset?: string; out?: string; runs: string; concurrency?: string }) => {
+      ctx.guard(async (file: string | undefined, opts: { preset?: string; out?: string; runs: string; concurrency?: string } & Partial<QueuedSweepOptions>) => {
         if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a sweep file or --preset curriculum-ablation']);
         const sweepFile = file ?? presetPath(opts.preset!);
+        if (opts.queue) return queuedSweepAction(sweepFile, opts as QueuedSweepOptions, queueContext(ctx));
         const result = await runSweep({
           file: sweepFile,
           registry: ctx.cli.runtime().registry,

@@ -7,6 +7,7 @@ import { loadRun } from '../report/load-run';
 import { meanStdSpec, renderSvg } from '../report/plots';
 import { markdownTable, summarizeRun } from '../report/summary';
 import { aggregateCells, cellMetrics, pairedComparisons, type GroupStats } from './aggregate';
+import { readCellResult, resultMetrics } from './queue/results';
 import { cellDir, isCellComplete, SWEEP_FILE, type SweepRecord } from './run-sweep';
 
 export function isSweepDir(dir: string): boolean {
@@ -24,6 +25,9 @@ export interface SweepSummary {
 export function summarizeSweep(dir: string): SweepSummary {
   const record = JSON.parse(readFileSync(join(dir, SWEEP_FILE), 'utf8')) as SweepRecord;
   const cells = record.cells.map((cell) => {
+    // A queued sweep's cells ran elsewhere: their metrics came back through the queue.
+    const queued = readCellResult(dir, cell.id);
+    if (queued) return { cell, complete: true, metrics: resultMetrics(queued) };
     const cdir = cellDir(dir, cell.id);
     const complete = isCellComplete(cdir);
     return { cell, complete, metrics: complete ? cellMetrics(summarizeRun(loadRun(cdir))) : {} };
