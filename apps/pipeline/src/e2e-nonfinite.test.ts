@@ -51,4 +51,17 @@ describe('a non-finite update stops the stage; resume with a lower lr', () => {
     const record = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { pipeline: { stages: Record<string, { lr: number }>[] } };
     expect(record.pipeline.stages[1]!['em']!.lr).toBe(1e-4);
   });
+
+  it.each([
+    ['grpo', 'grpo: { steps: 2, checkpointEvery: 1, promptsPerStep: 2, groupSize: 2, lr: 1.0e39 }', /stage "grpo": the updated model weights \(\d+ non-finite entries\) is NaN at step 1/],
+    ['compress', 'compress: { steps: 2, checkpointEvery: 1, prompts: 2, rollouts: 2, lr: 1.0e39 }', /stage "compress": the updated adapter "em-compress" \(\d+ non-finite entries\) is NaN at step 1/],
+  ])('a non-finite %s update fails the stage before its first checkpoint', async (kind, stage, pattern) => {
+    const dir = join(root, `blown-${kind}`);
+    const text = `name: nonfinite-${kind}\nmodel: { type: embedded }\ntask: { type: modchain }\nseed: 3\n${TINY_DIAGNOSTICS}\nstages:\n  - ${stage}\n`;
+    const config = parsePipelineConfig(parseConfigText(text, 'p.yaml'), 'p.yaml', runtime.registry);
+    const outcome = await executeRun((await startRun({ config, runtime, dir })).events);
+    expect(outcome.status).toBe('failed');
+    expect(outcome.status === 'failed' ? String((outcome.error as Error).message) : '').toMatch(pattern);
+    expect(existsSync(join(dir, 'checkpoints', kind, 'latest.json'))).toBe(false);
+  });
 });

@@ -66,6 +66,20 @@ async function readCheckpointJson<T>(file: string, schema: z.ZodType<T>, what: s
   return parsed.data;
 }
 
+/** The durable steps of a checkpoint write, in order (for kill-matrix tests). */
+export type CheckpointFailpoint = 'before-step-rename' | 'after-step-rename' | 'after-latest';
+let failpointHook: ((point: CheckpointFailpoint, path: string) => void) | null = null;
+
+/**
+ * Test-only: called synchronously at each durable step of saveTrainingCheckpoint, so a test can copy
+ * the run directory there (what a SIGKILL at that point leaves on disk). Returns the previous hook.
+ */
+export function setCheckpointFailpointHook(hook: ((point: CheckpointFailpoint, path: string) => void) | null): typeof failpointHook {
+  const prev = failpointHook;
+  failpointHook = hook;
+  return prev;
+}
+
 /** Variables of a trained adapter (not attached to the model yet), by stable name. */
 export const TRAINED_ADAPTER_FILE = 'trained-adapter.safetensors';
 
@@ -108,9 +122,12 @@ export async function saveTrainingCheckpoint(
   if (args.trainedAdapter) await writeSafetensors(join(tmp, TRAINED_ADAPTER_FILE), await tensorsToRaw(Object.fromEntries(args.trainedAdapter)));
   const state: TrainerState = { step: args.step, optimizer: hasOptimizer, pluginStates: args.pluginStates ?? {}, extra: args.extra ?? {} };
   await writeFileAtomic(join(tmp, 'trainer-state.json'), JSON.stringify(state, null, 2));
+  failpointHook?.('before-step-rename', tmp);
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
+  failpointHook?.('after-step-rename', final);
   await writeFileAtomic(join(dir, 'latest.json'), JSON.stringify({ step: args.step, path: stepDirName(args.step) }));
+  failpointHook?.('after-latest', join(dir, 'latest.json'));
   return { step: args.step, path: final };
 }
 
