@@ -5,7 +5,7 @@ import { writeRunReport } from '../report/run-report';
 import { RunDir } from '../run-dir';
 import { isSweepDir, writeSweepReport } from '../sweep/sweep-report';
 import { runSweep } from '../sweep/run-sweep';
-import { EXIT, type CommandContext } from './context';
+import { collect, EXIT, type CommandContext } from './context';
 import { queuedSweepAction, type QueueCommandContext, type QueuedSweepOptions } from './queue-commands';
 
 /** The queue commands' view of the CLI context. */
@@ -23,11 +23,13 @@ export function registerSweepCommands(program: Command, ctx: CommandContext): vo
     .option('-o, --out <dir>', 'sweep directory (default: <runs>/<name>)')
     .option('--runs <dir>', 'parent folder', 'runs')
     .option('-j, --concurrency <n>', 'worker processes (default: the sweep file, else 1)')
+    .option('-s, --set <key=value>', 'override an option in every cell, e.g. grpo.steps=5 (repeatable; local sweeps)', collect, [])
     .addHelpText('after', '\nExamples:\n  emrl sweep --preset curriculum-ablation --concurrency 2\n  emrl sweep my-sweep.yaml --out runs/ablation   # rerun the same line to resume')
     .action(
-      ctx.guard(async (file: string | undefined, opts: { preset?: string; out?: string; runs: string; concurrency?: string } & Partial<QueuedSweepOptions>) => {
+      ctx.guard(async (file: string | undefined, opts: { preset?: string; out?: string; runs: string; concurrency?: string } & Partial<QueuedSweepOptions> & { set?: string[] }) => {
         if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a sweep file or --preset curriculum-ablation']);
         const sweepFile = file ?? presetPath(opts.preset!);
+        if (opts.queue && opts.set?.length) throw new ConfigError('--set', ['--set applies to local sweeps; with --queue put the change in the sweep or base pipeline file (the job ids hash the resolved cells)']);
         if (opts.queue) return queuedSweepAction(sweepFile, opts as QueuedSweepOptions, queueContext(ctx));
         const result = await runSweep({
           file: sweepFile,
@@ -37,6 +39,7 @@ export function registerSweepCommands(program: Command, ctx: CommandContext): vo
           ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
           ...(ctx.cli.sweepWorker ? { workerEntry: ctx.cli.sweepWorker } : {}),
           onLog: err,
+          overrides: opts.set ?? [],
         });
         if (result.interrupted) {
           err(`sweep interrupted; rerun the same command with --out ${result.dir} to resume`);

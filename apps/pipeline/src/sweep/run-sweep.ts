@@ -1,9 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomicSync } from '../atomic-write';
+import { ConfigError } from '../config/config-error';
 import { parsePipelineConfig } from '../config/load-config';
+import { applyOverride, parseSetFlag } from '../config/overrides';
 import type { StageRegistry } from '../config/stage-registry';
 import { RunDir } from '../run-dir';
 import { expandSweep, loadSweepConfig, type SweepCell, type SweepConfig } from './sweep-config';
@@ -17,6 +19,8 @@ export interface SweepRecord {
   baseFile: string;
   config: SweepConfig;
   cells: SweepCell[];
+  /** `--set` overrides applied to every cell. */
+  overrides?: string[];
 }
 
 /** Message a worker receives: run (or resume) one cell's pipeline in `runDir`. */
@@ -57,14 +61,18 @@ export async function runSweep(opts: {
   concurrency?: number;
   workerEntry?: string;
   onLog?: (line: string) => void;
+  /** `--set key=value` overrides applied to every cell's pipeline (recorded in sweep.json). */
+  overrides?: readonly string[];
 }): Promise<SweepResult> {
   const { config, base, baseFile } = loadSweepConfig(opts.file);
-  const cells = expandSweep(config, base, opts.file);
+  const overrides = [...(opts.overrides ?? [])];
+  const cells = expandSweep(config, base, opts.file).map((c) => ({ ...c, pipeline: withOverrides(c.pipeline, overrides, opts.file) }));
   for (const c of cells) parsePipelineConfig(c.pipeline, `${opts.file} (cell ${c.id})`, opts.registry);
   const name = config.name ?? 'sweep';
   const dir = resolve(opts.dir ?? join(opts.root ?? 'runs', name));
   mkdirSync(join(dir, 'cells'), { recursive: true });
-  const record: SweepRecord = { name, sweepFile: resolve(opts.file), baseFile, config, cells };
+  checkSameOverrides(dir, overrides);
+  const record: SweepRecord = { name, sweepFile: resolve(opts.file), baseFile, config, cells, ...(overrides.length ? { overrides } : {}) };
   writeFileAtomicSync(join(dir, SWEEP_FILE), JSON.stringify(record, null, 2) + '\n');
 
   const log = opts.onLog ?? (() => {});
@@ -101,13 +109,17 @@ export async function runSweep(opts: {
       child.send(job);
       child.on('exit', (code) => {
         children.delete(child);
-        if (code === 0) result.ran.push(cell.id);
+        if (code === 0) {
+          result.ran.push(cell.id);
+          log(progressLine(name, result.ran.length + result.failed.length, todo.length, performance.now() - t0));
+        }
         else if (code === 130) result.interrupted = true;
         else result.failed.push({ id: cell.id, code });
         done();
       });
     });
   const queue = [...todo];
+  const t0 = performance.now();
   const lanes = Array.from({ length: Math.max(1, opts.concurrency ?? config.concurrency) }, async () => {
     for (let cell = queue.shift(); cell && !result.interrupted; cell = queue.shift()) await runCell(cell);
   });
@@ -121,3 +133,38 @@ export async function runSweep(opts: {
   return result;
 }
 
+
+/** `emrl sweep --set key=value`: the same override on every cell (a kind's options or a top-level key). */
+function withOverrides(pipeline: Record<string, unknown>, overrides: readonly string[], file: string): Record<string, unknown> {
+  let data = pipeline;
+  for (const flag of overrides) {
+    const { path, value } = parseSetFlag(flag);
+    const r = applyOverride(data, path, value);
+    if (!r.matched) throw new ConfigError('--set', [`"${path}": no stage of kind "${path.split('.')[0]}" in the cells of ${file} and not a top-level key`]);
+    data = r.data;
+  }
+  return data;
+}
+
+/** A sweep directory resumes only with the overrides it was started with (its complete cells used them). */
+function checkSameOverrides(dir: string, overrides: readonly string[]): void {
+  const file = join(dir, SWEEP_FILE);
+  if (!existsSync(file)) return;
+  const before = ((JSON.parse(readFileSync(file, 'utf8')) as { overrides?: string[] }).overrides ?? []).join(' ');
+  if (before !== overrides.join(' ')) {
+    throw new ConfigError('--set', [`${dir} was run with --set [${before || 'none'}], not [${overrides.join(' ') || 'none'}]; its complete cells would mix settings: use those overrides, or another --out`]);
+  }
+}
+
+/**
+ * `sweep <name>: 3/18 cells done, 41s elapsed, ETA 3m25s`: the wall time per finished cell so far
+ * (which already reflects the parallel lanes) times the cells left.
+ */
+export function progressLine(name: string, done: number, total: number, elapsedMs: number): string {
+  const fmt = (ms: number): string => {
+    const sec = Math.round(ms / 1000);
+    return sec >= 60 ? `${Math.floor(sec / 60)}m${String(sec % 60).padStart(2, '0')}s` : `${sec}s`;
+  };
+  const eta = done > 0 ? (elapsedMs / done) * (total - done) : 0;
+  return `sweep ${name}: ${done}/${total} cells done, ${fmt(elapsedMs)} elapsed${done > 0 && done < total ? `, ETA ${fmt(eta)}` : ''}`;
+}

@@ -130,3 +130,22 @@ describe('sweep', () => {
     expect(readdirSync(join(dir, 'cells')).every((c) => isCellComplete(join(dir, 'cells', c)))).toBe(true);
   });
 });
+
+describe('sweep --set and progress', () => {
+  it('applies --set to every cell, records it, logs progress with an ETA, and refuses a rerun with other overrides', async () => {
+    const root = writeSweep(0);
+    const dir = join(root, 'out');
+    const lines: string[] = [];
+    const r = await runSweep({ file: join(root, 'sweep.yaml'), registry: createFakeRegistry(), dir, workerEntry: WORKER, overrides: ['probe.temperatures=[0.5]'], onLog: (l) => lines.push(l) });
+    expect(r.failed).toEqual([]);
+    const record = JSON.parse(readFileSync(join(dir, 'sweep.json'), 'utf8')) as { overrides: string[]; cells: { pipeline: { stages: Record<string, { temperatures?: number[] }>[] } }[] };
+    expect(record.overrides).toEqual(['probe.temperatures=[0.5]']);
+    for (const c of record.cells) expect(c.pipeline.stages.find((s) => 'probe' in s)!['probe']!.temperatures).toEqual([0.5]);
+    const progress = lines.filter((l) => /^sweep toy: \d+\/6 cells done/.test(l));
+    expect(progress).toHaveLength(6);
+    expect(progress[0]).toMatch(/ETA \d+s$/);
+    expect(progress.at(-1)).toMatch(/^sweep toy: 6\/6 cells done, \d+s elapsed$/);
+    await expect(runSweep({ file: join(root, 'sweep.yaml'), registry: createFakeRegistry(), dir, workerEntry: WORKER })).rejects.toThrow(/was run with --set \[probe\.temperatures=\[0\.5\]\], not \[none\]/);
+    await expect(runSweep({ file: join(root, 'sweep.yaml'), registry: createFakeRegistry(), dir: join(root, 'o2'), workerEntry: WORKER, overrides: ['nokind.x=1'] })).rejects.toThrow(/"nokind\.x": no stage of kind "nokind"/);
+  });
+});
