@@ -5,7 +5,8 @@ import { aliasTableFor, type OptionAlias } from './trl-aliases';
 /** Notes on options whose names mislead (shown by `emrl describe`). */
 const FIELD_NOTES: Record<string, Record<string, string>> = {
   em: {
-    temperature: 'NOT a sampling temperature: the entropy temperature tau of the EM loss. The rollouts are sampled at sampleTemperature (what TRL calls temperature).',
+    entropyTemperature: 'NOT a sampling temperature: the entropy temperature tau of the EM loss. The rollouts are sampled at sampleTemperature (what TRL calls temperature).',
+    temperature: 'The old name of entropyTemperature (the EM loss tau), still accepted.',
     sampleTemperature: "The sampling temperature of the rollouts (TRL's temperature).",
   },
 };

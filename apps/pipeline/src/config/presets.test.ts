@@ -34,7 +34,7 @@ describe('presets', () => {
       steps: 10,
       rollouts: 64,
       sampleTemperature: 0.5,
-      temperature: 0.5,
+      entropyTemperature: 0.5,
       topP: 0.95,
       lr: 2e-5,
       weightDecay: 0.01,

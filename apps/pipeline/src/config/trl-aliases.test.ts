@@ -111,7 +111,8 @@ describe('emrl describe / JSON Schema', () => {
 
   it("describe em says which temperature is the entropy tau and which samples", () => {
     const text = describeStage('em', emStageFactory.schema);
-    expect(text).toMatch(/^temperature .*\n(.*\n)*? {4}NOT a sampling temperature: the entropy temperature tau/m);
+    expect(text).toMatch(/^entropyTemperature .*\n(.*\n)*? {4}NOT a sampling temperature: the entropy temperature tau/m);
+    expect(text).toMatch(/^temperature .*\n(.*\n)*? {4}The old name of entropyTemperature/m);
   });
 
   it('the JSON Schema accepts TRL aliases as properties and marks the stage blocks strict', () => {

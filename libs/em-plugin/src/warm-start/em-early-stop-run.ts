@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { streamSeed, type StageContext, type TaskExample } from '@emrl/rl-grpo';
 import { EarlyStopper, type StopDecision } from './early-stop';
 import { HELDOUT_SKEWNESS_SCOPE, measureHeldOutSignals, type HeldOutSignals } from './heldout-signals';
-import { emStopCriterion, type EmEarlyStopConfig, type EmStageConfig } from './em-stage-config';
+import { emEntropyTemperature, emStopCriterion, type EmEarlyStopConfig, type EmStageConfig } from './em-stage-config';
 import { WeightSnapshots } from './weight-snapshots';
 
 /** Early-stop state saved in checkpoints (trainer-state.json `extra.earlyStop`) so a resume replays it. */
@@ -39,7 +39,7 @@ export class EmEarlyStopRun {
   describe(): string {
     return (
       `early stop on ${this.config.signal} over ${this.examples.length} held-out ${this.config.split} prompt(s) x ${this.config.samples} samples ` +
-      `(skewness scope ${HELDOUT_SKEWNESS_SCOPE} on fixed responses; entropy at tau ${this.stage.temperature})`
+      `(skewness scope ${HELDOUT_SKEWNESS_SCOPE} on fixed responses; entropy at tau ${emEntropyTemperature(this.stage)})`
     );
   }
 
@@ -55,7 +55,7 @@ export class EmEarlyStopRun {
       samples: c.samples,
       sampleTemperature: c.sampleTemperature ?? this.stage.sampleTemperature,
       topP: this.stage.topP,
-      temperature: this.stage.temperature,
+      temperature: emEntropyTemperature(this.stage),
       maxNewTokens: this.stage.maxNewTokens ?? this.ctx.task.maxCompletionLength,
       seed: streamSeed(this.ctx.seed, this.stageId, 'heldout'),
       fixedResponses: this.responses ?? undefined,

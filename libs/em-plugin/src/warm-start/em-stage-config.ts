@@ -57,7 +57,8 @@ export const EmStageConfigSchema = z
     rollouts: z.number().int().positive().default(8).meta(d('Completions sampled per prompt per step (paper: 64).')),
     sampleTemperature: z.number().min(0).default(1).meta(d('Sampling temperature of the on-policy rollouts (paper: 0.5).')),
     topP: z.number().gt(0).max(1).default(1).meta(d('Nucleus sampling of the rollouts (paper: 0.95); 1 turns it off.')),
-    temperature: z.number().positive().default(0.5).meta(d('Entropy temperature tau: H of softmax(z / tau).')),
+    entropyTemperature: z.number().positive().optional().meta(d('Entropy temperature tau of the EM loss: H of softmax(z / tau); default 0.5 (the paper). Not a sampling temperature: the rollouts use sampleTemperature.')),
+    temperature: z.number().positive().optional().meta(d('Deprecated name of entropyTemperature (kept so older pipeline files run); give one of the two.')),
     pooling: z.enum(['token-mean', 'sequence-mean']).default('token-mean'),
     lastFraction: z.number().gt(0).max(1).optional().meta(d('Count only the last fraction of each response (RENT, arXiv 2505.22660).')),
     lr: z.number().positive().default(1e-4),
@@ -78,8 +79,18 @@ export const EmStageConfigSchema = z
     ),
     evalLimit: z.number().int().positive().default(100).meta(d('eval_accuracy uses the first N prompts of the test split.')),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.entropyTemperature !== undefined && c.temperature !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['temperature'], message: 'give entropyTemperature (the EM loss tau) or its old name temperature, not both' });
+    }
+  });
 export type EmStageConfig = z.infer<typeof EmStageConfigSchema>;
+
+/** The EM loss's entropy temperature tau of a stage config (entropyTemperature, its old name temperature, or 0.5). */
+export function emEntropyTemperature(c: Pick<EmStageConfig, 'entropyTemperature' | 'temperature'>): number {
+  return c.entropyTemperature ?? c.temperature ?? 0.5;
+}
 
 /** Resolves the EM prompts from config and earlier stages' results. */
 export function resolveEmPrompts(config: EmStageConfig, ctx: StageContext, stageId: string): TaskExample[] {

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { ByteTokenizer, packBatchArrays, toPackedBatch, type CausalLM } from '@emrl/lm';
 import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
 import { createTask, sampleGroups, streamSeed, waitForStageLoops, type Policy, type StageContext, type StageEvent } from '@emrl/rl-grpo';
-import { EmStage, EmStageConfigSchema, type EmStageConfig } from './em-stage';
+import { emEntropyTemperature, EmStage, EmStageConfigSchema, type EmStageConfig } from './em-stage';
 
 const task = createTask({ type: 'modchain', trainSize: 50, testSize: 20, probeSize: 8, maxOps: 2 });
 const tokenizer = new ByteTokenizer();
@@ -77,13 +77,13 @@ describe('EmStage', () => {
     const r = await sampleGroups({ ...p, model: initial }, task, [{ id: 'x', prompt: PROMPT, answer: '' }], c.rollouts, {
       temperature: c.sampleTemperature, topP: c.topP, topK: 0, maxNewTokens: 10, seed: streamSeed(7, 'em', 0, 'sample'),
     });
-    const before = jsEntropy(initial, r.promptIds, r.completionIds, c.temperature);
+    const before = jsEntropy(initial, r.promptIds, r.completionIds, emEntropyTemperature(c));
     const counts: number[] = [];
     const events = await run(new EmStage('em', c), { policy: p, task, seed: 7 });
     const ms = metricsOf(events);
     expect(ms).toHaveLength(5);
     expect(ms[0]!['loss']).toBeCloseTo(before, 4);
-    const after = jsEntropy(p.model, r.promptIds, r.completionIds, c.temperature);
+    const after = jsEntropy(p.model, r.promptIds, r.completionIds, emEntropyTemperature(c));
     expect(after).toBeLessThan(before * 0.9);
     expect(ms[4]!['loss']).toBeLessThan(ms[0]!['loss']!);
     const fin = finishedOf(events);
@@ -239,5 +239,15 @@ describe('EmStage evalEvery', () => {
     expect(off[0]).not.toHaveProperty('eval_accuracy');
     [plain, withEval].forEach((x) => x.model.dispose());
     initial.dispose();
+  });
+});
+
+describe('the EM stage names its two temperatures', () => {
+  it('entropyTemperature is the loss tau (default 0.5); temperature is its accepted old name; both at once is an error', () => {
+    expect(emEntropyTemperature(EmStageConfigSchema.parse({}))).toBe(0.5);
+    expect(emEntropyTemperature(EmStageConfigSchema.parse({ entropyTemperature: 0.7 }))).toBe(0.7);
+    expect(emEntropyTemperature(EmStageConfigSchema.parse({ temperature: 0.3 }))).toBe(0.3);
+    expect(() => EmStageConfigSchema.parse({ temperature: 0.3, entropyTemperature: 0.7 })).toThrow(/entropyTemperature .* or its old name temperature, not both/);
+    expect(EmStageConfigSchema.parse({}).sampleTemperature).toBe(1);
   });
 });

@@ -16,7 +16,7 @@ import {
 import { answerEntropy, majorityAnswer } from '../shared/answer-entropy';
 import { EmLossTerm } from '../regularizer/regularizer';
 import { EmMonitorHooks } from './em-monitor';
-import { EmStageConfigSchema, resolveEmPrompts, type EmStageConfig } from './em-stage-config';
+import { emEntropyTemperature, EmStageConfigSchema, resolveEmPrompts, type EmStageConfig } from './em-stage-config';
 
 export * from './em-stage-config';
 
@@ -71,11 +71,11 @@ export class EmStage implements Stage<EmStageConfig> {
           id: this.id,
           model: ctx.policy.model,
           sampler,
-          terms: [new EmLossTerm({ temperature: c.temperature, pooling: c.pooling, lastFraction: c.lastFraction, coef: { type: 'fixed', value: 1 } }, 'em')],
+          terms: [new EmLossTerm({ temperature: emEntropyTemperature(c), pooling: c.pooling, lastFraction: c.lastFraction, coef: { type: 'fixed', value: 1 } }, 'em')],
           parameters: modelParameters(ctx.policy.model),
           optimizer: { lr: c.lr, weightDecay: c.weightDecay, gradClip: c.gradClip, schedule: withTotalSteps(c.schedule, c.steps) },
           totalSteps: c.steps,
-          temperature: c.temperature,
+          temperature: emEntropyTemperature(c),
           hooks,
         });
         return { trainer, hooks, logs: [...(lora.log ? [lora.log] : []), `EM on ${prompts.length} prompt(s): ${prompts.map((p) => JSON.stringify(p.prompt)).join(', ')}`, ...hooks.describe()] };
