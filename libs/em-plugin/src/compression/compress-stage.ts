@@ -6,6 +6,7 @@ import {
   FrozenBatchSampler,
   streamSeed,
   Trainer,
+  stageCadence,
   trainingStage,
   type Stage,
   type StageContext,
@@ -78,11 +79,7 @@ export class CompressStage implements Stage<CompressStageConfig> {
     let adapter: CompressionAdapter | null = null;
     let mergeNote: string | null = null;
     return trainingStage({
-      stage: this.id,
-      kind: this.kind,
-      totalSteps: c.steps,
-      checkpointEvery: c.checkpointEvery,
-      checkpointMinutes: c.checkpointMinutes,
+      ...stageCadence(this, c),
       ctx,
       build: () => {
         if (model.getLogitsAdapter()) throw new Error(`stage "${this.id}": the model already has a logits adapter ("${model.getLogitsAdapter()!.name}"); remove it first`);

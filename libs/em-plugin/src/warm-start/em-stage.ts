@@ -6,6 +6,7 @@ import {
   prepareStageLora,
   streamSeed,
   Trainer,
+  stageCadence,
   trainingStage,
   type Stage,
   type StageContext,
@@ -39,12 +40,7 @@ export class EmStage implements Stage<EmStageConfig> {
     const c = this.config;
     let prompts: TaskExample[] = [];
     return trainingStage({
-      stage: this.id,
-      kind: this.kind,
-      totalSteps: c.steps,
-      logEvery: c.logEvery,
-      checkpointEvery: c.checkpointEvery,
-      checkpointMinutes: c.checkpointMinutes,
+      ...stageCadence(this, c),
       ctx,
       build: () => {
         prompts = resolveEmPrompts(c, ctx, this.id);

@@ -6,7 +6,7 @@ import { combineHooks } from '../stage-kit/hooks';
 import type { LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
 import type { Registry } from '../stage-kit/registry';
 import type { Stage, StageContext, StageEvent, StageFactory } from '../stage-kit/stage';
-import { trainingStage } from '../stage-kit/training-stage';
+import { stageCadence, trainingStage } from '../stage-kit/training-stage';
 import { prepareStageLora } from '../stage-kit/stage-lora';
 import type { Task } from '../tasks/task';
 import { modelParameters } from '../trainer/parameters';
@@ -101,12 +101,7 @@ export class GrpoStage implements Stage<GrpoConfig> {
   run(ctx: StageContext): Observable<StageEvent> {
     const c = this.config;
     return trainingStage({
-      stage: this.id,
-      kind: this.kind,
-      totalSteps: c.steps,
-      logEvery: c.logEvery,
-      checkpointEvery: c.checkpointEvery,
-      checkpointMinutes: c.checkpointMinutes,
+      ...stageCadence(this, c),
       ctx,
       build: () => {
         const lora = prepareStageLora(ctx.policy.model, c.lora, { seed: ctx.seed, stageId: this.id });

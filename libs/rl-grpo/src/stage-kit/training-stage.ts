@@ -31,6 +31,14 @@ export interface TrainingStageSpec {
   result?(): Record<string, unknown>;
 }
 
+/** The step and checkpoint cadence of a training stage, from its id, kind and config. */
+export function stageCadence(
+  stage: { id: string; kind: string },
+  c: { steps: number; logEvery?: number; checkpointEvery: number; checkpointMinutes?: number },
+): Pick<TrainingStageSpec, 'stage' | 'kind' | 'totalSteps' | 'logEvery' | 'checkpointEvery' | 'checkpointMinutes'> {
+  return { stage: stage.id, kind: stage.kind, totalSteps: c.steps, logEvery: c.logEvery, checkpointEvery: c.checkpointEvery, checkpointMinutes: c.checkpointMinutes };
+}
+
 /**
  * The one runner of every training stage (GRPO, the EM warm start, compression): builds the
  * trainer, resumes it from the stage's latest checkpoint (weights, optimizer moments, term and hook
