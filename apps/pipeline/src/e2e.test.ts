@@ -59,7 +59,7 @@ describe('emrl run: em-warmstart on the embedded model (child process, real stag
     expect(record.versions.packages['@tensorflow/tfjs-core']).toBe('4.22.0');
     // Every default is filled in, so the file alone reproduces the run.
     const em = (record.pipeline['stages'] as Record<string, Record<string, unknown>>[])[1]!['em']!;
-    expect(em).toMatchObject({ steps: 3, rollouts: 4, lr: 1e-4, temperature: 0.5 });
+    expect(em).toMatchObject({ steps: 3, rollouts: 4, lr: 1e-4, entropyTemperature: 0.5 });
   });
 
   it('events.jsonl has a DiagnosticsRecord at the start and after every stage', () => {
