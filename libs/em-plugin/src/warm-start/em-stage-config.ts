@@ -84,11 +84,13 @@ export const EmStageConfigSchema = z
     if (c.entropyTemperature !== undefined && c.temperature !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['temperature'], message: 'give entropyTemperature (the EM loss tau) or its old name temperature, not both' });
     }
-  });
-export type EmStageConfig = z.infer<typeof EmStageConfigSchema>;
+  })
+  // The resolved config names tau once, under its new name, filled in (config.json reproduces the run).
+  .transform(({ temperature, ...c }) => ({ ...c, entropyTemperature: c.entropyTemperature ?? temperature ?? 0.5 }));
+export type EmStageConfig = z.output<typeof EmStageConfigSchema>;
 
 /** The EM loss's entropy temperature tau of a stage config (entropyTemperature, its old name temperature, or 0.5). */
-export function emEntropyTemperature(c: Pick<EmStageConfig, 'entropyTemperature' | 'temperature'>): number {
+export function emEntropyTemperature(c: { entropyTemperature?: number; temperature?: number }): number {
   return c.entropyTemperature ?? c.temperature ?? 0.5;
 }
 

@@ -247,6 +247,11 @@ describe('the EM stage names its two temperatures', () => {
     expect(emEntropyTemperature(EmStageConfigSchema.parse({}))).toBe(0.5);
     expect(emEntropyTemperature(EmStageConfigSchema.parse({ entropyTemperature: 0.7 }))).toBe(0.7);
     expect(emEntropyTemperature(EmStageConfigSchema.parse({ temperature: 0.3 }))).toBe(0.3);
+    // The resolved config names tau once, under the new name, so config.json re-parses to the same run.
+    const resolved = EmStageConfigSchema.parse({ temperature: 0.3 });
+    expect(resolved).toMatchObject({ entropyTemperature: 0.3 });
+    expect('temperature' in resolved).toBe(false);
+    expect(EmStageConfigSchema.parse(JSON.parse(JSON.stringify(resolved)))).toEqual(resolved);
     expect(() => EmStageConfigSchema.parse({ temperature: 0.3, entropyTemperature: 0.7 })).toThrow(/entropyTemperature .* or its old name temperature, not both/);
     expect(EmStageConfigSchema.parse({}).sampleTemperature).toBe(1);
   });
