@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { EMPTY, type Observable } from 'rxjs';
 import { ConfigError } from './config/config-error';
 import { createStages, parsePipelineConfig, resolveConfig } from './config/load-config';
-import { applyOverride, parseSetFlag } from './config/overrides';
+import { applySetFlags } from './config/overrides';
 import type { PipelineConfig } from './config/pipeline-schema';
 import type { PipelineEvent } from './pipeline-events';
 import { buildRunRecord } from './run-record';
@@ -67,14 +67,7 @@ export async function startRun(opts: { config: PipelineConfig; runtime: Pipeline
  */
 function withResumeOverrides(runDir: RunDir, record: RunRecord, overrides: readonly string[], registry: PipelineRuntime['registry']): PipelineConfig {
   const file = join(runDir.dir, CONFIG_FILE);
-  let data = record.pipeline;
-  for (const flag of overrides) {
-    const { path, value } = parseSetFlag(flag);
-    const r = applyOverride(data, path, value);
-    if (!r.matched) throw new ConfigError('--set', [`"${path}": no stage of kind "${path.split('.')[0]}" in ${file} and not a top-level key`]);
-    data = r.data;
-  }
-  const config = parsePipelineConfig(data, file, registry);
+  const config = parsePipelineConfig(applySetFlags(record.pipeline, overrides, file), file, registry);
   if (overrides.length > 0) runDir.writeConfig({ ...record, pipeline: resolveConfig(config) as unknown as Record<string, unknown> });
   return config;
 }

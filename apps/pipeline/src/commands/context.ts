@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../config/config-error';
 import { parsePipelineConfig, readPipelineFile } from '../config/load-config';
-import { applyOverride, parseSetFlag } from '../config/overrides';
+import { applyOverride, applySetFlags } from '../config/overrides';
 import type { PipelineConfig } from '../config/pipeline-schema';
 import { listPresets, presetPath, SWEEP_PRESETS } from '../config/presets';
 import { shortcutOverrides } from '../cli-shortcuts';
@@ -110,12 +110,7 @@ export function loadPipeline(file: string | undefined, opts: { preset?: string; 
   const path = file ?? presetPath(opts.preset!);
   let data = readPipelineFile(path) as Record<string, unknown>;
   for (const { path: key, value } of shortcutOverrides(opts, opts.command)) data = applyOverride(data, key, value).data;
-  for (const flag of opts.set ?? []) {
-    const { path: key, value } = parseSetFlag(flag);
-    const r = applyOverride(data, key, value);
-    if (!r.matched) throw new ConfigError('--set', [`"${key}": no stage of kind "${key.split('.')[0]}" in ${path} and not a top-level key`]);
-    data = r.data;
-  }
+  data = applySetFlags(data, opts.set ?? [], path);
   // diagnose runs no stage: its cross-stage checks (e.g. a JSONL task without a train split) do not apply.
   if (opts.withoutStages) data = { ...data, stages: [] };
   return parsePipelineConfig(data, path, runtime.registry);

@@ -58,3 +58,18 @@ export function parseSetFlag(flag: string): { path: string; value: unknown } {
   }
   return { path: flag.slice(0, eq), value };
 }
+
+/**
+ * Applies CLI `--set key=value` flags in order. A key that names neither a stage kind of the
+ * pipeline nor a top-level key is an error naming `where` (the file the flags apply to).
+ */
+export function applySetFlags(pipeline: Record<string, unknown>, flags: readonly string[], where: string): Record<string, unknown> {
+  let data = pipeline;
+  for (const flag of flags) {
+    const { path, value } = parseSetFlag(flag);
+    const r = applyOverride(data, path, value);
+    if (!r.matched) throw new ConfigError('--set', [`"${path}": no stage of kind "${path.split('.')[0]}" in ${where} and not a top-level key`]);
+    data = r.data;
+  }
+  return data;
+}

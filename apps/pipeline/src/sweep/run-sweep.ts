@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomicSync } from '../atomic-write';
 import { ConfigError } from '../config/config-error';
 import { parsePipelineConfig } from '../config/load-config';
-import { applyOverride, parseSetFlag } from '../config/overrides';
+import { applySetFlags } from '../config/overrides';
 import type { StageRegistry } from '../config/stage-registry';
 import { RunDir } from '../run-dir';
 import { expandSweep, loadSweepConfig, type SweepCell, type SweepConfig } from './sweep-config';
@@ -66,7 +66,7 @@ export async function runSweep(opts: {
 }): Promise<SweepResult> {
   const { config, base, baseFile } = loadSweepConfig(opts.file);
   const overrides = [...(opts.overrides ?? [])];
-  const cells = expandSweep(config, base, opts.file).map((c) => ({ ...c, pipeline: withOverrides(c.pipeline, overrides, opts.file) }));
+  const cells = expandSweep(config, base, opts.file).map((c) => ({ ...c, pipeline: applySetFlags(c.pipeline, overrides, `the cells of ${opts.file}`) }));
   for (const c of cells) parsePipelineConfig(c.pipeline, `${opts.file} (cell ${c.id})`, opts.registry);
   const name = config.name ?? 'sweep';
   const dir = resolve(opts.dir ?? join(opts.root ?? 'runs', name));
@@ -133,18 +133,6 @@ export async function runSweep(opts: {
   return result;
 }
 
-
-/** `emrl sweep --set key=value`: the same override on every cell (a kind's options or a top-level key). */
-function withOverrides(pipeline: Record<string, unknown>, overrides: readonly string[], file: string): Record<string, unknown> {
-  let data = pipeline;
-  for (const flag of overrides) {
-    const { path, value } = parseSetFlag(flag);
-    const r = applyOverride(data, path, value);
-    if (!r.matched) throw new ConfigError('--set', [`"${path}": no stage of kind "${path.split('.')[0]}" in the cells of ${file} and not a top-level key`]);
-    data = r.data;
-  }
-  return data;
-}
 
 /** A sweep directory resumes only with the overrides it was started with (its complete cells used them). */
 function checkSameOverrides(dir: string, overrides: readonly string[]): void {
