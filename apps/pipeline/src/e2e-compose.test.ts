@@ -11,7 +11,7 @@ import { parseConfigText, parsePipelineConfig } from './config/load-config';
 import { executeRun } from './execute';
 import { RunDir } from './run-dir';
 import { resumeRun, startRun } from './runner';
-import { deterministicEvents, deterministicMetrics, TINY_DIAGNOSTICS } from './testing/e2e-helpers';
+import { deterministicEvents, deterministicMetrics, TINY_DIAGNOSTICS, interruptAfterCheckpoint } from './testing/e2e-helpers';
 import { wireRuntime } from './wiring';
 
 const CONFIG = `name: compose-e2e
@@ -40,20 +40,7 @@ async function weightsOf(stepDir: string): Promise<Map<string, number[]>> {
 /** Runs until `stage` writes its step-`step` checkpoint, stops like Ctrl-C, then resumes to the end. */
 async function interruptAndResume(dir: string, stage: string, step: number): Promise<string[]> {
   const first = await startRun({ config, runtime, dir });
-  await new Promise<void>((done, fail) => {
-    const sub = first.events.subscribe({
-      next: (e) => {
-        if (e.type === 'checkpoint' && e.stage === stage && e.step === step) {
-          setImmediate(() => {
-            sub.unsubscribe();
-            done();
-          });
-        }
-      },
-      error: fail,
-      complete: () => fail(new Error('the run completed before it was interrupted')),
-    });
-  });
+  await interruptAfterCheckpoint(first.events, stage, step);
   expect(RunDir.open(dir).readState()!.interrupted).toBe(true);
   const resumed = await resumeRun({ dir, runtime });
   const seen: string[] = [];

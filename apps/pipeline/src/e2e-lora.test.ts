@@ -13,7 +13,7 @@ import { parseConfigText, parsePipelineConfig } from './config/load-config';
 import { executeRun } from './execute';
 import { RunDir } from './run-dir';
 import { resumeRun, startRun } from './runner';
-import { deterministicMetrics, emrlInProcess, spawnEmrl, TINY_QWEN2, waitForEvent } from './testing/e2e-helpers';
+import { deterministicMetrics, emrlInProcess, spawnEmrl, TINY_QWEN2, waitForEvent, interruptAfterCheckpoint } from './testing/e2e-helpers';
 import { loadPolicyFromDir, wireRuntime } from './wiring';
 
 const LORA = '{ r: 2, alpha: 4, targetModules: [q_proj, v_proj, down_proj] }';
@@ -121,20 +121,7 @@ describe('LoRA stages in a pipeline (tiny Qwen2)', () => {
   it('unsubscribing inside the LoRA grpo stage after its step-2 checkpoint, then resuming, equals the straight run', async () => {
     const dir = join(root, 'unsubscribed');
     const first = await startRun({ config: parse(CONFIG), runtime, dir });
-    await new Promise<void>((done, fail) => {
-      const sub = first.events.subscribe({
-        next: (e) => {
-          if (e.type === 'checkpoint' && e.stage === 'grpo' && e.step === 2) {
-            setImmediate(() => {
-              sub.unsubscribe();
-              done();
-            });
-          }
-        },
-        error: fail,
-        complete: () => fail(new Error('the run completed before it was interrupted')),
-      });
-    });
+    await interruptAfterCheckpoint(first.events, 'grpo', 2);
     expect(RunDir.open(dir).readState()!.stages.map((s) => s.status)).toEqual(['completed', 'running', 'pending']);
     const resumed = await resumeRun({ dir, runtime });
     const seen: string[] = [];

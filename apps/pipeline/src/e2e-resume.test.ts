@@ -10,7 +10,7 @@ import { parseConfigText, parsePipelineConfig } from './config/load-config';
 import { executeRun } from './execute';
 import { RunDir } from './run-dir';
 import { resumeRun, startRun } from './runner';
-import { deterministicEvents, deterministicMetrics, spawnEmrl, TINY_DIAGNOSTICS, waitForEvent } from './testing/e2e-helpers';
+import { deterministicEvents, deterministicMetrics, spawnEmrl, TINY_DIAGNOSTICS, waitForEvent, interruptAfterCheckpoint } from './testing/e2e-helpers';
 import { wireRuntime } from './wiring';
 
 const CONFIG = `name: resume-e2e
@@ -53,21 +53,7 @@ describe('resume with real stages (embedded model)', () => {
   it('unsubscribing after the GRPO step-2 checkpoint, then resuming, equals the straight run', async () => {
     const dir = join(root, 'unsubscribed');
     const first = await startRun({ config, runtime, dir });
-    await new Promise<void>((done, fail) => {
-      const sub = first.events.subscribe({
-        next: (e) => {
-          if (e.type === 'checkpoint' && e.stage === 'grpo' && e.step === 2) {
-            // Stop like Ctrl-C: after the current step, with the state written.
-            setImmediate(() => {
-              sub.unsubscribe();
-              done();
-            });
-          }
-        },
-        error: fail,
-        complete: () => fail(new Error('the run completed before it was interrupted')),
-      });
-    });
+    await interruptAfterCheckpoint(first.events, 'grpo', 2);
     const state = RunDir.open(dir).readState()!;
     expect(state.interrupted).toBe(true);
     expect(state.stages.map((s) => s.status)).toEqual(['completed', 'running', 'pending']);

@@ -16,7 +16,7 @@ import { StageRegistry } from './config/stage-registry';
 import { builtinStageFactories } from './wiring';
 import { metricsCsv, normalizedEvents } from './testing/compare';
 import { applyCorruptOp, type CorruptOp } from './testing/corrupt-ops';
-import { interruptedFakeRun, resumeFakeRun, straightFakeRun } from './testing/fake-runs';
+import { interruptedFakeRun, resumeFakeRun, straightFakeRun, writeRealCheckpointLayout } from './testing/fake-runs';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/reliability', import.meta.url));
 const JSONL = fileURLToPath(new URL('../../../libs/rl-grpo/fixtures/math-small.jsonl', import.meta.url));
@@ -104,17 +104,6 @@ describe('corrupt model, tokenizer, task and optimizer files', () => {
 
 type RunOp = CorruptOp | { relocate: 'mv' | 'cp' } | { legacyPaths: string } | { lock: 'dead' | 'garbled' | 'other-host' | 'live' } | { tempFiles: true };
 
-/** The files of an @emrl/rl-grpo training checkpoint in the fake train stage's checkpoint folders. */
-function addRealLayout(dir: string): void {
-  for (const step of [2, 4]) {
-    const ck = join(dir, `checkpoints/train/step-${step}`);
-    writeFileSync(join(ck, 'trainer-state.json'), JSON.stringify({ step, pluginStates: {}, extra: {} }));
-    writeFileSync(join(ck, 'config.json'), '{}');
-    writeFileSync(join(ck, 'model.safetensors'), '');
-    writeFileSync(join(ck, 'optimizer.safetensors'), '');
-  }
-  writeFileSync(join(dir, 'checkpoints/train/latest.json'), JSON.stringify({ step: 4, path: 'step-4' }));
-}
 
 /** Applies one run op; returns the directory to resume (relocation changes it). */
 function applyRunOp(dir: string, op: RunOp): string {
@@ -168,7 +157,7 @@ describe('damaged run directories', () => {
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     let dir = join(work, c.name);
     await interruptedFakeRun(dir);
-    if (c.realLayout) addRealLayout(dir);
+    if (c.realLayout) writeRealCheckpointLayout(dir);
     for (const op of c.ops) dir = applyRunOp(dir, op);
     await expectOutcome(c, async () => {
       await resumeFakeRun(dir);

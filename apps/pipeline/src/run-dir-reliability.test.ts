@@ -8,7 +8,7 @@ import { releaseRunLock } from './run-lock';
 import { fromRunRelative, toRunRelative } from './run-paths';
 import { removeStaleTempFiles, tempOwnerPid } from './run-temp-files';
 import { metricsCsv, normalizedEvents } from './testing/compare';
-import { interruptedFakeRun, resumeFakeRun, straightFakeRun } from './testing/fake-runs';
+import { interruptedFakeRun, resumeFakeRun, straightFakeRun, writeRealCheckpointLayout } from './testing/fake-runs';
 
 const root = mkdtempSync(join(tmpdir(), 'emrl-reldir-'));
 const ref = join(root, 'ref');
@@ -123,14 +123,7 @@ describe('training checkpoints seen from the app (latest.json, trainer-state.jso
   /** A partial run whose train checkpoints look like @emrl/rl-grpo ones (trainer-state, weights, optimizer, latest.json). */
   async function realLayout(name: string): Promise<string> {
     const dir = await partial(name);
-    for (const step of [2, 4]) {
-      const ck = join(dir, `checkpoints/train/step-${step}`);
-      writeFileSync(join(ck, 'trainer-state.json'), JSON.stringify({ step, pluginStates: {}, extra: {} }));
-      writeFileSync(join(ck, 'config.json'), '{}');
-      writeFileSync(join(ck, 'model.safetensors'), '');
-      writeFileSync(join(ck, 'optimizer.safetensors'), '');
-    }
-    writeFileSync(join(dir, 'checkpoints/train/latest.json'), JSON.stringify({ step: 4, path: 'step-4' }));
+    writeRealCheckpointLayout(dir);
     return dir;
   }
   const check = (dir: string): RunDir => {

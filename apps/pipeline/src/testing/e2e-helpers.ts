@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../cli';
-import { LIFECYCLE_EVENT_TYPES } from '../pipeline-events';
+import type { Observable } from 'rxjs';
+import { LIFECYCLE_EVENT_TYPES, type PipelineEvent } from '../pipeline-events';
 import { RunDir } from '../run-dir';
 import { parseCsv } from '../metrics-csv';
 import { wireRuntime } from '../wiring';
@@ -90,4 +91,25 @@ export function deterministicEvents(dir: string): unknown[] {
     .readEvents()
     .filter((e) => !(LIFECYCLE_EVENT_TYPES as readonly string[]).includes(String(e['type'])) && e['type'] !== 'log' && e['type'] !== 'progress')
     .map((e) => JSON.parse(JSON.stringify(e, (k, v: unknown) => (VOLATILE_KEYS.has(k) || isVolatileMetric(k) ? undefined : v))) as unknown);
+}
+
+/**
+ * Runs `events` until `stage` emits its step-`step` checkpoint, then unsubscribes like Ctrl-C (after
+ * the current step, with the state written). Fails if the run completes or errors first.
+ */
+export function interruptAfterCheckpoint(events: Observable<PipelineEvent>, stage: string, step: number): Promise<void> {
+  return new Promise<void>((done, fail) => {
+    const sub = events.subscribe({
+      next: (e) => {
+        if (e.type === 'checkpoint' && e.stage === stage && e.step === step) {
+          setImmediate(() => {
+            sub.unsubscribe();
+            done();
+          });
+        }
+      },
+      error: fail,
+      complete: () => fail(new Error('the run completed before it was interrupted')),
+    });
+  });
 }

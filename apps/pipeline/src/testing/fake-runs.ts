@@ -1,5 +1,7 @@
 // Test-only: straight, interrupted and resumed runs of a small fake pipeline (count stages with
 // checkpoints), in this process, for run-directory reliability tests and the damaged-run corpus.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { lastValueFrom, takeWhile, toArray } from 'rxjs';
 import type { Stage } from '@emrl/rl-grpo';
 import type { PipelineEvent } from '../pipeline-events';
@@ -66,4 +68,19 @@ export async function resumeFakeRun(dir: string): Promise<{ events: PipelineEven
   } finally {
     releaseRunLock(runDir.dir);
   }
+}
+
+/**
+ * Gives the fake train stage's checkpoint folders (steps 2 and 4) the files of an @emrl/rl-grpo
+ * training checkpoint: trainer-state.json, config.json, model and optimizer files, latest.json.
+ */
+export function writeRealCheckpointLayout(dir: string): void {
+  for (const step of [2, 4]) {
+    const ck = join(dir, `checkpoints/train/step-${step}`);
+    writeFileSync(join(ck, 'trainer-state.json'), JSON.stringify({ step, pluginStates: {}, extra: {} }));
+    writeFileSync(join(ck, 'config.json'), '{}');
+    writeFileSync(join(ck, 'model.safetensors'), '');
+    writeFileSync(join(ck, 'optimizer.safetensors'), '');
+  }
+  writeFileSync(join(dir, 'checkpoints/train/latest.json'), JSON.stringify({ step: 4, path: 'step-4' }));
 }

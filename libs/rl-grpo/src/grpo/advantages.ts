@@ -37,7 +37,9 @@ export interface Advantages {
 /** torch.isclose(std, 0) with its default atol 1e-8 (rtol is irrelevant against 0). */
 const ZERO_STD_ATOL = 1e-8;
 
-function mean(xs: readonly number[]): number {
+/** Mean; 0 for no values (a metric of an empty batch). */
+export function mean(xs: readonly number[]): number {
+  if (xs.length === 0) return 0;
   let s = 0;
   for (const x of xs) s += x;
   return s / xs.length;

@@ -3,7 +3,7 @@ import type { Policy } from '../policy';
 import { makeRandom, sampleIndices, streamSeed } from '../seed';
 import type { Task, TaskExample } from '../tasks/task';
 import type { Sampler, TrainBatch } from '../trainer/sampler';
-import { computeAdvantages, filterZeroStdGroups, type AdvantageScale } from './advantages';
+import { computeAdvantages, filterZeroStdGroups, mean, unbiasedStd as std, type AdvantageScale } from './advantages';
 import { scoreCompletions, type RewardInput, type ScoredCompletions, type WeightedReward } from './rewards';
 import { sampleGroups, type Rollouts } from './rollout';
 
@@ -28,14 +28,6 @@ export interface GroupSamplerOptions {
   /** Exclude completions that hit maxNewTokens from the loss (TRL mask_truncated_completions). */
   maskTruncatedCompletions: boolean;
   totalSteps: number;
-}
-
-const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-
-function std(xs: readonly number[]): number {
-  if (xs.length < 2) return 0;
-  const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
 }
 
 /** Concatenates rollouts of several sampling rounds (dynamic sampling refills). */

@@ -1,4 +1,5 @@
 import { packBatchArrays } from '@emrl/lm';
+import { mean } from '../grpo/advantages';
 import { sampleGroups, type Rollouts, type SamplingOptions } from '../grpo/rollout';
 import type { Policy } from '../policy';
 import type { Task, TaskExample } from '../tasks/task';
@@ -16,8 +17,6 @@ export interface PromptSamplerOptions {
   /** Extra metrics of a step's completions (e.g. answer entropy). */
   metricsOf?: (rollouts: Rollouts) => Record<string, number>;
 }
-
-const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
 /** On-policy rollouts of fixed prompts, fresh every step: the EM warm start's sampler. */
 export class PromptSampler implements Sampler {

@@ -116,9 +116,9 @@ export class Trainer {
     const parts = await this.score(batch, step);
     const sums = new MetricSums();
     const lr = this.lrAt(step);
+    const iterations = o.iterations ?? 1;
     let gradNorm = 0;
     try {
-      const iterations = o.iterations ?? 1;
       for (let iter = 0; iter < iterations; iter++) {
         const grads = this.backward(batch, parts, step, sums);
         gradNorm = this.apply(grads, lr, step);
@@ -127,7 +127,6 @@ export class Trainer {
       for (const t of this.terms) t.release?.();
       releaseMicroBatches(parts, batch);
     }
-    const iterations = o.iterations ?? 1;
     const metrics: Record<string, number> = { ...batch.metrics };
     for (const [k, v] of Object.entries(sums.sums)) metrics[k] = v / iterations;
     metrics['grad_norm'] = gradNorm;
