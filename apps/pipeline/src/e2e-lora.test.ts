@@ -13,7 +13,7 @@ import { parseConfigText, parsePipelineConfig } from './config/load-config';
 import { executeRun } from './execute';
 import { RunDir } from './run-dir';
 import { resumeRun, startRun } from './runner';
-import { deterministicMetrics, emrlInProcess, spawnEmrl, TINY_QWEN2, waitForEvent, interruptAfterCheckpoint } from './testing/e2e-helpers';
+import { deterministicMetrics, emrlInProcess, spawnEmrl, TINY_QWEN2, waitForCheckpointState, interruptAfterCheckpoint } from './testing/e2e-helpers';
 import { loadPolicyFromDir, wireRuntime } from './wiring';
 
 const LORA = '{ r: 2, alpha: 4, targetModules: [q_proj, v_proj, down_proj] }';
@@ -139,7 +139,7 @@ describe('LoRA stages in a pipeline (tiny Qwen2)', () => {
     const dir = join(root, 'killed');
     const first = await spawnEmrl(['run', file, '--out', dir, '--no-report'], {
       via: 'main',
-      onSpawn: (kill) => void waitForEvent(dir, ['"type":"checkpoint"', '"stage":"grpo"', '"step":2']).then(() => kill('SIGKILL')),
+      onSpawn: (kill) => void waitForCheckpointState(dir, 'grpo', 2).then(() => kill('SIGKILL')),
     });
     expect(first.signal).toBe('SIGKILL');
     expect(RunDir.open(dir).readState()!.stages.map((s) => s.status)).toEqual(['completed', 'running', 'pending']);

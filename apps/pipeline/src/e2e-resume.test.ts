@@ -10,7 +10,7 @@ import { parseConfigText, parsePipelineConfig } from './config/load-config';
 import { executeRun } from './execute';
 import { RunDir } from './run-dir';
 import { resumeRun, startRun } from './runner';
-import { deterministicEvents, deterministicMetrics, spawnEmrl, TINY_DIAGNOSTICS, waitForEvent, interruptAfterCheckpoint } from './testing/e2e-helpers';
+import { deterministicEvents, deterministicMetrics, spawnEmrl, TINY_DIAGNOSTICS, waitForCheckpointState, waitForEvent, interruptAfterCheckpoint } from './testing/e2e-helpers';
 import { wireRuntime } from './wiring';
 
 const CONFIG = `name: resume-e2e
@@ -109,8 +109,8 @@ describe('resume with real stages (embedded model)', () => {
     const dir = join(root, 'killed');
     const first = await spawnEmrl(['run', file, '--out', dir, '--no-report'], {
       via: 'main',
-      // After grpo's step-2 checkpoint: step 3 is then in flight (or done) when the process dies.
-      onSpawn: (kill) => void waitForEvent(dir, ['"type":"checkpoint"', '"stage":"grpo"', '"step":2']).then(() => kill('SIGKILL')),
+      // After grpo's step-2 checkpoint is recorded in stage-state.json: step 3 is then in flight (or done) when the process dies.
+      onSpawn: (kill) => void waitForCheckpointState(dir, 'grpo', 2).then(() => kill('SIGKILL')),
     });
     expect(first.signal).toBe('SIGKILL');
     const state = RunDir.open(dir).readState()!;

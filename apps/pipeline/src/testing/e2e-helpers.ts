@@ -73,6 +73,26 @@ export async function waitForEvent(dir: string, fragments: string[], timeoutMs =
   }
 }
 
+/**
+ * Waits until stage-state.json records `stage`'s step-`step` checkpoint. (Its event reaches
+ * events.jsonl a moment before the state is saved; a kill in between is a legal crash whose resume
+ * redoes the stage from its start, so tests that expect "resumed after step N" wait for this.)
+ */
+export async function waitForCheckpointState(dir: string, stage: string, step: number, timeoutMs = 120_000): Promise<void> {
+  const file = join(dir, 'stage-state.json');
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      const state = JSON.parse(readFileSync(file, 'utf8')) as { stages?: { id: string; lastCheckpoint?: { step: number } }[] };
+      if (state.stages?.some((s) => s.id === stage && s.lastCheckpoint?.step === step)) return;
+    } catch {
+      // not written yet
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${stage}'s step-${step} checkpoint in ${file}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** Wall-clock measurements: the only metrics that may differ between two runs of the same seed. */
 export const isVolatileMetric = (k: string): boolean => k.startsWith('perf/') || k.endsWith('/seconds') || k === 'seconds';
 const VOLATILE_KEYS = new Set(['time', 'wallMs', 'totalWallMs', 'tokensPerSec', 'etaSec', 'path', 'seconds']);
