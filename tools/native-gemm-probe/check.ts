@@ -7,8 +7,12 @@
  *   npx tsx --import ./tools/bench/register-hooks.ts tools/native-gemm-probe/check.ts
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { initBackend } from '@emrl/lm';
-import { requireNativeGemm } from './native';
+import { loadNativeGemm, requireNativeGemm } from './native';
 import { withNativeMatMul } from './native-matmul';
 import { asWasmHeapBackend, heapF32 } from './wasm-heap';
 
@@ -132,6 +136,16 @@ async function main(): Promise<void> {
   if (refused) passed++;
   else failed++;
   console.log(`${refused ? 'ok  ' : 'FAIL'} out-of-heap output offset is refused with a RangeError`);
+  // The fallback: a missing or foreign binary is reported with a reason, never thrown.
+  const missing = loadNativeGemm(fileURLToPath(new URL('./build/Release/no-such-addon.node', import.meta.url)));
+  const foreignPath = join(mkdtempSync(join(tmpdir(), 'native-gemm-probe-')), 'foreign.cjs');
+  writeFileSync(foreignPath, 'module.exports = { answer: 42 };\n');
+  const foreign = loadNativeGemm(foreignPath);
+  const fallbackOk = !missing.ok && /not built/.test(missing.reason) && !foreign.ok && /not the native-gemm-probe addon/.test(foreign.reason);
+  rmSync(dirname(foreignPath), { recursive: true });
+  if (fallbackOk) passed++;
+  else failed++;
+  console.log(`${fallbackOk ? 'ok  ' : 'FAIL'} missing / foreign addon gives a reason to fall back (${missing.ok ? '' : missing.reason}; ${foreign.ok ? '' : foreign.reason.slice(0, 80)})`);
   console.log(`${passed} passed, ${failed} failed`);
   if (failed > 0) process.exitCode = 1;
 }

@@ -20,14 +20,15 @@ const ADDON = fileURLToPath(new URL('./build/Release/native_gemm_probe.node', im
  * Load the addon, or say why not (not built, load error, CPU without AVX2/FMA): the caller then keeps
  * the wasm kernels. This is the fallback the issue asks for.
  */
-export function loadNativeGemm(): NativeLoad {
-  if (!existsSync(ADDON)) return { ok: false, reason: `${ADDON} not built (bash tools/native-gemm-probe/build.sh)` };
+export function loadNativeGemm(path: string = ADDON): NativeLoad {
+  if (!existsSync(path)) return { ok: false, reason: `${path} not built (bash tools/native-gemm-probe/build.sh)` };
   try {
-    const gemm = createRequire(import.meta.url)(ADDON) as NativeGemm;
+    const gemm = createRequire(import.meta.url)(path) as NativeGemm;
+    if (typeof gemm.sgemm !== 'function' || typeof gemm.cpuSupported !== 'function') return { ok: false, reason: `${path} is not the native-gemm-probe addon` };
     if (!gemm.cpuSupported()) return { ok: false, reason: 'CPU lacks AVX2/FMA' };
-    return { ok: true, gemm, path: ADDON };
+    return { ok: true, gemm, path };
   } catch (e) {
-    return { ok: false, reason: `loading ${ADDON} failed: ${(e as Error).message}` };
+    return { ok: false, reason: `loading ${path} failed: ${(e as Error).message}` };
   }
 }
 
