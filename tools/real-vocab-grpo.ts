@@ -7,10 +7,12 @@
  * own process so a wasm out-of-memory crash of one path does not take the other with it.
  *
  * Usage: npx tsx --import ./tools/bench/register-hooks.ts tools/real-vocab-grpo.ts
- *          [--path both|plain|chunked] [--completions 8] [--response 256] [--prompt 32]
+ *          [--path both|plain|chunked|compare] [--completions 8] [--response 256] [--prompt 32]
  *          [--layers 2] [--width 64] [--steps 2] [--chunk-mib 32]
  * Prints one JSON line per path: ok or the error, CPU seconds per step, wall seconds per step,
  * the wasm heap after the run (it only grows, so it is the peak), peak RSS, tf.memory() bytes.
+ * `--path compare` runs both paths in ONE process (for a CPU-time ratio on a shape where the plain
+ * path fits; its heap figures are then those of the larger run) and prints chunked / plain.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +23,7 @@ import { GrpoPolicyTerm, modelParameters, Trainer, type Sampler, type TrainBatch
 const VOCAB = 151936;
 
 interface Args {
-  path: 'both' | 'plain' | 'chunked';
+  path: 'both' | 'plain' | 'chunked' | 'compare';
   completions: number;
   response: number;
   prompt: number;
@@ -38,7 +40,9 @@ function parseArgs(argv: string[]): Args {
     const value = argv[i + 1];
     if (!(key in a) || value === undefined) throw new Error(`tools/real-vocab-grpo.ts: unknown or valueless option ${argv[i]}; see the usage header`);
     if (key === 'path') {
-      if (value !== 'both' && value !== 'plain' && value !== 'chunked') throw new Error(`tools/real-vocab-grpo.ts: --path must be both, plain or chunked, got ${value}`);
+      if (value !== 'both' && value !== 'plain' && value !== 'chunked' && value !== 'compare') {
+        throw new Error(`tools/real-vocab-grpo.ts: --path must be both, plain, chunked or compare, got ${value}`);
+      }
       a.path = value;
     } else {
       const n = Number(value);
@@ -122,6 +126,16 @@ async function runOne(a: Args, path: 'plain' | 'chunked'): Promise<Record<string
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
+  if (a.path === 'compare') {
+    const chunked = await runOne(a, 'chunked');
+    console.log(JSON.stringify(chunked));
+    const plain = await runOne(a, 'plain');
+    console.log(JSON.stringify(plain));
+    // Steady state: the last step of each (the first one also pays kernel and allocator warm-up).
+    const last = (r: Record<string, unknown>): number => (r['steps'] as { cpuS: number }[]).at(-1)?.cpuS ?? Number.NaN;
+    console.log(JSON.stringify({ cpuRatioChunkedOverPlain: last(chunked) / last(plain) }));
+    return;
+  }
   if (a.path !== 'both') {
     console.log(JSON.stringify(await runOne(a, a.path)));
     return;
