@@ -121,6 +121,8 @@ async function runOne(a: Args, path: 'plain' | 'chunked'): Promise<Record<string
   out['wasmHeapMiB'] = Math.round((wasmHeapBytes() ?? 0) / 2 ** 20);
   out['tfMemoryMiB'] = Math.round(tf.memory().numBytes / 2 ** 20);
   out['peakRssMiB'] = Math.round(process.resourceUsage().maxRSS / 1024);
+  trainer.dispose();
+  model.dispose();
   return out;
 }
 
