@@ -23,6 +23,7 @@ export * from './model/rope-scaling';
 export * from './model/causal-lm';
 export * from './model/kv-cache';
 export * from './model/logits-adapter';
+export * from './model/model-token-stats';
 export * from './model/weights';
 export * from './lora/index';
 export * from './generation/rng';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupTestBackend } from '@emrl/lm/testing';
-import type { LossTermInput } from '@emrl/rl-grpo';
+import { lossTermInputFromLogits, type LossTermInput } from '@emrl/rl-grpo';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tokenEntropyLoss } from '../shared/losses';
 import { adaptiveCoefUpdate, EmLossTerm, EmRegularizerConfigSchema, EmRegularizerPlugin, scheduledCoef } from './regularizer';
@@ -12,17 +12,7 @@ beforeAll(async () => {
 
 function input(step: number, logits: tf.Tensor3D, lossMask: tf.Tensor2D, temperature = 1): LossTermInput {
   const [b, t] = lossMask.shape;
-  return {
-    logits,
-    lossMask,
-    logprobs: tf.zeros([b, t]) as tf.Tensor2D,
-    entropy: tf.zeros([b, t]) as tf.Tensor2D,
-    microBatch: 0,
-    targets: tf.zeros([b, t], 'int32') as tf.Tensor2D,
-    temperature,
-    step,
-    totalSteps: 10,
-  };
+  return lossTermInputFromLogits({ logits, lossMask, microBatch: 0, targets: tf.zeros([b, t], 'int32') as tf.Tensor2D, temperature, step, totalSteps: 10 });
 }
 
 describe('coefficient schedules', () => {

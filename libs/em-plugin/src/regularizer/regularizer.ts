@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { LossTermInput, LossTermOutput, LossTermPlugin } from '@emrl/rl-grpo';
-import { tokenEntropyLoss } from '../shared/losses';
+import { entropyPoolLoss } from '../shared/losses';
 
 /**
  * EM as a regularizer inside GRPO: the trainer adds `coef * L_EM` to the loss it MINIMIZES, with
@@ -109,10 +109,9 @@ export class EmLossTerm implements LossTermPlugin {
   }
 
   compute(input: LossTermInput): LossTermOutput {
-    const loss = tokenEntropyLoss({
-      logits: input.logits,
+    const loss = entropyPoolLoss({
+      entropy: input.tokenStats(this.config.temperature ?? input.temperature).entropy, // [B, T]
       lossMask: input.lossMask,
-      temperature: this.config.temperature ?? input.temperature,
       pooling: this.config.pooling,
       lastFraction: this.config.lastFraction,
     });

@@ -79,12 +79,28 @@ export interface TokenEntropyLossOptions {
  * context; the gradient flows through the softmax only.
  */
 export function tokenEntropyLoss(opts: TokenEntropyLossOptions): tf.Scalar {
-  const { logits, lossMask, temperature = 1, pooling = 'token-mean', lastFraction } = opts;
+  const { logits, lossMask, temperature = 1 } = opts;
   checkShapes(logits, lossMask);
+  return tf.tidy(() => entropyPoolLoss({ ...opts, entropy: tokenEntropies(logits, temperature) }));
+}
+
+export interface EntropyPoolLossOptions {
+  /** Per-position entropies [B, T] (e.g. LossTermInput.tokenStats(tau).entropy, computed in chunks at a large vocabulary). */
+  entropy: tf.Tensor2D;
+  lossMask: tf.Tensor2D;
+  pooling?: EntropyPooling;
+  lastFraction?: number;
+}
+
+/** tokenEntropyLoss from entropies already computed [B, T]: the same pooling and last-fraction mask. */
+export function entropyPoolLoss(opts: EntropyPoolLossOptions): tf.Scalar {
+  const { entropy, lossMask, pooling = 'token-mean', lastFraction } = opts;
+  if (entropy.shape[0] !== lossMask.shape[0] || entropy.shape[1] !== lossMask.shape[1]) {
+    throw new Error(`em-plugin losses.ts: lossMask shape [${lossMask.shape}] does not match entropies [${entropy.shape}]; both must be [B, T]`);
+  }
   return tf.tidy(() => {
-    const h = tokenEntropies(logits, temperature); // [B, T]
     const mask = lastFraction === undefined ? lossMask : lastFractionMask(lossMask, lastFraction);
-    return maskedPool(h, mask, pooling);
+    return maskedPool(entropy, mask, pooling);
   });
 }
 

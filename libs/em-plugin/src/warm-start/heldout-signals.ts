@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { packBatchArrays, toPackedBatch } from '@emrl/lm';
+import { modelTokenStats, packBatchArrays, toPackedBatch } from '@emrl/lm';
 import { probeLogitStatistics, sampleGroups, type Policy, type Task, type TaskExample } from '@emrl/rl-grpo';
 import { heldOutAgreement } from './early-stop';
-import { tokenEntropyLoss } from '../shared/losses';
+import { entropyPoolLoss } from '../shared/losses';
 
 /**
  * Label-free signals on held-out UNLABELED prompts, measured between EM steps (answers unused):
@@ -56,8 +56,8 @@ export async function measureHeldOutSignals(policy: Policy, task: Task, opts: He
   const packed = packBatchArrays(r.promptIds, r.completionIds, policy.tokenizer.padTokenId);
   const entropy = tf.tidy(() => {
     const b = toPackedBatch(packed);
-    const logits = policy.model.forward(b.inputIds, { attentionMask: b.attentionMask }); // [B, T, V]
-    return tokenEntropyLoss({ logits, lossMask: b.lossMask, temperature: opts.temperature }).dataSync()[0]!;
+    const stats = modelTokenStats(policy.model, b); // chunks of positions at a large vocabulary
+    return entropyPoolLoss({ entropy: stats.at(opts.temperature).entropy, lossMask: b.lossMask }).dataSync()[0]!;
   });
   const responses = opts.fixedResponses ? opts.fixedResponses.map((x) => [...x]) : examples.map((_, p) => r.completionIds[p * k]!);
   const probe = await probeLogitStatistics(policy, task, { examples, responses, stats: { temperature: opts.temperature } });

@@ -246,6 +246,25 @@ export class CausalLM {
   forward(inputIds: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
     const c = this.config;
     const [b, t] = inputIds.shape;
+    return tf.tidy(() => {
+      let x = this.hiddenStates(inputIds, opts); // [B*T, D]
+      let rows = t;
+      if (opts.lastPositionOnly && t > 1) {
+        x = tf.reshape(tf.slice(tf.reshape(x, [b, t, c.hiddenSize]), [0, t - 1, 0], [-1, 1, -1]), [b, c.hiddenSize]);
+        rows = 1;
+      }
+      return this.logitsFromHidden(x, b, rows);
+    });
+  }
+
+  /**
+   * The decoder's output before the head: the final norm applied, [B*T, D] (row b*T + t is batch
+   * row b, position t). forward() is hiddenStates -> logitsFromHidden; the chunked token
+   * statistics (modelTokenStats) multiply it by headWeight() a few rows at a time instead.
+   */
+  hiddenStates(inputIds: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
+    const c = this.config;
+    const [b, t] = inputIds.shape;
     const cache = opts.cache;
     const past = cache?.length ?? 0;
     this.checkLength(past + t);
@@ -274,16 +293,32 @@ export class CausalLM {
         x = tf.add(x, selfAttention(this.norm(x, i, 1), i, ctx));
         x = tf.add(x, mlp(this.norm(x, i, 2), i, c, project));
       }
-      x = this.norm(x, -1, 0);
-      let rows = t;
-      if (opts.lastPositionOnly && t > 1) {
-        x = tf.reshape(tf.slice(tf.reshape(x, [b, t, c.hiddenSize]), [0, t - 1, 0], [-1, 1, -1]), [b, c.hiddenSize]);
-        rows = 1;
-      }
-      const logits2 = c.tieWordEmbeddings
-        ? tf.matMul(x, this.weight(embeddingName(c)) as tf.Tensor2D, false, true)
-        : tf.matMul(x, this.weight('lm_head.weight') as tf.Tensor2D); // [B*rows, V]
-      const logits = tf.reshape(logits2, [b, rows, c.vocabSize]) as tf.Tensor3D;
+      return this.norm(x, -1, 0); // [N, D]
+    });
+  }
+
+  /**
+   * The output head's weight as stored: the tied embedding [V, D] (`transposed: true`: logits =
+   * hidden @ weight^T) or an untied lm_head in the [in, out] = [D, V] layout (`transposed: false`:
+   * logits = hidden @ weight). The variable itself (not a copy): gradients reach it.
+   */
+  headWeight(): { weight: tf.Tensor2D; transposed: boolean } {
+    const c = this.config;
+    return c.tieWordEmbeddings
+      ? { weight: this.weight(embeddingName(c)) as tf.Tensor2D, transposed: true }
+      : { weight: this.weight('lm_head.weight') as tf.Tensor2D, transposed: false };
+  }
+
+  /** hidden [B*rows, D] -> logits [B, rows, V], the logits adapter applied (what forward() returns). */
+  logitsFromHidden(hidden: tf.Tensor2D, batch: number, rows: number): tf.Tensor3D {
+    const c = this.config;
+    if (hidden.shape[0] !== batch * rows) {
+      throw new Error(`CausalLM.logitsFromHidden: hidden has ${hidden.shape[0]} rows, expected batch ${batch} x ${rows} positions`);
+    }
+    return tf.tidy(() => {
+      const head = this.headWeight();
+      const logits2 = tf.matMul(hidden, head.weight, false, head.transposed); // [B*rows, V]
+      const logits = tf.reshape(logits2, [batch, rows, c.vocabSize]) as tf.Tensor3D;
       return this.adapter ? this.adapter.apply(logits) : logits;
     });
   }

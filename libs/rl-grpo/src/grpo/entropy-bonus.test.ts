@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupTestBackend } from '@emrl/lm/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { lossTermInputFromLogits } from '../stage-kit/plugin';
 import { EntropyBonusPlugin } from './entropy-bonus';
 
 beforeAll(async () => {
@@ -34,17 +35,17 @@ describe('EntropyBonusPlugin', () => {
 
   function run(plugin: EntropyBonusPlugin, temperature: number) {
     return tf.tidy(() => {
-      const out = plugin.compute({
+      const out = plugin.compute(
+        lossTermInputFromLogits({
         logits: tf.tensor3d(rows),
-        logprobs: tf.zeros([2, 2]) as tf.Tensor2D,
-        entropy: tf.zeros([2, 2]) as tf.Tensor2D,
         microBatch: 0,
         targets: tf.zeros([2, 2], 'int32') as tf.Tensor2D,
         lossMask: tf.tensor2d(mask),
         temperature,
         step: 0,
         totalSteps: 1,
-      });
+      }),
+      );
       return { loss: out.loss.dataSync()[0]!, coef: out.coef, entropy: (out.metrics!['entropy'] as tf.Scalar).dataSync()[0]! };
     });
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { maskedMean, tokenEntropy } from '@emrl/lm';
+import { maskedMean } from '@emrl/lm';
 import { z } from 'zod';
 import type { LossTermInput, LossTermOutput, LossTermPlugin } from '../stage-kit/plugin';
 import type { LossTermPluginFactory } from '../stage-kit/registry';
@@ -33,7 +33,7 @@ export class EntropyBonusPlugin implements LossTermPlugin {
 
   compute(input: LossTermInput): LossTermOutput {
     const tau = this.config.temperature ?? input.temperature;
-    const entropy = maskedMean(tokenEntropy(input.logits, tau), input.lossMask) as tf.Scalar; // []
+    const entropy = maskedMean(input.tokenStats(tau).entropy, input.lossMask) as tf.Scalar; // []
     return { loss: tf.neg(entropy), coef: this.coef, metrics: { entropy } };
   }
 

@@ -5,6 +5,7 @@ import { packBatchArrays, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM,
 import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prepareStageLora, StageLoraConfigSchema } from '../stage-kit/stage-lora';
+import { lossTermInputFromLogits } from '../stage-kit/plugin';
 import { GrpoPolicyTerm } from './grpo-policy-term';
 
 const LORA = { r: 2, alpha: 4, targetModules: ['q_proj', 'v_proj', 'down_proj'] };
@@ -148,8 +149,7 @@ describe('GRPO loss gradient w.r.t. LoRA variables', () => {
       tf.tidy(() => {
         const b = toPackedBatch(PACKED);
         const logits = m.forward(b.inputIds, { attentionMask: b.attentionMask }); // [2, T, V]
-        const { logProbs, entropy } = tokenLogProbsAndEntropy(logits, b.targets, 1);
-        const out = term.compute({ logits, logprobs: logProbs, entropy, targets: b.targets, lossMask: b.lossMask, temperature: 1, step: 0, totalSteps: 1, advantages, microBatch: 0 });
+        const out = term.compute(lossTermInputFromLogits({ logits, targets: b.targets, lossMask: b.lossMask, temperature: 1, step: 0, totalSteps: 1, advantages, microBatch: 0 }));
         return out.loss;
       });
     const vars = m.getLora()!.variables();

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { maskedMean, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM, type ForwardOptions, type LoraAdapter, type PackedArrays } from '@emrl/lm';
+import { maskedMean, modelTokenStats, toPackedBatch, type CausalLM, type ForwardOptions, type LoraAdapter, type PackedArrays } from '@emrl/lm';
 import type { LossTermInput, LossTermOutput, LossTermPlugin, LossTermPrepareInput } from '../stage-kit/plugin';
 import { grpoLoss, stopGradient, type GrpoLossType, type ImportanceLevel } from './loss';
 
@@ -59,11 +59,11 @@ export class GrpoPolicyTerm implements LossTermPlugin {
 
   /** Old (mu > 1) and reference (beta > 0) log-probs of each micro-batch, before any update. */
   prepare(input: LossTermPrepareInput): void {
-    const logprobsOf = (model: CausalLM, a: PackedArrays, opts: ForwardOptions = {}): tf.Tensor2D =>
+    const logprobsOf = (model: CausalLM, a: PackedArrays, forward: ForwardOptions = {}): tf.Tensor2D =>
       tf.tidy(() => {
         const b = toPackedBatch(a);
-        const logits = model.forward(b.inputIds, { ...opts, attentionMask: b.attentionMask }); // [b, T, V]
-        return tokenLogProbsAndEntropy(logits, b.targets, input.temperature).logProbs; // [b, T]
+        const stats = modelTokenStats(model, b, { forward, logitsBudgetBytes: input.logitsBudgetBytes });
+        return stats.at(input.temperature).logProbs; // [b, T]
       });
     this.oldLogprobs = this.o.iterations > 1 ? input.microBatches.map((p) => logprobsOf(this.o.model, p)) : null;
     const ref = this.reference;

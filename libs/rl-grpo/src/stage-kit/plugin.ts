@@ -1,16 +1,26 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { PackedArrays } from '@emrl/lm';
+import { logitsTokenStats, type PackedArrays, type TokenStatsAt } from '@emrl/lm';
 
 /**
  * Everything a loss term sees of one micro-batch, computed by the trainer from ONE forward pass.
  * Alignment: logits[:, t] predicts targets[:, t]; lossMask[:, t] = 1 on response tokens.
+ *
+ * Terms should ask `tokenStats(tau)` for per-token log-probs and entropies: at a large vocabulary
+ * the trainer computes them in chunks of positions (lm's modelTokenStats) and the [B, T, V] logits
+ * never exist unless a term reads `logits`.
  */
 export interface LossTermInput {
-  /** Raw logits (logits adapter applied, temperature NOT applied) [B, T, V]. */
-  logits: tf.Tensor3D;
-  /** Log-probs of the targets at the trainer's temperature [B, T] (computed on first access). */
+  /**
+   * Raw logits (logits adapter applied, temperature NOT applied) [B, T, V], computed on first
+   * access. At a large vocabulary this is the whole tensor the chunked path avoids: read it only
+   * when a term really needs every logit.
+   */
+  readonly logits: tf.Tensor3D;
+  /** Log-probs of the targets and full-vocabulary entropies at `temperature` (default: the trainer's) [B, T] each, cached per temperature. */
+  tokenStats(temperature?: number): TokenStatsAt;
+  /** tokenStats().logProbs: log-probs of the targets at the trainer's temperature [B, T]. */
   readonly logprobs: tf.Tensor2D;
-  /** Full-vocabulary token entropy at the trainer's temperature [B, T] (computed with logprobs). */
+  /** tokenStats().entropy: full-vocabulary token entropy at the trainer's temperature [B, T]. */
   readonly entropy: tf.Tensor2D;
   /** Targets (next tokens) [B, T] int32. */
   targets: tf.Tensor2D;
@@ -25,6 +35,24 @@ export interface LossTermInput {
   advantages?: tf.Tensor1D;
   /** Index of this micro-batch in the step (for constants a term prepared per micro-batch). */
   microBatch: number;
+}
+
+/**
+ * A LossTermInput over logits already computed (tests, or a host that runs its own forward pass):
+ * tokenStats, logprobs and entropy come from the logits (the plain path), on first use.
+ */
+export function lossTermInputFromLogits(fields: Omit<LossTermInput, 'logits' | 'tokenStats' | 'logprobs' | 'entropy'> & { logits: tf.Tensor3D }): LossTermInput {
+  const stats = logitsTokenStats(fields.logits, fields.targets);
+  return {
+    ...fields,
+    tokenStats: (tau = fields.temperature) => stats.at(tau),
+    get logprobs() {
+      return stats.at(fields.temperature).logProbs;
+    },
+    get entropy() {
+      return stats.at(fields.temperature).entropy;
+    },
+  };
 }
 
 export interface LossTermOutput {
@@ -49,6 +77,8 @@ export interface LossTermPrepareInput {
   microBatches: readonly PackedArrays[];
   step: number;
   temperature: number;
+  /** The trainer's logits chunk budget in bytes (lm's modelTokenStats option); absent = lm's default. */
+  logitsBudgetBytes?: number;
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, clipGlobalNorm, lrAt, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM, type LrSchedule } from '@emrl/lm';
+import { AdamW, clipGlobalNorm, logitsTokenStats, lrAt, modelTokenStats, toPackedBatch, type CausalLM, type LrSchedule } from '@emrl/lm';
 import type { HookResult, LossTermInput, LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
 import { assertFinite, countNonFinite } from './finite-guard';
 import { microBatchWeight, releaseMicroBatches, splitMicroBatches, type MicroBatch } from './micro-batches';
@@ -33,6 +33,12 @@ export interface TrainerOptions {
   iterations?: number;
   /** Micro-batches per step (gradient accumulation); default 1. */
   microBatches?: number;
+  /**
+   * Bytes of one chunk of float32 logits when per-token statistics are computed in chunks of
+   * positions (lm's modelTokenStats; default 32 MiB). Micro-batches whose whole logits fit in a
+   * quarter of it take the plain full-logits path.
+   */
+  logitsBudgetBytes?: number;
   hooks?: TrainerHooks;
 }
 
@@ -148,7 +154,8 @@ export class Trainer {
       throw new Error(`stage "${this.id}": the sampler gives frozen logits, which only adapter parameters can train on (this trainer trains ${this.parameters.description})`);
     }
     const parts = splitMicroBatches(batch, this.opts.microBatches ?? 1);
-    for (const t of this.terms) await t.prepare?.({ microBatches: parts.map((p) => p.arrays), step, temperature: this.opts.temperature });
+    const prep = { microBatches: parts.map((p) => p.arrays), step, temperature: this.opts.temperature, logitsBudgetBytes: this.opts.logitsBudgetBytes };
+    for (const t of this.terms) await t.prepare?.(prep);
     return parts;
   }
 
@@ -186,18 +193,20 @@ export class Trainer {
   private loss(batch: TrainBatch, part: MicroBatch, m: number, step: number, sums: MetricSums): tf.Scalar {
     const o = this.opts;
     const b = toPackedBatch(part.arrays);
-    const logits = part.frozenLogits
-      ? this.parameters.applyToFrozen!(part.frozenLogits)
-      : o.model.forward(b.inputIds, { attentionMask: b.attentionMask }); // [b, T, V]
-    let stats: { logProbs: tf.Tensor2D; entropy: tf.Tensor2D } | null = null;
-    const tokenStats = () => (stats ??= tokenLogProbsAndEntropy(logits, b.targets, o.temperature)); // [b, T] each
+    // Per-token stats from the model's forward pass: whole logits, or chunks of positions at a large vocabulary.
+    const stats = part.frozenLogits
+      ? logitsTokenStats(this.parameters.applyToFrozen!(part.frozenLogits), b.targets)
+      : modelTokenStats(o.model, b, { logitsBudgetBytes: o.logitsBudgetBytes });
     const input: LossTermInput = {
-      logits,
+      get logits() {
+        return stats.logits; // [b, T, V]
+      },
+      tokenStats: (tau = o.temperature) => stats.at(tau), // [b, T] each
       get logprobs() {
-        return tokenStats().logProbs;
+        return stats.at(o.temperature).logProbs;
       },
       get entropy() {
-        return tokenStats().entropy;
+        return stats.at(o.temperature).entropy;
       },
       targets: b.targets,
       lossMask: b.lossMask,
