@@ -16,7 +16,8 @@ import { resumeRun, startRun } from './runner';
 import { deterministicMetrics, emrlInProcess, spawnEmrl, TINY_QWEN2, waitForCheckpointState, interruptAfterCheckpoint } from './testing/e2e-helpers';
 import { loadPolicyFromDir, wireRuntime } from './wiring';
 
-const LORA = '{ r: 2, alpha: 4, targetModules: [q_proj, v_proj, down_proj] }';
+// dropout > 0: the resume tests below also check that train-mode masks are redrawn identically.
+const LORA = '{ r: 2, alpha: 4, dropout: 0.1, targetModules: [q_proj, v_proj, down_proj] }';
 const pipeline = (model: string, stages: string) => `name: lora-e2e
 model: ${model}
 task: { type: modchain }

@@ -166,21 +166,6 @@ describe('LoRA on a CausalLM (PEFT semantics)', () => {
     }
   });
 
-  it('dropout acts only while training', () => {
-    const m = withRandomLora(llama.model, ['q_proj'], 13);
-    try {
-      const lora = m.getLora()!;
-      (lora.config as { dropout: number }).dropout = 0.5;
-      const evalLogits = logits(m);
-      lora.training = true;
-      expect(maxDiff(logits(m), evalLogits)).toBeGreaterThan(1e-4);
-      lora.training = false;
-      expect(maxDiff(logits(m), evalLogits)).toBe(0);
-    } finally {
-      m.dispose();
-    }
-  });
-
   it('rejects targets that the family does not have', () => {
     expect(() => llama.model.clone().attachLora({ r: 2, alpha: 2, targetModules: ['c_attn'] })).toThrow(/"c_attn" is not a linear projection of a llama model; use some of q_proj/);
   });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, clipGlobalNorm, lrAt, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM, type LrSchedule } from '@emrl/lm';
+import { AdamW, clipGlobalNorm, deriveSeed, lrAt, toPackedBatch, tokenLogProbsAndEntropy, type CausalLM, type LrSchedule } from '@emrl/lm';
 import type { HookResult, LossTermInput, LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
 import { assertFinite, countNonFinite } from './finite-guard';
 import { microBatchWeight, releaseMicroBatches, splitMicroBatches, type MicroBatch } from './micro-batches';
@@ -34,6 +34,12 @@ export interface TrainerOptions {
   /** Micro-batches per step (gradient accumulation); default 1. */
   microBatches?: number;
   hooks?: TrainerHooks;
+  /**
+   * Seed of the train-mode forward (LoRA dropout masks, drawn from it, the step and the iteration);
+   * default 0. The loss forward runs in train mode, every other forward (sampling, old and
+   * reference log-probs) in eval mode.
+   */
+  seed?: number;
 }
 
 export interface StepResult {
@@ -79,6 +85,8 @@ export class Trainer {
   private readonly opts: TrainerOptions;
   private readonly optimizer: AdamW;
   private readonly hooks: TrainerHooks;
+  /** The optimizer update within the step (GRPO's mu loop), for the train-mode forward. */
+  private iteration = 0;
 
   constructor(opts: TrainerOptions) {
     this.opts = opts;
@@ -120,6 +128,7 @@ export class Trainer {
     let gradNorm = 0;
     try {
       for (let iter = 0; iter < iterations; iter++) {
+        this.iteration = iter;
         const grads = this.backward(batch, parts, step, sums);
         gradNorm = this.apply(grads, lr, step);
       }
@@ -188,7 +197,7 @@ export class Trainer {
     const b = toPackedBatch(part.arrays);
     const logits = part.frozenLogits
       ? this.parameters.applyToFrozen!(part.frozenLogits)
-      : o.model.forward(b.inputIds, { attentionMask: b.attentionMask }); // [b, T, V]
+      : o.model.forward(b.inputIds, { attentionMask: b.attentionMask, training: { seed: deriveSeed(o.seed ?? 0, step, this.iteration), rowOffset: part.start } }); // [b, T, V]
     let stats: { logProbs: tf.Tensor2D; entropy: tf.Tensor2D } | null = null;
     const tokenStats = () => (stats ??= tokenLogProbsAndEntropy(logits, b.targets, o.temperature)); // [b, T] each
     const input: LossTermInput = {
