@@ -26,7 +26,7 @@ function sameLora(a: LoraConfig, b: LoraConfig): boolean {
 }
 
 function describeLora(c: LoraConfig): string {
-  return `r ${c.r}, alpha ${c.alpha}, targets ${c.targetModules.join(' ')}${c.useRslora ? ', rslora' : ''}`;
+  return `r ${c.r}, alpha ${c.alpha}, targets ${c.targetModules.join(' ')}${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.useRslora ? ', rslora' : ''}`;
 }
 
 /**
