@@ -74,6 +74,11 @@ describe('bad Hugging Face input: named file, key and fix; nothing written', () 
   it('a PEFT adapter made for another base model', async () => {
     const adapter = join(REPO, 'libs/lm/fixtures/tiny-llama3-lora');
     await expectRefused(['--model', TINY_QWEN2, '--set', `model.adapter=${adapter}`], [/tiny-llama3-lora.*adapter_model\.safetensors: tensor .* has shape .*: the adapter was made for another base model/]);
+    const out = join(root, 'merged-wrong-base');
+    const merge = await emrlInProcess(['merge', TINY_QWEN2, '--adapter', adapter, '--out', out]);
+    expect(merge.code).not.toBe(EXIT.ok);
+    expect(merge.err).toMatch(/adapter_model\.safetensors: tensor .* has shape .*: the adapter was made for another base model/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('a chat template that does not parse, or fails to render the prompt', async () => {
