@@ -4,7 +4,7 @@ import type { Policy, Task, TaskExample } from '@emrl/rl-grpo';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inheritStageTokenLimit } from './cli-shortcuts';
 import { DiagnosticsConfigSchema } from './config/pipeline-schema';
-import { prepareProbeSet } from './diagnostics';
+import { diagnosePolicy, prepareProbeSet } from './diagnostics';
 
 const tok = new ByteTokenizer();
 let policy: Policy;
@@ -33,6 +33,31 @@ describe('boundary diagnostics honour maxNewTokens', () => {
     const config = DiagnosticsConfigSchema.parse({ probeSize: 2, maxNewTokens: 3, logitStatsTemperature: 1 });
     const probe = await prepareProbeSet(policy, { task, config, seed: 1 });
     expect(probe.fixedResponses.map((r) => r.length)).toEqual([3, 3]);
+  });
+
+  it('a whole boundary record (own samples, fixed responses, accuracy by temperature) generates at most maxNewTokens per row', async () => {
+    const config = DiagnosticsConfigSchema.parse({ probeSize: 2, maxNewTokens: 3, temperatures: [0, 1], samplesPerPrompt: 2, logitStatsTemperature: 1 });
+    // Every generate() call is a prefill (empty cache) plus one forward per further token: at most
+    // maxNewTokens forwards per call. Ignoring the bound would run to the task's 1000 tokens.
+    const model = policy.model;
+    const forward = model.forward.bind(model);
+    let prefills = 0;
+    let decodeForwards = 0;
+    model.forward = (ids, opts = {}) => {
+      if (opts.lastPositionOnly) {
+        decodeForwards++;
+        if ((opts.cache?.length ?? 0) === 0) prefills++;
+      }
+      return forward(ids, opts);
+    };
+    try {
+      const record = await diagnosePolicy(policy, 'start', { task, config, seed: 1 });
+      expect(record.boundary).toBe('start');
+    } finally {
+      model.forward = forward;
+    }
+    expect(prefills).toBeGreaterThan(0);
+    expect(decodeForwards).toBeLessThanOrEqual(3 * prefills);
   });
 
   it('emrl eval --set eval.maxNewTokens=N sets diagnostics.maxNewTokens unless it is given', () => {

@@ -16,7 +16,8 @@ import { resumeRun, startRun } from './runner';
 import { deterministicMetrics, emrlInProcess, spawnEmrl, TINY_QWEN2, waitForCheckpointState, interruptAfterCheckpoint } from './testing/e2e-helpers';
 import { loadPolicyFromDir, wireRuntime } from './wiring';
 
-const LORA = '{ r: 2, alpha: 4, targetModules: [q_proj, v_proj, down_proj] }';
+// dropout > 0: the resume tests below also check that train-mode masks are redrawn identically.
+const LORA = '{ r: 2, alpha: 4, dropout: 0.1, targetModules: [q_proj, v_proj, down_proj] }';
 const pipeline = (model: string, stages: string) => `name: lora-e2e
 model: ${model}
 task: { type: modchain }
@@ -172,6 +173,40 @@ describe('LoRA stages in a pipeline (tiny Qwen2)', () => {
     expect(noAdapter.code).toBe(2);
     expect(noAdapter.err).toContain('no LoRA adapter here');
     expect(noAdapter.err).toContain('pass --adapter <PEFT adapter directory>');
+  }, 60_000);
+
+  it('emrl merge --dtype: f32 by default for a bf16 base (merged weights are not bf16-exact), source / bf16 / f16 round on request', async () => {
+    const f32 = join(root, 'merged');
+    const dtypes = (dir: string) => {
+      const raw = JSON.parse(readFileSync(join(dir, 'model.safetensors')).subarray(8, 8 + Number(readFileSync(join(dir, 'model.safetensors')).readBigUInt64LE(0))).toString('utf8')) as Record<string, { dtype?: string }>;
+      return new Set(Object.entries(raw).filter(([k]) => k !== '__metadata__').map(([, v]) => v.dtype));
+    };
+    expect(dtypes(f32)).toEqual(new Set(['F32']));
+    expect(JSON.parse(readFileSync(join(f32, 'config.json'), 'utf8')).torch_dtype).toBe('float32');
+    const full = (await readSafetensors(join(f32, 'model.safetensors'))).tensors;
+    /** bf16 of a float32 by hand: round to nearest even on the upper 16 bits. */
+    const bf16 = (x: number) => {
+      const u = new Uint32Array(Float32Array.of(x).buffer)[0]!;
+      const r = (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000;
+      return new Float32Array(Uint32Array.of(r >>> 0).buffer)[0]!;
+    };
+    for (const [flag, dtype, torch] of [['source', 'BF16', 'bfloat16'], ['bf16', 'BF16', 'bfloat16'], ['f16', 'F16', 'float16']] as const) {
+      const out = join(root, `merged-${flag}`);
+      const r = await emrlInProcess(['merge', join(ref, 'checkpoints', 'grpo'), '--out', out, '--dtype', flag]);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain(`(${dtype})`);
+      expect(dtypes(out)).toEqual(new Set([dtype]));
+      expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype).toBe(torch);
+      if (dtype === 'BF16') {
+        const got = (await readSafetensors(join(out, 'model.safetensors'))).tensors;
+        for (const [name, t] of full) expect(Array.from(got.get(name)!.data), name).toEqual(Array.from(t.data, bf16));
+      }
+    }
+    const bad = await emrlInProcess(['merge', join(ref, 'checkpoints', 'grpo'), '--out', join(root, 'merged-bad'), '--dtype', 'fp8']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--dtype');
+    expect(bad.err).toContain('unknown dtype "fp8"; use one of f32, bf16, f16, source');
+    expect(existsSync(join(root, 'merged-bad'))).toBe(false);
   }, 60_000);
 
   it('a pipeline starting from the base + the PEFT adapter directory has the trained policy', async () => {

@@ -177,6 +177,25 @@ describe('diagnose and select with the shortcuts', () => {
     expect(ranking.every((x) => x.k === 2 && x.id.startsWith('modchain-train-'))).toBe(true);
   });
 
+  it('emrl run --model <dir> --task <file.jsonl> resolves to the same pipeline as the --set spelling', async () => {
+    const short = await emrlInProcess(['run', '--preset', 'em-warmstart', '--model', TINY_QWEN2, '--task', MATH_SMALL, '--dry-run']);
+    const long = await emrlInProcess([
+      'run', '--preset', 'em-warmstart', '--set', `model=${JSON.stringify({ type: 'hf', path: TINY_QWEN2 })}`, '--set', `task=${JSON.stringify({ type: 'jsonl', path: MATH_SMALL })}`, '--dry-run',
+    ]);
+    expect(short.code, short.err).toBe(EXIT.ok);
+    expect(long.code, long.err).toBe(EXIT.ok);
+    expect(short.out).toBe(long.out);
+    expect(short.out).toContain(`path: ${TINY_QWEN2}`);
+    expect(short.out).toContain(`path: ${MATH_SMALL}`);
+    // The README's paper recipe: a preset, --model, and --set on top of the shortcut.
+    const paper = await emrlInProcess(['run', '--preset', 'paper-one-shot-em', '--model', TINY_QWEN2, '--set', `task.test=${MATH_SMALL}`, '--set', 'task.format=math500', '--dry-run']);
+    expect(paper.code, paper.err).toBe(EXIT.ok);
+    expect(paper.out).toContain(`test: ${MATH_SMALL}`);
+    const missing = await emrlInProcess(['run', '--preset', 'em-warmstart', '--model', join(root, 'no-such-model'), '--runs', root]);
+    expect(missing.code).toBe(EXIT.badInput);
+    expect(missing.err).toContain('no such directory');
+  });
+
   it('a bad --model or --task exits 2 before anything runs', async () => {
     const bad = await emrlInProcess(['eval', '--model', join(root, 'no-such-model'), '--runs', root]);
     expect(bad.code).toBe(EXIT.badInput);

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { EMPTY, type Observable } from 'rxjs';
+import { renderPrompt, type Task } from '@emrl/rl-grpo';
+import type { Tokenizer } from '@emrl/lm';
 import { ConfigError } from './config/config-error';
 import { createStages, parsePipelineConfig, resolveConfig } from './config/load-config';
 import { applySetFlags } from './config/overrides';
@@ -31,11 +33,33 @@ async function loadInput<T>(field: 'task' | 'model', load: () => Promise<T>): Pr
   }
 }
 
+/**
+ * Renders the first prompt of every split the task has: a chat template that fails on this task's
+ * messages (e.g. a template that refuses a system prompt) stops the run before it writes anything.
+ */
+function checkPromptsRender(task: Task, tokenizer: Tokenizer): void {
+  for (const split of ['train', 'test', 'probe'] as const) {
+    let first;
+    try {
+      first = task.split(split)[0];
+    } catch {
+      continue; // a split this task does not have; the stages that read it are checked elsewhere
+    }
+    if (first) renderPrompt(task, first, tokenizer);
+  }
+}
+
 async function prepare(config: PipelineConfig, runtime: PipelineRuntime) {
   const stages = createStages(config, runtime.registry);
   const backend = await runtime.initBackend(config.backend);
   const task = await loadInput('task', () => runtime.loadTask(config.task));
   const policy = await loadInput('model', () => runtime.loadPolicy(config.model, config.seed));
+  try {
+    await loadInput('task', async () => checkPromptsRender(task, policy.tokenizer));
+  } catch (e) {
+    policy.model.dispose();
+    throw e;
+  }
   const base = { task, config: config.diagnostics, seed: config.seed };
   const probe = config.diagnostics.enabled && runtime.prepareProbe ? await runtime.prepareProbe(policy, base) : undefined;
   const diagnose = config.diagnostics.enabled

@@ -30,6 +30,7 @@ export * from './generation/rng';
 export * from './generation/sampling';
 export * from './generation/generate';
 export * from './generation/generation-config';
+export * from './generation/stop-strings';
 export * from './ops/index';
 export * from './optim/index';
 export * from './train/index';

@@ -3,17 +3,28 @@ import { ConfigError } from '../config/config-error';
 import { RunDir } from '../run-dir';
 import { resumeRun, startRun } from '../runner';
 import { formatPlan } from '../console/plan';
-import { collect, EXIT, loadPipeline, runLike, type CommandContext, type RunOpts } from './context';
+import { collect, EXIT, loadPipeline, modelTask, runLike, type CommandContext, type SingleOpts } from './context';
 
 /** `emrl run` and `emrl resume`. */
 export function registerRunCommands(program: Command, ctx: CommandContext): void {
-  runLike(program.command('run [config]'))
+  modelTask(runLike(program.command('run [config]')))
     .description('run a pipeline file (YAML or JSON) or a preset')
-    .addHelpText('after', '\nExamples:\n  emrl run pipeline.yaml\n  emrl run --preset em-warmstart --set em.steps=5 --set seed=2\n  emrl run pipeline.yaml --out runs/my-run')
+    .addHelpText(
+      'after',
+      [
+        '\n--model and --task replace the config\'s model and task (--model <dir> = --set \'model={"type":"hf","path":"<dir>"}\'; a --task file.jsonl is split 80/20 into train and test).',
+        '\nExamples:',
+        '  emrl run pipeline.yaml',
+        '  emrl run --preset em-warmstart --set em.steps=5 --set seed=2',
+        '  emrl run pipeline.yaml --out runs/my-run',
+        '  emrl run --preset paper-one-shot-em --model path/to/hf-model --set task.test=math500.jsonl --set task.format=math500',
+        '  emrl run pipeline.yaml --model path/to/hf-model --task problems.jsonl',
+      ].join('\n'),
+    )
     .action(
-      ctx.guard(async (file: string | undefined, opts: RunOpts) => {
+      ctx.guard(async (file: string | undefined, opts: SingleOpts) => {
         const runtime = ctx.cli.runtime();
-        const config = loadPipeline(file, opts, runtime);
+        const config = loadPipeline(file, { ...opts, command: 'run' }, runtime);
         if (opts.dryRun) return (ctx.out(formatPlan(config)), EXIT.ok);
         return ctx.execute(await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) }), opts);
       }),

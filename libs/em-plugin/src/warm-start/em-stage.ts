@@ -73,6 +73,7 @@ export class EmStage implements Stage<EmStageConfig> {
           totalSteps: c.steps,
           temperature: emEntropyTemperature(c),
           hooks,
+          seed: streamSeed(ctx.seed, this.id, 'train-mode'),
         });
         return { trainer, hooks, logs: [...(lora.log ? [lora.log] : []), `EM on ${prompts.length} prompt(s): ${prompts.map((p) => JSON.stringify(p.prompt)).join(', ')}`, ...hooks.describe()] };
       },

@@ -71,7 +71,10 @@ export async function loadPretrained(dir: string): Promise<Pretrained> {
   try {
     model = CausalLM.fromHfTensors(config, tensors);
   } catch (err) {
-    throw new Error(`${dir}: weights do not match config.json: ${(err as Error).message}`);
+    throw new Error(
+      `${dir}: weights do not match config.json: ${(err as Error).message}; ` +
+        'the safetensors files and config.json must come from the same model (restore the config.json shipped with these weights)',
+    );
   } finally {
     for (const t of tensors.values()) t.dispose();
   }

@@ -121,7 +121,7 @@ async function parseHeader(src: ByteSource, file: string): Promise<ParsedHeader>
     }
     const expected = numel(shape) * BYTES[dtype];
     if (end - begin !== expected) {
-      throw new CheckpointError('size-mismatch', file, `data_offsets span ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${expected}`, name);
+      throw new CheckpointError('size-mismatch', file, `data_offsets span ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${expected}; the header's dtype or shape does not fit the data (a damaged or hand-edited file: download or save it again)`, name);
     }
     entries.push({ name, dtype, shape, begin, end });
   }

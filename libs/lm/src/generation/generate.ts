@@ -4,6 +4,7 @@ import type { CausalLM } from '../model/causal-lm';
 import { KVCache } from '../model/kv-cache';
 import { createRng, deriveSeed, type Rng } from './rng';
 import { sampleToken } from './sampling';
+import { StopStringMatcher, type StopStrings } from './stop-strings';
 
 const tokenId = z.number().int().nonnegative();
 
@@ -21,7 +22,10 @@ export const GenerateOptionsSchema = z.object({
   }),
   useCache: z.boolean().default(true).meta({ description: 'KV cache; false recomputes the full forward every step (for tests)' }),
 });
-export type GenerateOptions = z.input<typeof GenerateOptionsSchema>;
+export type GenerateOptions = z.input<typeof GenerateOptionsSchema> & {
+  /** Strings that end a row once its decoded completion contains one (multi-token stops); the tokens stay. */
+  stopStrings?: StopStrings;
+};
 
 export type FinishReason = 'stop' | 'length';
 
@@ -86,6 +90,7 @@ export async function generate(model: CausalLM, promptIds: number[][], options: 
   }
   const rngs: Rng[] = promptIds.map((_, row) => createRng(opts.rowSeeds ? opts.rowSeeds[row]! : deriveSeed(opts.seed, row)));
   const params = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP };
+  const stopText = options.stopStrings ? new StopStringMatcher(options.stopStrings) : null;
   const cache = opts.useCache ? new KVCache(model.config.numLayers) : null;
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
@@ -115,7 +120,7 @@ export async function generate(model: CausalLM, promptIds: number[][], options: 
         logprobs[row]!.push(logprob);
         seqs[row]!.push(token);
         masks[row]!.push(1);
-        if (stop.has(token)) finished[row] = 'stop';
+        if (stop.has(token) || stopText?.matches(tokens[row]!)) finished[row] = 'stop';
       }
       if (finished.every((f) => f !== null)) break;
     }

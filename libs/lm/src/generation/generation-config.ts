@@ -16,6 +16,7 @@ export const GenerationConfigSchema = z
     top_k: z.number().int().optional(),
     top_p: z.number().optional(),
     max_new_tokens: z.number().int().optional(),
+    stop_strings: z.union([z.string(), z.array(z.string())]).nullable().optional().meta({ description: 'generation stops once the decoded completion contains one' }),
   })
   .loose();
 export type GenerationConfig = z.infer<typeof GenerationConfigSchema>;
@@ -30,6 +31,13 @@ export function parseGenerationConfig(json: unknown, file: string): GenerationCo
 /** eos_token_id as a list (empty when absent or null). */
 export function eosTokenIdsOf(gen: GenerationConfig | null): number[] {
   const v = gen?.eos_token_id;
+  if (v === undefined || v === null) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+/** stop_strings as a list (empty when absent or null). */
+export function stopStringsOf(gen: GenerationConfig | null | undefined): string[] {
+  const v = gen?.stop_strings;
   if (v === undefined || v === null) return [];
   return Array.isArray(v) ? v : [v];
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config';
 import { createRng, deriveSeed, hashString } from '../generation/rng';
 import { weightSpecs } from '../model/weights';
+import { loraDropoutMask, type DropoutRows } from './lora-dropout';
 import { LORA_TARGETS, loraScale, parseLoraConfig, type LoraConfig, type LoraConfigInput } from './lora-config';
 
 /** One adapted projection. Stored so x [N, in] @ a [in, r] @ b [r, out] needs no transpose. */
@@ -53,8 +54,6 @@ export function loraModules(config: ModelConfig, targets: readonly string[]): { 
 export class LoraAdapter {
   readonly config: LoraConfig;
   readonly scale: number;
-  /** Dropout is applied only while training is true (PEFT: module.train()). */
-  training = false;
 
   private constructor(
     config: LoraConfig,
@@ -110,11 +109,16 @@ export class LoraAdapter {
     return new LoraAdapter(config, model.modelType, pairs);
   }
 
-  /** s * dropout(x) A B for `module`, or null when the module is not adapted. x [N, in] -> [N, out]. */
-  delta(x: tf.Tensor2D, module: string): tf.Tensor2D | null {
+  /**
+   * s * dropout(x) A B for `module`, or null when the module is not adapted. x [N, in] -> [N, out].
+   * Dropout (PEFT's lora_dropout on the adapter input) acts only in train mode, i.e. when `train`
+   * gives the rows and positions of x; its masks are deterministic (loraDropoutMask).
+   */
+  delta(x: tf.Tensor2D, module: string, train?: DropoutRows): tf.Tensor2D | null {
     const p = this.pairs.get(module);
     if (!p) return null;
-    const xin = this.training && this.config.dropout > 0 ? tf.dropout(x, this.config.dropout) : x;
+    const rate = this.config.dropout;
+    const xin = train && rate > 0 ? tf.mul(x, tf.tensor2d(loraDropoutMask(rate, module, train, x.shape[1]), x.shape)) : x;
     return tf.mul(tf.matMul(tf.matMul(xin, p.a as tf.Tensor2D), p.b as tf.Tensor2D), this.scale) as tf.Tensor2D; // [N, out]
   }
 
@@ -153,9 +157,7 @@ export class LoraAdapter {
   clone(): LoraAdapter {
     const pairs = new Map<string, LoraPair>();
     for (const [m, p] of this.pairs) pairs.set(m, { a: tf.variable(p.a, true), b: tf.variable(p.b, true) });
-    const copy = new LoraAdapter(this.config, this.baseModelType, pairs);
-    copy.training = this.training;
-    return copy;
+    return new LoraAdapter(this.config, this.baseModelType, pairs);
   }
 
   numParameters(): number {

@@ -9,6 +9,7 @@ import { readSafetensors } from '../checkpoint/safetensors';
 import type { CausalLM } from '../model/causal-lm';
 import { setupTestBackend } from '../testing';
 import { loadLoraAdapter, saveLoraAdapter, saveMergedPretrained } from './lora-io';
+import { parsePeftAdapterConfig } from './peft-config';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures');
 // Written by tools/torch_reference_families.py: a PEFT directory for tiny-llama3 (q/v/down_proj, r 4,
@@ -166,21 +167,6 @@ describe('LoRA on a CausalLM (PEFT semantics)', () => {
     }
   });
 
-  it('dropout acts only while training', () => {
-    const m = withRandomLora(llama.model, ['q_proj'], 13);
-    try {
-      const lora = m.getLora()!;
-      (lora.config as { dropout: number }).dropout = 0.5;
-      const evalLogits = logits(m);
-      lora.training = true;
-      expect(maxDiff(logits(m), evalLogits)).toBeGreaterThan(1e-4);
-      lora.training = false;
-      expect(maxDiff(logits(m), evalLogits)).toBe(0);
-    } finally {
-      m.dispose();
-    }
-  });
-
   it('rejects targets that the family does not have', () => {
     expect(() => llama.model.clone().attachLora({ r: 2, alpha: 2, targetModules: ['c_attn'] })).toThrow(/"c_attn" is not a linear projection of a llama model; use some of q_proj/);
   });
@@ -264,6 +250,31 @@ describe('PEFT adapter directories', () => {
     } finally {
       m.dispose();
     }
+  });
+});
+
+describe('adapter_config.json options emrl does not implement', () => {
+  const base = { peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj'] };
+  it.each([
+    ['use_dora', { use_dora: true }, /DoRA \(use_dora: true\): not supported.*merge_and_unload.*\n.*at use_dora/s],
+    ['bias', { bias: 'lora_only' }, /training biases.*merge_and_unload.*\n.*at bias/s],
+    ['lora_bias', { lora_bias: true }, /a bias on lora_B.*\n.*at lora_bias/s],
+    ['modules_to_save', { modules_to_save: ['lm_head'] }, /modules_to_save.*merge_and_unload.*\n.*at modules_to_save/s],
+    ['rank_pattern', { rank_pattern: { q_proj: 8 } }, /per-module rank.*\n.*at rank_pattern\.q_proj/s],
+    ['alpha_pattern', { alpha_pattern: { q_proj: 16 } }, /per-module alpha.*\n.*at alpha_pattern\.q_proj/s],
+    ['layers_to_transform', { layers_to_transform: [0, 1] }, /subset of layers.*\n.*at layers_to_transform/s],
+    ['exclude_modules', { exclude_modules: ['o_proj'] }, /exclude_modules: not supported.*\n.*at exclude_modules/s],
+    ['target_parameters', { target_parameters: ['experts'] }, /raw parameters.*\n.*at target_parameters/s],
+    ['target_modules (regex / all-linear)', { target_modules: 'all-linear' }, /list the module names, e\.g\. \["q_proj", "v_proj"\]\n.*at target_modules/s],
+    ['peft_type', { peft_type: 'IA3' }, /LoRA adapters only.*\n.*at peft_type/s],
+  ])('%s is refused by name with a fix, naming the file', (_name, extra, message) => {
+    expect(() => parsePeftAdapterConfig({ ...base, ...extra }, 'my-adapter/adapter_config.json')).toThrow(/^my-adapter\/adapter_config\.json: /);
+    expect(() => parsePeftAdapterConfig({ ...base, ...extra }, 'my-adapter/adapter_config.json')).toThrow(message);
+  });
+
+  it('their PEFT defaults (empty patterns, null lists, bias none, lora_dropout) load', () => {
+    const { lora } = parsePeftAdapterConfig({ ...base, rank_pattern: {}, alpha_pattern: {}, modules_to_save: null, layers_to_transform: null, bias: 'none', use_dora: false, lora_dropout: 0.05 }, 'f');
+    expect(lora).toMatchObject({ r: 4, alpha: 8, dropout: 0.05, targetModules: ['q_proj'] });
   });
 });
 

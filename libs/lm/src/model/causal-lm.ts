@@ -22,6 +22,7 @@ import { ModelConfigSchema, type ModelConfig } from '../config';
 import type { GenerationConfig } from '../generation/generation-config';
 import { LoraAdapter } from '../lora/lora-adapter';
 import type { LoraConfig, LoraConfigInput } from '../lora/lora-config';
+import type { DropoutRows, TrainingMode } from '../lora/lora-dropout';
 import { selfAttention, type AttentionContext, type Projection } from './attention';
 import type { KVCache } from './kv-cache';
 import { layerNorm, linear, rmsNorm } from './layers';
@@ -49,6 +50,19 @@ export interface ForwardOptions {
    * KL reference, without a second copy of the base weights). Ignored when disableLora is set.
    */
   lora?: LoraAdapter;
+  /**
+   * Train mode (PEFT's model.train()): the LoRA adapter applies its dropout with masks drawn from
+   * this seed and the absolute rows / position ids. Absent = eval mode (generation, scoring,
+   * reference log-probs). Without an adapter, or with dropout 0, it changes nothing.
+   */
+  training?: TrainingMode;
+}
+
+/** Rows and position ids of the N = B * T tokens of a train-mode forward (reads `pos` [N] to JS). */
+function dropoutRows(mode: TrainingMode, pos: tf.Tensor, b: number, t: number): DropoutRows {
+  const rows = new Int32Array(b * t);
+  for (let i = 0; i < b * t; i++) rows[i] = mode.rowOffset + Math.floor(i / t);
+  return { seed: mode.seed, rows, positions: Int32Array.from(pos.dataSync()) };
 }
 
 /** Where a loaded model came from; savePretrained keeps its dtype and generation_config.json. */
@@ -217,10 +231,10 @@ export class CausalLM {
   }
 
   /** x [N, in] @ W [in, out] (+ bias) (+ LoRA update when the module is adapted). */
-  private projection(lora: LoraAdapter | null): Projection {
+  private projection(lora: LoraAdapter | null, train?: DropoutRows): Projection {
     return (x, module, hasBias) => {
       const y = linear(x, this.weight(`${module}.weight`) as tf.Tensor2D, hasBias ? (this.weight(`${module}.bias`) as tf.Tensor1D) : undefined);
-      const d = lora?.delta(x, module);
+      const d = lora?.delta(x, module, train);
       return d ? tf.add(y, d) : y;
     };
   }
@@ -268,13 +282,14 @@ export class CausalLM {
     const cache = opts.cache;
     const past = cache?.length ?? 0;
     this.checkLength(past + t);
-    const project = this.projection(opts.disableLora ? null : (opts.lora ?? this.lora));
+    const lora = opts.disableLora ? null : (opts.lora ?? this.lora);
     return tf.tidy(() => {
       const mask = this.fullMask(b, t, past, opts); // [B, Tk]
       if (cache) cache.setMask(mask);
       const n = b * t;
       const ids = tf.reshape(tf.cast(inputIds, 'int32'), [n]);
       const pos = tf.reshape(positionIds(mask, t), [n]); // [N]
+      const project = this.projection(lora, lora && lora.config.dropout > 0 && opts.training ? dropoutRows(opts.training, pos, b, t) : undefined);
       let x = tf.gather(this.weight(embeddingName(c)), ids) as tf.Tensor2D; // [N, D]
       if (c.family === 'gpt2') x = tf.add(x, tf.gather(this.weight('transformer.wpe.weight'), pos));
       const ctx: AttentionContext = {

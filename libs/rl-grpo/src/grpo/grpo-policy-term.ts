@@ -35,7 +35,6 @@ function frozenReference(model: CausalLM, loraAttachedByStage: boolean): Referen
   if (!lora) return { kind: 'copy', model: model.clone() };
   if (loraAttachedByStage) return { kind: 'base' };
   const adapter = lora.clone();
-  adapter.training = false;
   for (const v of adapter.variables()) v.trainable = false;
   return { kind: 'adapter', adapter };
 }

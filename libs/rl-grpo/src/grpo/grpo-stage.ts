@@ -8,6 +8,7 @@ import type { Registry } from '../stage-kit/registry';
 import type { Stage, StageContext, StageEvent, StageFactory } from '../stage-kit/stage';
 import { stageCadence, trainingStage } from '../stage-kit/training-stage';
 import { prepareStageLora } from '../stage-kit/stage-lora';
+import { streamSeed } from '../seed';
 import type { Task } from '../tasks/task';
 import { modelParameters } from '../trainer/parameters';
 import { Trainer } from '../trainer/trainer';
@@ -84,6 +85,7 @@ export function grpoTrainer(o: GrpoTrainerOptions): Trainer {
     iterations: c.numIterations,
     microBatches: c.gradientAccumulationSteps,
     hooks: o.hooks,
+    seed: streamSeed(o.seed, id, 'train-mode'),
   });
 }
 

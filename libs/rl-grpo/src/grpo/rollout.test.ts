@@ -2,7 +2,7 @@ import { ByteTokenizer } from '@emrl/lm';
 import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Policy } from '../policy';
-import { sampleGroups, stopTokensFor } from './rollout';
+import { sampleGroups, stopStringsFor, stopTokensFor } from './rollout';
 import type { Task, TaskExample } from '../tasks/task';
 
 let policy: Policy;
@@ -53,5 +53,59 @@ describe('sampleGroups', () => {
     expect(r.truncated.some((t) => !t)).toBe(true);
     // Same seed, same samples.
     expect((await sampleGroups(policy, task, examples, 3, opts)).completionIds).toEqual(r.completionIds);
+  });
+});
+
+describe('sampleGroups: stop strings on the decoded text', () => {
+  const noStop: Task = { ...task, stopSequences: [], maxCompletionLength: 12 };
+  const opts = { temperature: 1, topP: 1, topK: 0, maxNewTokens: 12, seed: 5 };
+
+  /** Two consecutive printable ASCII tokens from an unstopped completion: a two-token stop string. */
+  async function reference(): Promise<{ free: Awaited<ReturnType<typeof sampleGroups>>; stop: string }> {
+    const free = await sampleGroups(policy, noStop, examples, 2, opts);
+    const ascii = (id: number | undefined) => id !== undefined && id >= 32 && id < 127;
+    for (const ids of free.completionIds) {
+      for (let j = 2; j + 1 < ids.length; j++) if (ascii(ids[j]) && ascii(ids[j + 1])) return { free, stop: String.fromCharCode(ids[j]!, ids[j + 1]!) };
+    }
+    throw new Error('no two consecutive ASCII tokens in the reference completions; change the seed');
+  }
+
+  /** Each row must end at the first prefix whose decoded text holds `stop` (transformers' definition). */
+  function expectCutAt(stopped: Awaited<ReturnType<typeof sampleGroups>>, free: Awaited<ReturnType<typeof sampleGroups>>, stop: string): number {
+    let cut = 0;
+    free.completionIds.forEach((ids, i) => {
+      let n = 1;
+      while (n <= ids.length && !policy.tokenizer.decode(ids.slice(0, n)).includes(stop)) n++;
+      if (n > ids.length) {
+        expect(stopped.completionIds[i]).toEqual(ids);
+        return;
+      }
+      cut++;
+      expect(stopped.completionIds[i]).toEqual(ids.slice(0, n));
+      expect(stopped.completions[i]!.endsWith(stop)).toBe(true);
+      expect(stopped.truncated[i]).toBe(false);
+    });
+    return cut;
+  }
+
+  it("a multi-token task stop string ends the completion where transformers' stop_strings would", async () => {
+    const { free, stop } = await reference();
+    expect(stopTokensFor(policy, { ...noStop, stopSequences: [stop] })).not.toContain(stop.charCodeAt(0)); // not a single token
+    const stopped = await sampleGroups(policy, { ...noStop, stopSequences: [stop] }, examples, 2, opts);
+    expect(expectCutAt(stopped, free, stop)).toBeGreaterThan(0);
+  });
+
+  it("generation_config.json's stop_strings stop generation too", async () => {
+    const { free, stop } = await reference();
+    const model = policy.model.clone();
+    try {
+      model.source = { dir: 'x', dtype: 'F32', generationConfig: { stop_strings: stop } };
+      const p = { ...policy, model };
+      expect(stopStringsFor(p, noStop)).toEqual([stop]);
+      const stopped = await sampleGroups(p, noStop, examples, 2, opts);
+      expect(expectCutAt(stopped, free, stop)).toBeGreaterThan(0);
+    } finally {
+      model.dispose();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { generate } from '@emrl/lm';
+import { cutAtStopString, generate, stopStringsOf } from '@emrl/lm';
 import type { Policy } from '../policy';
 import { encodePrompt } from '../tasks/prompt-format';
 import type { Task, TaskExample } from '../tasks/task';
@@ -41,6 +41,14 @@ export function stopTokensFor(policy: Policy, task: Task, extra: readonly number
   return [...new Set([...ids, tokenizer.eosTokenId, ...ends, ...(modelEos === null ? [] : [modelEos]), ...policy.model.stopTokenIds, ...extra])];
 }
 
+/**
+ * Strings that end a completion on its decoded text: the task's stop strings (multi-token ones
+ * such as "\n\nProblem:" included) and generation_config.json's `stop_strings`.
+ */
+export function stopStringsFor(policy: Policy, task: Task): string[] {
+  return [...new Set([...task.stopSequences, ...stopStringsOf(policy.model.source?.generationConfig)])];
+}
+
 /** Samples `groupSize` completions for each example in one batched, KV-cached generate call. */
 export async function sampleGroups(
   policy: Policy,
@@ -61,12 +69,14 @@ export async function sampleGroups(
       groupIndex.push(p);
     }
   });
+  const stopStrings = stopStringsFor(policy, task);
   const out = await generate(policy.model, promptIds, {
     maxNewTokens: opts.maxNewTokens,
     temperature: opts.temperature,
     topK: opts.topK,
     topP: opts.topP,
     stopTokenIds: stopTokensFor(policy, task),
+    stopStrings: { strings: stopStrings, decode: (ids) => tokenizer.decode(ids) },
     padTokenId: tokenizer.padTokenId,
     seed: opts.seed,
     ...(opts.rowSeed ? { rowSeeds: flatExamples.map((ex, i) => opts.rowSeed!(ex, i % groupSize)) } : {}),
@@ -76,7 +86,8 @@ export async function sampleGroups(
     groupIndex,
     promptIds,
     completionIds: out.tokens,
-    completions: out.tokens.map((t) => tokenizer.decode(t)),
+    // Cut after the first stop string (the last token may spell text past it), as the model "said" it.
+    completions: out.tokens.map((t) => cutAtStopString(tokenizer.decode(t), stopStrings)),
     truncated: out.finishReasons.map((r) => r === 'length'),
     samplingLogprobs: out.logprobs,
     numGeneratedTokens: out.numGeneratedTokens,

@@ -1,21 +1,12 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { LoraConfigSchema, type CausalLM, type LoraConfig } from '@emrl/lm';
 import { streamSeed } from '../seed';
 
 /**
- * The `lora` option of a training stage: lm's LoraConfigSchema (PEFT's LoraConfig). Dropout is
- * refused: the trainer has no train-mode switch for the adapter yet, so a dropout > 0 would be
- * silently ignored.
+ * The `lora` option of a training stage: lm's LoraConfigSchema (PEFT's LoraConfig). `dropout` acts
+ * on the adapter input in the trainer's loss forward only (train mode), never in sampling or eval.
  */
-export const StageLoraConfigSchema = LoraConfigSchema.superRefine((c, ctx) => {
-  if (c.dropout > 0) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['dropout'],
-      message: `lora.dropout ${c.dropout}: emrl's trainer runs the adapter without dropout (no train-mode switch yet), so it would be ignored; set dropout: 0`,
-    });
-  }
-}).meta({
+export const StageLoraConfigSchema = LoraConfigSchema.meta({
   description:
     'LoRA (arXiv 2106.09685) on this stage: only the adapter A/B matrices get gradients and optimizer state, the base weights stay frozen; absent = full fine-tuning (or continue training an adapter the policy already carries)',
 });
@@ -35,7 +26,7 @@ function sameLora(a: LoraConfig, b: LoraConfig): boolean {
 }
 
 function describeLora(c: LoraConfig): string {
-  return `r ${c.r}, alpha ${c.alpha}, targets ${c.targetModules.join(' ')}${c.useRslora ? ', rslora' : ''}`;
+  return `r ${c.r}, alpha ${c.alpha}, targets ${c.targetModules.join(' ')}${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.useRslora ? ', rslora' : ''}`;
 }
 
 /**

@@ -151,3 +151,32 @@ describe('Trainer: finiteness guard', () => {
     trainer.dispose();
   });
 });
+
+describe('Trainer: LoRA dropout in the loss forward (train mode)', () => {
+  /** The LoRA weights after `steps` GRPO steps of a fresh tiny policy with this dropout and split. */
+  async function loraAfter(dropout: number, microBatches: number, seed = 4): Promise<Float32Array> {
+    const p = policy(7);
+    p.model.attachLora({ r: 2, alpha: 4, dropout, targetModules: ['c_attn', 'c_fc'] }, 11);
+    const config = GrpoConfigSchema.parse({ steps: 2, promptsPerStep: 2, groupSize: 4, maxCompletionLength: 6, beta: 0, lr: 0.05, gradientAccumulationSteps: microBatches, lossType: 'grpo' });
+    // The entropy term gives a gradient even when every reward of the tiny random policy is 0.
+    const trainer = grpoTrainer({ policy: p, task, config, seed, registry: createRegistry(), plugins: [new EntropyBonusPlugin({ coef: 1 })] });
+    await trainer.step(0);
+    await trainer.step(1);
+    trainer.dispose();
+    return Float32Array.from(p.model.getLora()!.variables().flatMap((v) => Array.from(v.dataSync())));
+  }
+  const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+
+  it('changes training, is reproducible for a seed and does not depend on the micro-batch split', async () => {
+    const plain = await loraAfter(0, 1);
+    const dropped = await loraAfter(0.5, 1);
+    expect(maxDiff(dropped, plain)).toBeGreaterThan(1e-4); // the trainer runs the adapter in train mode
+    expect(Array.from(await loraAfter(0.5, 1))).toEqual(Array.from(dropped)); // same seed, same run (what resume relies on)
+    const otherSeed = await loraAfter(0.5, 1, 5);
+    const splitPlain = await loraAfter(0, 2);
+    const split = await loraAfter(0.5, 2);
+    // Split into 2 micro-batches: the same masks (only the float summation order differs), as without dropout.
+    expect(maxDiff(split, dropped)).toBeLessThan(1e-5 + 2 * maxDiff(splitPlain, plain));
+    expect(maxDiff(otherSeed, dropped)).toBeGreaterThan(1e-4);
+  });
+});

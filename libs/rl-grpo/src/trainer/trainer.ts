@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, clipGlobalNorm, logitsTokenStats, lrAt, modelTokenStats, toPackedBatch, type CausalLM, type LrSchedule } from '@emrl/lm';
+import { AdamW, clipGlobalNorm, deriveSeed, logitsTokenStats, lrAt, modelTokenStats, toPackedBatch, type CausalLM, type LrSchedule } from '@emrl/lm';
 import type { HookResult, LossTermInput, LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
 import { assertFinite, countNonFinite } from './finite-guard';
 import { microBatchWeight, releaseMicroBatches, splitMicroBatches, type MicroBatch } from './micro-batches';
@@ -40,6 +40,12 @@ export interface TrainerOptions {
    */
   logitsBudgetBytes?: number;
   hooks?: TrainerHooks;
+  /**
+   * Seed of the train-mode forward (LoRA dropout masks, drawn from it, the step and the iteration);
+   * default 0. The loss forward runs in train mode, every other forward (sampling, old and
+   * reference log-probs) in eval mode.
+   */
+  seed?: number;
 }
 
 export interface StepResult {
@@ -85,6 +91,8 @@ export class Trainer {
   private readonly opts: TrainerOptions;
   private readonly optimizer: AdamW;
   private readonly hooks: TrainerHooks;
+  /** The optimizer update within the step (GRPO's mu loop), for the train-mode forward. */
+  private iteration = 0;
 
   constructor(opts: TrainerOptions) {
     this.opts = opts;
@@ -126,6 +134,7 @@ export class Trainer {
     let gradNorm = 0;
     try {
       for (let iter = 0; iter < iterations; iter++) {
+        this.iteration = iter;
         const grads = this.backward(batch, parts, step, sums);
         gradNorm = this.apply(grads, lr, step);
       }
@@ -193,10 +202,12 @@ export class Trainer {
   private loss(batch: TrainBatch, part: MicroBatch, m: number, step: number, sums: MetricSums): tf.Scalar {
     const o = this.opts;
     const b = toPackedBatch(part.arrays);
-    // Per-token stats from the model's forward pass: whole logits, or chunks of positions at a large vocabulary.
+    // Per-token stats from the model's train-mode forward pass (LoRA dropout masks from the seed, step and
+    // iteration): whole logits, or chunks of positions at a large vocabulary.
+    const training = { seed: deriveSeed(o.seed ?? 0, step, this.iteration), rowOffset: part.start };
     const stats = part.frozenLogits
       ? logitsTokenStats(this.parameters.applyToFrozen!(part.frozenLogits), b.targets)
-      : modelTokenStats(o.model, b, { logitsBudgetBytes: o.logitsBudgetBytes });
+      : modelTokenStats(o.model, b, { logitsBudgetBytes: o.logitsBudgetBytes, forward: { training } });
     const input: LossTermInput = {
       get logits() {
         return stats.logits; // [b, T, V]
