@@ -86,7 +86,7 @@ export async function generate(model: CausalLM, promptIds: number[][], options: 
   }
   const rngs: Rng[] = promptIds.map((_, row) => createRng(opts.rowSeeds ? opts.rowSeeds[row]! : deriveSeed(opts.seed, row)));
   const params = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP };
-  const cache = opts.useCache ? new KVCache(model.config.numLayers) : null;
+  const cache = opts.useCache ? new KVCache(model.config.numLayers, { capacity: tp + opts.maxNewTokens }) : null;
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const len = tp + step;

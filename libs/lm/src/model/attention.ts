@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config';
+import { decodeAttention } from './decode-kernels';
 import type { KVCache } from './kv-cache';
 import { rmsNorm } from './layers';
 import { applyRope } from './rope';
@@ -47,6 +48,8 @@ export interface AttentionContext {
   windowBias?: tf.Tensor4D;
   rope: { cos: tf.Tensor3D; sin: tf.Tensor3D } | null; // each [N, 1, hd]
   cache?: KVCache;
+  /** Route 1-token steps on a fused cache through the fused decoding kernels (inference only). */
+  fused?: boolean;
 }
 
 /** q [N, H*hd], k and v [N, Hkv*hd] from the normalized hidden state x [N, D]. */
@@ -82,6 +85,15 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
     q3 = headNorm(q3, ctx.weight(`${p}.q_norm.weight`), c.normEps);
     k3 = headNorm(k3, ctx.weight(`${p}.k_norm.weight`), c.normEps);
   }
+  if (ctx.fused && ctx.cache && t === 1) {
+    // Decoding step: scale, RoPE, in-place cache write and attention in one dispatch; with T = 1
+    // the [B, H, hd] layout needs no transposes.
+    const buf = ctx.cache.buffers(layer, b, hkv, hd);
+    const bias = ctx.windowBias && layer >= c.maxWindowLayers ? ctx.windowBias : ctx.bias;
+    const v3 = tf.reshape(v2, [b, hkv, hd]) as tf.Tensor3D;
+    const att = decodeAttention({ q: q3, k: k3, v: v3, kCache: buf.k, vCache: buf.v, bias, rope: ctx.rope }, ctx.cache.length - 1, 1 / Math.sqrt(hd)); // [B, H, hd]
+    return outProjection(tf.reshape(att, [n, h * hd]) as tf.Tensor2D, layer, ctx);
+  }
   q3 = tf.mul(q3, 1 / Math.sqrt(hd));
   if (ctx.rope) {
     q3 = applyRope(q3, ctx.rope.cos, ctx.rope.sin);
@@ -94,6 +106,12 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
   const bias = ctx.windowBias && layer >= c.maxWindowLayers ? ctx.windowBias : ctx.bias;
   const att = groupedAttention(q, k, v, bias); // [B, H, T, hd]
   const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [n, h * hd]) as tf.Tensor2D; // [N, H*hd]
+  return outProjection(merged, layer, ctx);
+}
+
+/** Output projection of the merged heads [N, H*hd] -> [N, D]. */
+function outProjection(merged: tf.Tensor2D, layer: number, ctx: AttentionContext): tf.Tensor2D {
+  const c = ctx.config;
   if (c.family === 'gpt2') return ctx.project(merged, `transformer.h.${layer}.attn.c_proj`, true);
   return ctx.project(merged, `model.layers.${layer}.self_attn.o_proj`, c.attentionOutBias);
 }

@@ -23,6 +23,7 @@ import type { GenerationConfig } from '../generation/generation-config';
 import { LoraAdapter } from '../lora/lora-adapter';
 import type { LoraConfig, LoraConfigInput } from '../lora/lora-config';
 import { selfAttention, type AttentionContext, type Projection } from './attention';
+import { fusedDecodingAvailable, fusedNorm } from './decode-kernels';
 import type { KVCache } from './kv-cache';
 import { layerNorm, linear, rmsNorm } from './layers';
 import type { LogitsAdapter } from './logits-adapter';
@@ -250,6 +251,8 @@ export class CausalLM {
     const past = cache?.length ?? 0;
     this.checkLength(past + t);
     const project = this.projection(opts.disableLora ? null : (opts.lora ?? this.lora));
+    // Decoding steps (T = 1) on an in-place cache: fused kernels (no gradients; inference only).
+    const fused = cache?.fused === true && t === 1 && fusedDecodingAvailable();
     return tf.tidy(() => {
       const mask = this.fullMask(b, t, past, opts); // [B, Tk]
       if (cache) cache.setMask(mask);
@@ -269,20 +272,19 @@ export class CausalLM {
         windowBias: c.slidingWindow !== null && past + t > c.slidingWindow ? attentionBias(mask, t, c.slidingWindow) : undefined,
         rope: this.rope ? ropeTables(pos as tf.Tensor1D, c.headDim, this.rope) : null,
         cache,
+        fused,
       };
       for (let i = 0; i < c.numLayers; i++) {
-        x = tf.add(x, selfAttention(this.norm(x, i, 1), i, ctx));
-        x = tf.add(x, mlp(this.norm(x, i, 2), i, c, project));
+        x = tf.add(x, selfAttention(this.norm(x, i, 1, fused), i, ctx));
+        x = tf.add(x, mlp(this.norm(x, i, 2, fused), i, c, project, fused));
       }
-      x = this.norm(x, -1, 0);
+      x = this.norm(x, -1, 0, fused);
       let rows = t;
       if (opts.lastPositionOnly && t > 1) {
         x = tf.reshape(tf.slice(tf.reshape(x, [b, t, c.hiddenSize]), [0, t - 1, 0], [-1, 1, -1]), [b, c.hiddenSize]);
         rows = 1;
       }
-      const logits2 = c.tieWordEmbeddings
-        ? tf.matMul(x, this.weight(embeddingName(c)) as tf.Tensor2D, false, true)
-        : tf.matMul(x, this.weight('lm_head.weight') as tf.Tensor2D); // [B*rows, V]
+      const logits2 = c.tieWordEmbeddings ? this.tiedHead(x, fused ? cache : undefined) : tf.matMul(x, this.weight('lm_head.weight') as tf.Tensor2D); // [B*rows, V]
       const logits = tf.reshape(logits2, [b, rows, c.vocabSize]) as tf.Tensor3D;
       return this.adapter ? this.adapter.apply(logits) : logits;
     });
@@ -307,14 +309,26 @@ export class CausalLM {
     return tf.concat([opts.cache.mask, newCols()], 1);
   }
 
-  /** sub 1 = before attention, 2 = before MLP; layer -1 = final norm. */
-  private norm(x: tf.Tensor2D, layer: number, sub: 0 | 1 | 2): tf.Tensor2D {
+  /**
+   * Tied head x [N, D] @ embedding^T -> [N, V]. During decoding (a fused cache) the transposed
+   * embedding [D, V] is made once per cache instead of re-transposed every step.
+   */
+  private tiedHead(x: tf.Tensor2D, cache?: KVCache): tf.Tensor2D {
+    const emb = this.weight(embeddingName(this.config)) as tf.Tensor2D; // [V, D]
+    if (!cache) return tf.matMul(x, emb, false, true);
+    return tf.matMul(x, cache.derived('tiedHeadT', emb, () => tf.transpose(emb)) as tf.Tensor2D);
+  }
+
+  /** sub 1 = before attention, 2 = before MLP; layer -1 = final norm. `fused`: one dispatch (inference). */
+  private norm(x: tf.Tensor2D, layer: number, sub: 0 | 1 | 2, fused = false): tf.Tensor2D {
     const c = this.config;
     if (c.family === 'gpt2') {
       const p = layer < 0 ? 'transformer.ln_f' : `transformer.h.${layer}.ln_${sub}`;
-      return layerNorm(x, this.weight(`${p}.weight`) as tf.Tensor1D, this.weight(`${p}.bias`) as tf.Tensor1D, c.normEps);
+      const [g, b] = [this.weight(`${p}.weight`) as tf.Tensor1D, this.weight(`${p}.bias`) as tf.Tensor1D];
+      return fused ? fusedNorm(x, g, b, c.normEps) : layerNorm(x, g, b, c.normEps);
     }
     const p = layer < 0 ? 'model.norm' : `model.layers.${layer}.${sub === 1 ? 'input_layernorm' : 'post_attention_layernorm'}`;
-    return rmsNorm(x, this.weight(`${p}.weight`) as tf.Tensor1D, c.normEps);
+    const g = this.weight(`${p}.weight`) as tf.Tensor1D;
+    return fused ? fusedNorm(x, g, null, c.normEps) : rmsNorm(x, g, c.normEps);
   }
 }
