@@ -55,15 +55,16 @@ describe('fused decoding kernels', () => {
         const want = tf.reshape(groupedAttention(tf.reshape(qr, [b, h, 1, hd]), kAll, vAll, bias), [b, h, hd]);
         // Fused: cache buffers with the past filled in and room for 2 more positions.
         const pad = tf.zeros([b, hkv, cap - past, hd]);
-        const kCache = tf.concat([kPast, pad], 2) as tf.Tensor4D;
+        const kCache = tf.transpose(tf.concat([kPast, pad], 2), [0, 1, 3, 2]) as tf.Tensor4D; // keys stored [B, Hkv, hd, cap]
         const vCache = tf.concat([vPast, pad], 2) as tf.Tensor4D;
         const got = decodeAttention({ q, k, v, kCache, vCache, bias, rope }, past, scale);
         expect(got.shape).toEqual([b, h, hd]);
         expect(maxAbsDiff(got, want), backend).toBeLessThan(1e-5);
         // The step wrote the rotated key and the value at position `past`, in place.
-        expect(maxAbsDiff(tf.slice(kCache, [0, 0, 0, 0], [-1, -1, past + 1, -1]), kAll), backend).toBeLessThan(1e-6);
+        const keys = tf.transpose(kCache, [0, 1, 3, 2]);
+        expect(maxAbsDiff(tf.slice(keys, [0, 0, 0, 0], [-1, -1, past + 1, -1]), kAll), backend).toBeLessThan(1e-6);
         expect(maxAbsDiff(tf.slice(vCache, [0, 0, 0, 0], [-1, -1, past + 1, -1]), vAll), backend).toBe(0);
-        expect(maxAbsDiff(tf.slice(kCache, [0, 0, past + 1, 0], [-1, -1, -1, -1]), tf.zeros([b, hkv, cap - past - 1, hd])), backend).toBe(0);
+        expect(maxAbsDiff(tf.slice(keys, [0, 0, past + 1, 0], [-1, -1, -1, -1]), tf.zeros([b, hkv, cap - past - 1, hd])), backend).toBe(0);
       });
     });
   });

@@ -1,12 +1,27 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { activationRows, decodeAttentionStep, normRows, ropeRowsInPlace, swiGluRows, type Activation } from './decode-math';
+import { callOriginal } from '../wasm-kernels/original-kernels';
+import { simdGemm, type GemmShape, type WasmMemory } from '../wasm-kernels/simd-gemm';
+import { asWasmBackend, type WasmBackend } from '../wasm-kernels/wasm-backend';
+import {
+  addBias,
+  attentionScores,
+  attentionWeightedSum,
+  geluExactRows,
+  geluNewArgument,
+  normRows,
+  productInto,
+  ropeRowsInPlace,
+  writeCacheStep,
+  type Activation,
+  type DecodeDims,
+} from './decode-math';
 import { inPlaceBackend, liveF32, newF32 } from './tensor-memory';
 
 /**
  * Fused inference kernels for decoding on the wasm and cpu backends: each replaces a chain of 5-20
  * tfjs ops by one dispatch (tfjs spends ~10 us of JS per dispatch, more than the arithmetic of a
  * decoding step at small batch). JS loops over the backends' memory (tensor-memory.ts), math in
- * decode-math.ts. No gradients: CausalLM routes only forwards with a KV cache here (inference).
+ * decode-math.ts; exponentials go to the backend's own Softmax / Sigmoid kernels, called directly. No gradients: CausalLM routes only forwards with a KV cache here (inference).
  */
 const ATTENTION = 'EmrlDecodeAttention';
 const NORM = 'EmrlNorm';
@@ -21,37 +36,99 @@ function input(args: KernelArgs, name: string): tf.TensorInfo {
   return t;
 }
 
-/** q [B, H, hd], k/v [B, Hkv, hd], kCache/vCache [B, Hkv, cap, hd], bias [B, 1, 1, Tk], cos/sin [B, 1, hd] optional -> [B, H, hd]. */
+/** A stock kernel of the backend a fused kernel runs on, called directly (no engine dispatch). */
+function stock(backend: unknown, kernelName: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
+  if ((backend as { wasm?: unknown }).wasm) return callOriginal(kernelName, inputs, backend, attrs);
+  const config = tf.getKernel(kernelName, 'cpu');
+  if (!config) throw new Error(`libs/lm/src/model/decode-kernels.ts: no cpu kernel "${kernelName}"`);
+  return config.kernelFunc({ inputs, backend: backend as tf.KernelBackend, attrs }) as tf.TensorInfo;
+}
+
+function free(backend: unknown, t: tf.TensorInfo): void {
+  (backend as tf.KernelBackend).disposeData(t.dataId);
+}
+
+/**
+ * q [B, H, hd], k/v [B, Hkv, hd], keys kCache [B, Hkv, hd, cap] (transposed), values vCache
+ * [B, Hkv, cap, hd], bias [B, 1, 1, Tk], cos/sin [B, 1, hd] optional -> [B, H, hd]. The two products
+ * run per kv head as GEMMs over its G query heads (wasm: the generated SIMD GEMM on the heap, the
+ * same one the BatchMatMul fix uses for attention; cpu: JS loops); the softmax is the backend's own
+ * kernel (XNNPACK on wasm: Math.exp costs ~20-50 ns in JS).
+ */
 function attentionKernel(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
   const q = input(args, 'q');
   const k = input(args, 'k');
   const kc = input(args, 'kCache');
+  const vc = input(args, 'vCache');
   const [b, h, hd] = q.shape as [number, number, number];
   const hkv = k.shape[1]!;
-  const cap = kc.shape[2]!;
   const pos = args.attrs?.['pos'] as number;
   const scale = args.attrs?.['scale'] as number;
-  const out = newF32(backend, [b, h, hd]);
-  // Views are taken after the allocation above (the wasm heap may have grown).
-  const o = liveF32(backend, out);
-  o.set(liveF32(backend, q));
-  for (let i = 0; i < o.length; i++) o[i] = Math.fround((o[i] as number) * scale);
+  const tk = pos + 1;
+  const dims = { batch: b, heads: h, kvHeads: hkv, headDim: hd, capacity: kc.shape[3]!, pos };
+  const qs = newF32(backend, [b, h, hd]); // q * scale, rotated
+  const qv = liveF32(backend, qs);
+  qv.set(liveF32(backend, q));
+  for (let i = 0; i < qv.length; i++) qv[i] = qv[i]! * scale;
   let kNew = liveF32(backend, k);
   const cos = args.inputs['cos'];
   const sin = args.inputs['sin'];
   if (cos && sin) {
     const c = liveF32(backend, cos);
     const s = liveF32(backend, sin);
-    ropeRowsInPlace(o, c, s, b * h, h, hd);
+    ropeRowsInPlace(qv, c, s, b * h, h, hd);
     kNew = Float32Array.from(kNew);
     ropeRowsInPlace(kNew, c, s, b * hkv, hkv, hd);
   }
-  // o is both the (rotated) query and the output: copy the query first.
-  const qv = Float32Array.from(o);
-  const dims = { batch: b, heads: h, kvHeads: hkv, headDim: hd, capacity: cap, pos };
-  decodeAttentionStep(qv, kNew, liveF32(backend, input(args, 'v')), liveF32(backend, kc), liveF32(backend, input(args, 'vCache')), liveF32(backend, input(args, 'bias')), dims, o);
+  writeCacheStep(kNew, liveF32(backend, input(args, 'v')), liveF32(backend, kc), liveF32(backend, vc), dims);
+  // Views are (re)taken after every allocation: the wasm heap may grow and detach older views.
+  const scores = newF32(backend, [b * h, tk]);
+  const gemm = wasmGemm(backend, [kc, vc, qs]);
+  if (gemm) gemmPerKvHead(gemm, { m: h / hkv, n: tk, k: hd, rsA: hd, csA: 1, ldb: dims.capacity }, qs, kc, scores, dims, [hd, hd * dims.capacity, tk]);
+  else attentionScores(liveF32(backend, qs), liveF32(backend, kc), dims, liveF32(backend, scores));
+  free(backend, qs);
+  addBias(liveF32(backend, scores), liveF32(backend, input(args, 'bias')), b, h, tk);
+  const probs = stock(backend, 'Softmax', { logits: scores }, { dim: 1 }); // the kernels take a non-negative axis
+  free(backend, scores);
+  const out = newF32(backend, [b, h, hd]);
+  if (gemm) gemmPerKvHead(gemm, { m: h / hkv, n: hd, k: tk, rsA: tk, csA: 1, ldb: hd }, probs, vc, out, dims, [tk, dims.capacity * hd, hd]);
+  else attentionWeightedSum(liveF32(backend, probs), liveF32(backend, vc), dims, liveF32(backend, out));
+  free(backend, probs);
   return out;
+}
+
+interface HeapGemm {
+  backend: WasmBackend;
+  memory: WasmMemory;
+}
+
+/** The wasm heap, when the backend is wasm and `read` tensors leave the 16 bytes of slack the SIMD GEMM may over-read. */
+function wasmGemm(backend: unknown, read: tf.TensorInfo[]): HeapGemm | null {
+  if (!(backend as { wasm?: unknown }).wasm) return null;
+  const w = asWasmBackend(backend);
+  const memory = w.wasm.asm.memory;
+  const fits = read.every((t) => w.dataIdMap.get(t.dataId).memoryOffset + tf.util.sizeFromShape(t.shape) * 4 + 16 <= memory.buffer.byteLength);
+  return fits ? { backend: w, memory } : null;
+}
+
+/**
+ * For each (batch row, kv head): C [G, n] = A [G, k] @ B [k, n], where A is the G query-head rows of
+ * `a` [B, H, k], B the kv head's block of `bMat` [B, Hkv, k, ldb], C rows of `c` [B, H, n].
+ * strides = [floats per A row, floats per B block, floats per C row].
+ */
+function gemmPerKvHead(g: HeapGemm, shape: GemmShape, a: tf.TensorInfo, bMat: tf.TensorInfo, c: tf.TensorInfo, d: DecodeDims, strides: [number, number, number]): void {
+  const fn = simdGemm(g.memory, shape);
+  const off = (t: tf.TensorInfo): number => g.backend.dataIdMap.get(t.dataId).memoryOffset;
+  const [aRow, bBlock, cRow] = strides;
+  const group = d.heads / d.kvHeads;
+  const [aBase, bBase, cBase] = [off(a), off(bMat), off(c)];
+  for (let bi = 0; bi < d.batch; bi++) {
+    for (let kv = 0; kv < d.kvHeads; kv++) {
+      const head = bi * d.heads + kv * group; // first query head of this kv head
+      fn(aBase + head * aRow * 4, bBase + (bi * d.kvHeads + kv) * bBlock * 4, cBase + head * cRow * 4);
+    }
+  }
 }
 
 /** x [N, D], gamma [D], beta [D] (LayerNorm) or absent (RMSNorm) -> [N, D]. */
@@ -65,19 +142,34 @@ function normKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/** gelu_new: x * sigmoid(2u) with the backend's sigmoid; exact gelu: JS loop. */
 function activationKernel(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
   const x = input(args, 'x');
-  const out = newF32(backend, [...x.shape]);
-  activationRows(liveF32(backend, x), args.attrs?.['fn'] as Activation, liveF32(backend, out));
+  const shape = [...x.shape];
+  if ((args.attrs?.['fn'] as Activation) === 'gelu') {
+    const out = newF32(backend, shape);
+    geluExactRows(liveF32(backend, x), liveF32(backend, out));
+    return out;
+  }
+  const z = newF32(backend, shape);
+  geluNewArgument(liveF32(backend, x), liveF32(backend, z));
+  const s = stock(backend, 'Sigmoid', { x: z });
+  free(backend, z);
+  const out = newF32(backend, shape);
+  productInto(liveF32(backend, x), liveF32(backend, s), null, liveF32(backend, out));
+  free(backend, s);
   return out;
 }
 
+/** gate * sigmoid(gate) * up with the backend's sigmoid. */
 function swiGluKernel(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
   const gate = input(args, 'gate');
+  const s = stock(backend, 'Sigmoid', { x: gate });
   const out = newF32(backend, [...gate.shape]);
-  swiGluRows(liveF32(backend, gate), liveF32(backend, input(args, 'up')), liveF32(backend, out));
+  productInto(liveF32(backend, gate), liveF32(backend, s), liveF32(backend, input(args, 'up')), liveF32(backend, out));
+  free(backend, s);
   return out;
 }
 
@@ -107,8 +199,8 @@ export interface DecodeAttentionInputs {
   q: tf.Tensor3D; // [B, H, hd], not yet scaled or rotated
   k: tf.Tensor3D; // [B, Hkv, hd], not yet rotated
   v: tf.Tensor3D; // [B, Hkv, hd]
-  kCache: tf.Tensor4D; // [B, Hkv, cap, hd], written at pos
-  vCache: tf.Tensor4D;
+  kCache: tf.Tensor4D; // [B, Hkv, hd, cap] (transposed keys), written at pos
+  vCache: tf.Tensor4D; // [B, Hkv, cap, hd]
   bias: tf.Tensor4D; // [B, 1, 1, pos + 1]
   rope: { cos: tf.Tensor3D; sin: tf.Tensor3D } | null; // each [B, 1, hd]
 }

@@ -32,58 +32,72 @@ export function ropeRowsInPlace(x: Float32Array, cos: Float32Array, sin: Float32
 }
 
 /**
- * One decoding step of grouped-query attention on an in-place cache (groupedAttention for T = 1):
- * writes kNew/vNew [B, Hkv, hd] into kCache/vCache [B, Hkv, capacity, hd] at `pos`, then
- * out[b, h] = sum_j softmax_j(q[b, h] . k[b, h / G, j] + bias[b, j]) v[b, h / G, j] over j <= pos.
- * q [B, H, hd] is already scaled (and rotated); bias [B, pos + 1] is the additive mask row.
+ * kNew/vNew [B, Hkv, hd] -> keys kCacheT [B, Hkv, hd, capacity] (transposed) and values vCache
+ * [B, Hkv, capacity, hd] at position d.pos (in place).
  */
-export function decodeAttentionStep(
-  q: Float32Array,
-  kNew: Float32Array,
-  vNew: Float32Array,
-  kCache: Float32Array,
-  vCache: Float32Array,
-  bias: Float32Array,
-  d: DecodeDims,
-  out: Float32Array,
-): void {
-  const { batch: b, heads: h, kvHeads: hkv, headDim: hd, capacity: cap, pos } = d;
+export function writeCacheStep(kNew: Float32Array, vNew: Float32Array, kCacheT: Float32Array, vCache: Float32Array, d: DecodeDims): void {
+  const { batch: b, kvHeads: hkv, headDim: hd, capacity: cap, pos } = d;
   if (pos >= cap) throw new Error(`decode-math.ts: cache position ${pos} is outside its capacity ${cap}`);
+  for (let bh = 0; bh < b * hkv; bh++) {
+    vCache.set(vNew.subarray(bh * hd, (bh + 1) * hd), (bh * cap + pos) * hd);
+    for (let i = 0; i < hd; i++) kCacheT[(bh * hd + i) * cap + pos] = kNew[bh * hd + i]!;
+  }
+}
+
+/**
+ * Scores of one decoding step (grouped-query attention, T = 1): query head h reads kv head
+ * floor(h / G), G = H / Hkv (groupedAttention's order). q [B, H, hd] already scaled (and rotated),
+ * keys kCacheT [B, Hkv, hd, capacity] -> scores [B, H, Tk] = q k^T (float32 sums), Tk = pos + 1.
+ * The additive mask is added separately (addBias).
+ */
+export function attentionScores(q: Float32Array, kCacheT: Float32Array, d: DecodeDims, scores: Float32Array): void {
+  const { batch: b, heads: h, kvHeads: hkv, headDim: hd, capacity: cap, pos } = d;
   const tk = pos + 1;
   const g = h / hkv;
-  for (let bh = 0; bh < b * hkv; bh++) {
-    const dst = (bh * cap + pos) * hd;
-    kCache.set(kNew.subarray(bh * hd, (bh + 1) * hd), dst);
-    vCache.set(vNew.subarray(bh * hd, (bh + 1) * hd), dst);
-  }
-  const p = new Float64Array(tk);
-  const acc = new Float64Array(hd);
+  const acc = new Float64Array(tk);
   for (let bi = 0; bi < b; bi++) {
     for (let hi = 0; hi < h; hi++) {
       const qo = (bi * h + hi) * hd;
+      const base = (bi * hkv + Math.floor(hi / g)) * hd * cap;
+      acc.fill(0);
+      for (let i = 0; i < hd; i++) {
+        const qi = q[qo + i]!;
+        const ko = base + i * cap;
+        for (let j = 0; j < tk; j++) acc[j]! += qi * kCacheT[ko + j]!;
+      }
+      scores.set(acc, (bi * h + hi) * tk);
+    }
+  }
+}
+
+/** scores [B, H, Tk] += bias [B, Tk] (broadcast over heads), in place. */
+export function addBias(scores: Float32Array, bias: Float32Array, batch: number, heads: number, tk: number): void {
+  for (let bi = 0; bi < batch; bi++) {
+    for (let hi = 0; hi < heads; hi++) {
+      const so = (bi * heads + hi) * tk;
+      for (let j = 0; j < tk; j++) scores[so + j]! += bias[bi * tk + j]!;
+    }
+  }
+}
+
+/** out[b, h] = sum_j probs[b, h, j] v[b, h / G, j]: probs [B, H, Tk], vCache [B, Hkv, capacity, hd] -> out [B, H, hd]. */
+export function attentionWeightedSum(probs: Float32Array, vCache: Float32Array, d: DecodeDims, out: Float32Array): void {
+  const { batch: b, heads: h, kvHeads: hkv, headDim: hd, capacity: cap, pos } = d;
+  const tk = pos + 1;
+  const g = h / hkv;
+  const acc = new Float64Array(hd);
+  for (let bi = 0; bi < b; bi++) {
+    for (let hi = 0; hi < h; hi++) {
       const base = (bi * hkv + Math.floor(hi / g)) * cap * hd;
-      let max = -Infinity;
-      for (let j = 0; j < tk; j++) {
-        const ko = base + j * hd;
-        let s = 0;
-        for (let i = 0; i < hd; i++) s += (q[qo + i] as number) * (kCache[ko + i] as number);
-        s = Math.fround(s) + (bias[bi * tk + j] as number);
-        p[j] = s;
-        if (s > max) max = s;
-      }
-      let sum = 0;
-      for (let j = 0; j < tk; j++) {
-        const e = Math.exp((p[j] as number) - max);
-        p[j] = e;
-        sum += e;
-      }
+      const po = (bi * h + hi) * tk;
       acc.fill(0);
       for (let j = 0; j < tk; j++) {
-        const w = (p[j] as number) / sum;
+        const w = probs[po + j]!;
+        if (w === 0) continue; // masked (pad) positions: exp underflows to exactly 0
         const vo = base + j * hd;
-        for (let i = 0; i < hd; i++) acc[i] = (acc[i] as number) + w * (vCache[vo + i] as number);
+        for (let i = 0; i < hd; i++) acc[i]! += w * vCache[vo + i]!;
       }
-      for (let i = 0; i < hd; i++) out[qo + i] = acc[i] as number;
+      out.set(acc, (bi * h + hi) * hd);
     }
   }
 }
@@ -125,25 +139,24 @@ export function erf(x: number): number {
 
 export type Activation = 'gelu_new' | 'gelu';
 
-/** gelu_new: x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) (= tanh form); gelu: 0.5 x (1 + erf(x / sqrt 2)). */
-export function activationRows(x: Float32Array, fn: Activation, out: Float32Array): void {
-  if (fn === 'gelu_new') {
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i] as number;
-      out[i] = v / (1 + Math.exp(-2 * GELU_C * (v + GELU_A * v * v * v)));
-    }
-  } else {
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i] as number;
-      out[i] = 0.5 * v * (1 + erf(v * Math.SQRT1_2));
-    }
+/** gelu_new's sigmoid argument 2u = 2 sqrt(2/pi) (x + 0.044715 x^3): gelu_new(x) = x sigmoid(2u) (layers.ts). */
+export function geluNewArgument(x: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i] as number;
+    out[i] = 2 * GELU_C * (v + GELU_A * v * v * v);
   }
 }
 
-/** SwiGLU's elementwise part: silu(gate) * up. */
-export function swiGluRows(gate: Float32Array, up: Float32Array, out: Float32Array): void {
-  for (let i = 0; i < gate.length; i++) {
-    const g = gate[i] as number;
-    out[i] = (g / (1 + Math.exp(-g))) * (up[i] as number);
+/** Exact GELU 0.5 x (1 + erf(x / sqrt 2)). */
+export function geluExactRows(x: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i] as number;
+    out[i] = 0.5 * v * (1 + erf(v * Math.SQRT1_2));
   }
+}
+
+/** out = a * b * c elementwise (c optional): gelu_new = x * s, SwiGLU = gate * sigmoid(gate) * up. */
+export function productInto(a: Float32Array, b: Float32Array, c: Float32Array | null, out: Float32Array): void {
+  if (c) for (let i = 0; i < a.length; i++) out[i] = (a[i] as number) * (b[i] as number) * (c[i] as number);
+  else for (let i = 0; i < a.length; i++) out[i] = (a[i] as number) * (b[i] as number);
 }

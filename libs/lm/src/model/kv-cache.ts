@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { inPlaceBackend, liveF32OfTensor } from './tensor-memory';
 
-/** One layer's cached keys and values [B, Hkv, Tk, hd]. */
+/** One layer's cached keys and values [B, Hkv, Tk, hd] (in-place buffers: see KVCache.buffers). */
 interface LayerCache {
   k: tf.Tensor4D;
   v: tf.Tensor4D;
@@ -33,7 +33,7 @@ interface Derived {
  * `CausalLM.forward` calls and `dispose()` it at the end. Tensors in it survive enclosing tidies.
  */
 export class KVCache {
-  /** With `fused`: the buffers [B, Hkv, capacity, hd] (positions >= length are unused); else [B, Hkv, Tk, hd]. */
+  /** With `fused`: the buffers (keys [B, Hkv, hd, capacity], values [B, Hkv, capacity, hd]); else [B, Hkv, Tk, hd] each. */
   private layers: (LayerCache | null)[];
   private maskTensor: tf.Tensor2D | null = null; // [B, Tk] float32, 1 = real token
   private readonly derivedValues = new Map<string, Derived>();
@@ -81,32 +81,34 @@ export class KVCache {
     const t = k.shape[2];
     const [b, hkv, , hd] = k.shape;
     const buf = this.buffers(layer, b, hkv, hd);
-    this.writeRows(buf.k, k, tk - t);
-    this.writeRows(buf.v, v, tk - t);
+    writeKeys(buf.k, k, tk - t);
+    writeValues(buf.v, v, tk - t);
     if (tk === t) return { k, v };
-    return { k: tf.slice(buf.k, [0, 0, 0, 0], [-1, -1, tk, -1]), v: tf.slice(buf.v, [0, 0, 0, 0], [-1, -1, tk, -1]) };
+    const keys = tf.transpose(tf.slice(buf.k, [0, 0, 0, 0], [-1, -1, -1, tk]), [0, 1, 3, 2]) as tf.Tensor4D; // [B, Hkv, Tk, hd]
+    return { k: keys, v: tf.slice(buf.v, [0, 0, 0, 0], [-1, -1, tk, -1]) };
   }
 
   /**
-   * The in-place buffers of a layer [B, Hkv, capacity, hd] with capacity >= length, allocated or
-   * grown here (only when `fused`). The fused attention kernel writes the newest position itself.
+   * The in-place buffers of a layer, allocated or grown here (only when `fused`) to hold `length`
+   * positions: keys transposed [B, Hkv, hd, capacity] (q k^T then reads contiguous key rows: a plain
+   * GEMM q [G, hd] @ k [hd, Tk] per kv head), values [B, Hkv, capacity, hd]. The fused attention
+   * kernel writes the newest position itself.
    */
   buffers(layer: number, b: number, hkv: number, hd: number): LayerCache {
     if (!this.fused) throw new Error('KVCache.buffers: this cache is not fused (in-place buffers exist only with fused: true on wasm/cpu)');
     const need = this.length;
     const old = this.layers[layer];
-    if (old && old.k.shape[2] >= need) {
-      if (old.k.shape[0] !== b || old.k.shape[1] !== hkv || old.k.shape[3] !== hd) {
-        throw new Error(`KVCache: layer ${layer} holds [${old.k.shape.join(', ')}] but got batch ${b}, ${hkv} kv heads of ${hd}; use one cache per batch`);
+    if (old && old.v.shape[2] >= need) {
+      if (old.v.shape[0] !== b || old.v.shape[1] !== hkv || old.v.shape[3] !== hd) {
+        throw new Error(`KVCache: layer ${layer} holds values [${old.v.shape.join(', ')}] but got batch ${b}, ${hkv} kv heads of ${hd}; use one cache per batch`);
       }
       return old;
     }
-    const cap = Math.max(need, this.initialCapacity, old ? 2 * old.k.shape[2] : 0);
-    const next: LayerCache = { k: tf.keep(tf.zeros([b, hkv, cap, hd])), v: tf.keep(tf.zeros([b, hkv, cap, hd])) };
+    const cap = Math.max(need, this.initialCapacity, old ? 2 * old.v.shape[2] : 0);
+    const next: LayerCache = { k: tf.keep(tf.zeros([b, hkv, hd, cap])), v: tf.keep(tf.zeros([b, hkv, cap, hd])) };
     if (old) {
-      const filled = old.k.shape[2];
-      this.copyPrefix(next.k, old.k, filled);
-      this.copyPrefix(next.v, old.v, filled);
+      copyKeyPrefix(next.k, old.k, old.v.shape[2]);
+      copyValuePrefix(next.v, old.v, old.v.shape[2]);
       old.k.dispose();
       old.v.dispose();
     }
@@ -151,22 +153,45 @@ export class KVCache {
     this.layers[layer] = next;
     return next;
   }
+}
 
-  /** buf [B, Hkv, cap, hd] positions pos .. pos + T - 1 <- src [B, Hkv, T, hd], in place. */
-  private writeRows(buf: tf.Tensor4D, src: tf.Tensor4D, pos: number): void {
-    const [b, hkv, t, hd] = src.shape;
-    const cap = buf.shape[2];
-    const s = liveF32OfTensor(src);
-    const dst = liveF32OfTensor(buf);
-    for (let bh = 0; bh < b * hkv; bh++) dst.set(s.subarray(bh * t * hd, (bh + 1) * t * hd), (bh * cap + pos) * hd);
-  }
+/** values buf [B, Hkv, cap, hd] positions pos .. pos + T - 1 <- src [B, Hkv, T, hd], in place. */
+function writeValues(buf: tf.Tensor4D, src: tf.Tensor4D, pos: number): void {
+  const [b, hkv, t, hd] = src.shape;
+  const cap = buf.shape[2];
+  const s = liveF32OfTensor(src);
+  const dst = liveF32OfTensor(buf);
+  for (let bh = 0; bh < b * hkv; bh++) dst.set(s.subarray(bh * t * hd, (bh + 1) * t * hd), (bh * cap + pos) * hd);
+}
 
-  /** The first `n` positions of `from` [B, Hkv, >= n, hd] into `to` [B, Hkv, >= n, hd]. */
-  private copyPrefix(to: tf.Tensor4D, from: tf.Tensor4D, n: number): void {
-    const [b, hkv, capFrom, hd] = from.shape;
-    const capTo = to.shape[2];
-    const s = liveF32OfTensor(from);
-    const dst = liveF32OfTensor(to);
-    for (let bh = 0; bh < b * hkv; bh++) dst.set(s.subarray(bh * capFrom * hd, (bh * capFrom + n) * hd), bh * capTo * hd);
+/** keys buf [B, Hkv, hd, cap] columns pos .. pos + T - 1 <- src [B, Hkv, T, hd] transposed, in place. */
+function writeKeys(buf: tf.Tensor4D, src: tf.Tensor4D, pos: number): void {
+  const [b, hkv, t, hd] = src.shape;
+  const cap = buf.shape[3];
+  const s = liveF32OfTensor(src);
+  const dst = liveF32OfTensor(buf);
+  for (let bh = 0; bh < b * hkv; bh++) {
+    for (let j = 0; j < t; j++) {
+      const from = (bh * t + j) * hd;
+      for (let i = 0; i < hd; i++) dst[(bh * hd + i) * cap + pos + j] = s[from + i]!;
+    }
   }
+}
+
+/** The first `n` positions of values `from` [B, Hkv, capFrom, hd] into `to` [B, Hkv, capTo, hd]. */
+function copyValuePrefix(to: tf.Tensor4D, from: tf.Tensor4D, n: number): void {
+  const [b, hkv, capFrom, hd] = from.shape;
+  const capTo = to.shape[2];
+  const s = liveF32OfTensor(from);
+  const dst = liveF32OfTensor(to);
+  for (let bh = 0; bh < b * hkv; bh++) dst.set(s.subarray(bh * capFrom * hd, (bh * capFrom + n) * hd), bh * capTo * hd);
+}
+
+/** The first `n` positions of keys `from` [B, Hkv, hd, capFrom] into `to` [B, Hkv, hd, capTo]. */
+function copyKeyPrefix(to: tf.Tensor4D, from: tf.Tensor4D, n: number): void {
+  const [b, hkv, hd, capFrom] = from.shape;
+  const capTo = to.shape[3];
+  const s = liveF32OfTensor(from);
+  const dst = liveF32OfTensor(to);
+  for (let row = 0; row < b * hkv * hd; row++) dst.set(s.subarray(row * capFrom, row * capFrom + n), row * capTo);
 }
