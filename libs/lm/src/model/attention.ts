@@ -77,6 +77,7 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
   const h = c.numHeads;
   const hkv = c.numKvHeads;
   const hd = c.headDim;
+  if (ctx.fused && ctx.cache && t === 1) return decodeStep(x, layer, ctx, ctx.cache);
   const [q2, k2, v2] = projectQkv(x, layer, ctx);
   let q3 = tf.reshape(q2, [n, h, hd]) as tf.Tensor3D;
   let k3 = tf.reshape(k2, [n, hkv, hd]) as tf.Tensor3D;
@@ -84,15 +85,6 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
     const p = `model.layers.${layer}.self_attn`;
     q3 = headNorm(q3, ctx.weight(`${p}.q_norm.weight`), c.normEps);
     k3 = headNorm(k3, ctx.weight(`${p}.k_norm.weight`), c.normEps);
-  }
-  if (ctx.fused && ctx.cache && t === 1) {
-    // Decoding step: scale, RoPE, in-place cache write and attention in one dispatch; with T = 1
-    // the [B, H, hd] layout needs no transposes.
-    const buf = ctx.cache.buffers(layer, b, hkv, hd);
-    const bias = ctx.windowBias && layer >= c.maxWindowLayers ? ctx.windowBias : ctx.bias;
-    const v3 = tf.reshape(v2, [b, hkv, hd]) as tf.Tensor3D;
-    const att = decodeAttention({ q: q3, k: k3, v: v3, kCache: buf.k, vCache: buf.v, bias, rope: ctx.rope }, ctx.cache.length - 1, 1 / Math.sqrt(hd)); // [B, H, hd]
-    return outProjection(tf.reshape(att, [n, h * hd]) as tf.Tensor2D, layer, ctx);
   }
   q3 = tf.mul(q3, 1 / Math.sqrt(hd));
   if (ctx.rope) {
@@ -107,6 +99,30 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
   const att = groupedAttention(q, k, v, bias); // [B, H, T, hd]
   const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [n, h * hd]) as tf.Tensor2D; // [N, H*hd]
   return outProjection(merged, layer, ctx);
+}
+
+/**
+ * Decoding step (T = 1) on a fused cache: scale, RoPE, in-place cache write and attention in one
+ * dispatch on the projections as they come ([B, features]; GPT-2's packed c_attn output unsplit).
+ */
+function decodeStep(x: tf.Tensor2D, layer: number, ctx: AttentionContext, cache: KVCache): tf.Tensor2D {
+  const { config: c, batch: b } = ctx;
+  const [h, hkv, hd] = [c.numHeads, c.numKvHeads, c.headDim];
+  const buf = cache.buffers(layer, b, hkv, hd);
+  const bias = ctx.windowBias && layer >= c.maxWindowLayers ? ctx.windowBias : ctx.bias;
+  const attrs = { heads: h, kvHeads: hkv, headDim: hd, pos: cache.length - 1, scale: 1 / Math.sqrt(hd) };
+  const common = { kCache: buf.k, vCache: buf.v, bias, rope: ctx.rope };
+  if (c.family === 'gpt2') {
+    const qkv = ctx.project(x, `transformer.h.${layer}.attn.c_attn`, true); // [B, 3D]
+    return outProjection(decodeAttention({ qkv, ...common }, attrs), layer, ctx);
+  }
+  let [q, k, v] = projectQkv(x, layer, ctx) as tf.Tensor[];
+  if (c.qkNorm) {
+    const p = `model.layers.${layer}.self_attn`;
+    q = headNorm(tf.reshape(q!, [b, h, hd]) as tf.Tensor3D, ctx.weight(`${p}.q_norm.weight`), c.normEps);
+    k = headNorm(tf.reshape(k!, [b, hkv, hd]) as tf.Tensor3D, ctx.weight(`${p}.k_norm.weight`), c.normEps);
+  }
+  return outProjection(decodeAttention({ q, k, v, ...common }, attrs), layer, ctx);
 }
 
 /** Output projection of the merged heads [N, H*hd] -> [N, D]. */

@@ -23,7 +23,7 @@ import type { GenerationConfig } from '../generation/generation-config';
 import { LoraAdapter } from '../lora/lora-adapter';
 import type { LoraConfig, LoraConfigInput } from '../lora/lora-config';
 import { selfAttention, type AttentionContext, type Projection } from './attention';
-import { fusedDecodingAvailable, fusedNorm } from './decode-kernels';
+import { fusedDecodingAvailable, fusedLinear, fusedNorm } from './decode-kernels';
 import type { KVCache } from './kv-cache';
 import { layerNorm, linear, rmsNorm } from './layers';
 import type { LogitsAdapter } from './logits-adapter';
@@ -217,10 +217,11 @@ export class CausalLM {
     this.lora = null;
   }
 
-  /** x [N, in] @ W [in, out] (+ bias) (+ LoRA update when the module is adapted). */
-  private projection(lora: LoraAdapter | null): Projection {
+  /** x [N, in] @ W [in, out] (+ bias) (+ LoRA update when the module is adapted). `fused`: one dispatch, inference only. */
+  private projection(lora: LoraAdapter | null, fused = false): Projection {
+    const lin = fused ? fusedLinear : linear;
     return (x, module, hasBias) => {
-      const y = linear(x, this.weight(`${module}.weight`) as tf.Tensor2D, hasBias ? (this.weight(`${module}.bias`) as tf.Tensor1D) : undefined);
+      const y = lin(x, this.weight(`${module}.weight`) as tf.Tensor2D, hasBias ? (this.weight(`${module}.bias`) as tf.Tensor1D) : undefined);
       const d = lora?.delta(x, module);
       return d ? tf.add(y, d) : y;
     };
@@ -250,9 +251,9 @@ export class CausalLM {
     const cache = opts.cache;
     const past = cache?.length ?? 0;
     this.checkLength(past + t);
-    const project = this.projection(opts.disableLora ? null : (opts.lora ?? this.lora));
     // Decoding steps (T = 1) on an in-place cache: fused kernels (no gradients; inference only).
     const fused = cache?.fused === true && t === 1 && fusedDecodingAvailable();
+    const project = this.projection(opts.disableLora ? null : (opts.lora ?? this.lora), fused);
     return tf.tidy(() => {
       const mask = this.fullMask(b, t, past, opts); // [B, Tk]
       if (cache) cache.setMask(mask);
@@ -284,7 +285,8 @@ export class CausalLM {
         x = tf.reshape(tf.slice(tf.reshape(x, [b, t, c.hiddenSize]), [0, t - 1, 0], [-1, 1, -1]), [b, c.hiddenSize]);
         rows = 1;
       }
-      const logits2 = c.tieWordEmbeddings ? this.tiedHead(x, fused ? cache : undefined) : tf.matMul(x, this.weight('lm_head.weight') as tf.Tensor2D); // [B*rows, V]
+      const head = (w: tf.Tensor2D): tf.Tensor2D => (fused ? fusedLinear(x, w) : tf.matMul(x, w));
+      const logits2 = c.tieWordEmbeddings ? this.tiedHead(x, fused ? cache : undefined) : head(this.weight('lm_head.weight') as tf.Tensor2D); // [B*rows, V]
       const logits = tf.reshape(logits2, [b, rows, c.vocabSize]) as tf.Tensor3D;
       return this.adapter ? this.adapter.apply(logits) : logits;
     });
@@ -316,7 +318,7 @@ export class CausalLM {
   private tiedHead(x: tf.Tensor2D, cache?: KVCache): tf.Tensor2D {
     const emb = this.weight(embeddingName(this.config)) as tf.Tensor2D; // [V, D]
     if (!cache) return tf.matMul(x, emb, false, true);
-    return tf.matMul(x, cache.derived('tiedHeadT', emb, () => tf.transpose(emb)) as tf.Tensor2D);
+    return fusedLinear(x, cache.derived('tiedHeadT', emb, () => tf.transpose(emb)) as tf.Tensor2D);
   }
 
   /** sub 1 = before attention, 2 = before MLP; layer -1 = final norm. `fused`: one dispatch (inference). */

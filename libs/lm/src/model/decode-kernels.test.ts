@@ -5,9 +5,9 @@ import { defineModelConfig, type ModelConfigInput } from '../config';
 import { setupTestBackend } from '../testing';
 import { groupedAttention } from './attention';
 import { CausalLM } from './causal-lm';
-import { decodeAttention, fusedActivation, fusedDecodingAvailable, fusedNorm, fusedSwiGlu } from './decode-kernels';
+import { decodeAttention, fusedActivation, fusedDecodingAvailable, fusedLinear, fusedNorm, fusedSwiGlu } from './decode-kernels';
 import { KVCache } from './kv-cache';
-import { gelu, geluNew, layerNorm, rmsNorm, silu } from './layers';
+import { gelu, geluNew, layerNorm, linear, rmsNorm, silu } from './layers';
 import { attentionBias } from './masks';
 import { applyRope, ropeTables } from './rope';
 
@@ -57,19 +57,24 @@ describe('fused decoding kernels', () => {
         const pad = tf.zeros([b, hkv, cap - past, hd]);
         const kCache = tf.transpose(tf.concat([kPast, pad], 2), [0, 1, 3, 2]) as tf.Tensor4D; // keys stored [B, Hkv, hd, cap]
         const vCache = tf.concat([vPast, pad], 2) as tf.Tensor4D;
-        const got = decodeAttention({ q, k, v, kCache, vCache, bias, rope }, past, scale);
-        expect(got.shape).toEqual([b, h, hd]);
-        expect(maxAbsDiff(got, want), backend).toBeLessThan(1e-5);
+        const attrs = { heads: h, kvHeads: hkv, headDim: hd, pos: past, scale };
+        const got = decodeAttention({ q, k, v, kCache, vCache, bias, rope }, attrs);
+        expect(got.shape).toEqual([b, h * hd]);
+        expect(maxAbsDiff(tf.reshape(got, [b, h, hd]), want), backend).toBeLessThan(1e-5);
         // The step wrote the rotated key and the value at position `past`, in place.
         const keys = tf.transpose(kCache, [0, 1, 3, 2]);
         expect(maxAbsDiff(tf.slice(keys, [0, 0, 0, 0], [-1, -1, past + 1, -1]), kAll), backend).toBeLessThan(1e-6);
         expect(maxAbsDiff(tf.slice(vCache, [0, 0, 0, 0], [-1, -1, past + 1, -1]), vAll), backend).toBe(0);
         expect(maxAbsDiff(tf.slice(keys, [0, 0, past + 1, 0], [-1, -1, -1, -1]), tf.zeros([b, hkv, cap - past - 1, hd])), backend).toBe(0);
+        // GPT-2's packed c_attn output [B, (H + 2 Hkv) hd] gives the same step (rewriting position `past`).
+        const qkv = tf.concat([tf.reshape(q, [b, h * hd]), tf.reshape(k, [b, hkv * hd]), tf.reshape(v, [b, hkv * hd])], 1);
+        const packed = decodeAttention({ qkv, kCache, vCache, bias, rope }, attrs);
+        expect(maxAbsDiff(packed, got), backend).toBe(0);
       });
     });
   });
 
-  it('LayerNorm, RMSNorm, GELU (both forms) and SwiGLU equal the tfjs op chains of layers.ts within 1e-5', async () => {
+  it('LayerNorm, RMSNorm, GELU (both forms), SwiGLU and linear equal the tfjs op chains of layers.ts within 1e-5', async () => {
     await onEachBackend((backend) => {
       fusedDecodingAvailable();
       tf.tidy(() => {
@@ -82,6 +87,11 @@ describe('fused decoding kernels', () => {
         expect(maxAbsDiff(fusedActivation(x, 'gelu_new'), geluNew(x)), backend).toBeLessThan(1e-5);
         expect(maxAbsDiff(fusedActivation(x, 'gelu'), gelu(x)), backend).toBeLessThan(1e-5);
         expect(maxAbsDiff(fusedSwiGlu(x, up), tf.mul(silu(x), up)), backend).toBeLessThan(1e-5);
+        const w = tf.randomNormal([24, 10], 0, 1, 'float32', 11) as tf.Tensor2D;
+        const wb = tf.randomNormal([10], 0, 1, 'float32', 12) as tf.Tensor1D;
+        expect(maxAbsDiff(fusedLinear(x, w, wb), linear(x, w, wb)), backend).toBeLessThan(1e-5);
+        expect(fusedLinear(x, w).shape).toEqual([5, 10]);
+        expect(maxAbsDiff(fusedLinear(x, w), tf.matMul(x, w)), backend).toBeLessThan(1e-5);
       });
     });
   });

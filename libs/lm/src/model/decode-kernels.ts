@@ -27,6 +27,7 @@ const ATTENTION = 'EmrlDecodeAttention';
 const NORM = 'EmrlNorm';
 const ACTIVATION = 'EmrlActivation';
 const SWIGLU = 'EmrlSwiGlu';
+const LINEAR = 'EmrlLinear';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -57,31 +58,43 @@ function free(backend: unknown, t: tf.TensorInfo): void {
  */
 function attentionKernel(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
-  const q = input(args, 'q');
-  const k = input(args, 'k');
   const kc = input(args, 'kCache');
   const vc = input(args, 'vCache');
-  const [b, h, hd] = q.shape as [number, number, number];
-  const hkv = k.shape[1]!;
-  const pos = args.attrs?.['pos'] as number;
-  const scale = args.attrs?.['scale'] as number;
+  const attrs = args.attrs ?? {};
+  const [h, hkv, hd, pos, scale] = ['heads', 'kvHeads', 'headDim', 'pos', 'scale'].map((n) => attrs[n] as number) as [number, number, number, number, number];
+  const b = kc.shape[0]!;
   const tk = pos + 1;
   const dims = { batch: b, heads: h, kvHeads: hkv, headDim: hd, capacity: kc.shape[3]!, pos };
   const qs = newF32(backend, [b, h, hd]); // q * scale, rotated
   const qv = liveF32(backend, qs);
-  qv.set(liveF32(backend, q));
+  const kNew = new Float32Array(b * hkv * hd);
+  const vNew = new Float32Array(b * hkv * hd);
+  const packed = args.inputs['qkv'];
+  if (packed) {
+    // GPT-2 c_attn output [B, (H + 2 Hkv) hd]: q, k, v column blocks of each row.
+    const src = liveF32(backend, packed);
+    const [nq, nk] = [h * hd, hkv * hd];
+    const row = nq + 2 * nk;
+    for (let r = 0; r < b; r++) {
+      qv.set(src.subarray(r * row, r * row + nq), r * nq);
+      kNew.set(src.subarray(r * row + nq, r * row + nq + nk), r * nk);
+      vNew.set(src.subarray(r * row + nq + nk, (r + 1) * row), r * nk);
+    }
+  } else {
+    qv.set(liveF32(backend, input(args, 'q')));
+    kNew.set(liveF32(backend, input(args, 'k')));
+    vNew.set(liveF32(backend, input(args, 'v')));
+  }
   for (let i = 0; i < qv.length; i++) qv[i] = qv[i]! * scale;
-  let kNew = liveF32(backend, k);
   const cos = args.inputs['cos'];
   const sin = args.inputs['sin'];
   if (cos && sin) {
     const c = liveF32(backend, cos);
     const s = liveF32(backend, sin);
     ropeRowsInPlace(qv, c, s, b * h, h, hd);
-    kNew = Float32Array.from(kNew);
     ropeRowsInPlace(kNew, c, s, b * hkv, hkv, hd);
   }
-  writeCacheStep(kNew, liveF32(backend, input(args, 'v')), liveF32(backend, kc), liveF32(backend, vc), dims);
+  writeCacheStep(kNew, vNew, liveF32(backend, kc), liveF32(backend, vc), dims);
   // Views are (re)taken after every allocation: the wasm heap may grow and detach older views.
   const scores = newF32(backend, [b * h, tk]);
   const gemm = wasmGemm(backend, [kc, vc, qs]);
@@ -91,11 +104,33 @@ function attentionKernel(args: KernelArgs): tf.TensorInfo {
   addBias(liveF32(backend, scores), liveF32(backend, input(args, 'bias')), b, h, tk);
   const probs = stock(backend, 'Softmax', { logits: scores }, { dim: 1 }); // the kernels take a non-negative axis
   free(backend, scores);
-  const out = newF32(backend, [b, h, hd]);
+  const out = newF32(backend, [b, h * hd]);
   if (gemm) gemmPerKvHead(gemm, { m: h / hkv, n: hd, k: tk, rsA: tk, csA: 1, ldb: hd }, probs, vc, out, dims, [tk, dims.capacity * hd, hd]);
   else attentionWeightedSum(liveF32(backend, probs), liveF32(backend, vc), dims, liveF32(backend, out));
   free(backend, probs);
   return out;
+}
+
+/**
+ * x [N, in] @ w [in, out] (+ bias [out]) through the backend's own _FusedMatMul kernel (XNNPACK on
+ * wasm, weights packed once per weight tensor) with rank-3 views of the same data: tf.fused.matMul
+ * would add 3-4 Reshape dispatches around it.
+ */
+function linearKernel(args: KernelArgs): tf.TensorInfo {
+  const { backend } = args;
+  const x = input(args, 'x');
+  const w = input(args, 'w');
+  const bias = args.inputs['bias'];
+  const [n, k] = x.shape as [number, number];
+  const m = w.shape[1]!;
+  const backendName = (backend as { wasm?: unknown }).wasm ? 'wasm' : 'cpu';
+  const config = tf.getKernel('_FusedMatMul', backendName);
+  if (!config) throw new Error(`libs/lm/src/model/decode-kernels.ts: no ${backendName} kernel "_FusedMatMul"`);
+  const inputs: tf.NamedTensorInfoMap = { a: { ...x, shape: [1, n, k] }, b: { ...w, shape: [1, k, m] } };
+  if (bias) inputs['bias'] = bias;
+  const attrs = { transposeA: false, transposeB: false, activation: 'linear', leakyreluAlpha: 0 };
+  const out = config.kernelFunc({ inputs, backend: backend as tf.KernelBackend, attrs }) as tf.TensorInfo;
+  return { ...out, shape: [n, m] };
 }
 
 interface HeapGemm {
@@ -178,6 +213,7 @@ const KERNELS: [string, (args: KernelArgs) => tf.TensorInfo][] = [
   [NORM, normKernel],
   [ACTIVATION, activationKernel],
   [SWIGLU, swiGluKernel],
+  [LINEAR, linearKernel],
 ];
 
 /** Registers the fused kernels on 'wasm' and 'cpu' (idempotent); true when the active backend has them. */
@@ -196,23 +232,43 @@ function run<T extends tf.Tensor>(name: string, inputs: Record<string, tf.Tensor
 }
 
 export interface DecodeAttentionInputs {
-  q: tf.Tensor3D; // [B, H, hd], not yet scaled or rotated
-  k: tf.Tensor3D; // [B, Hkv, hd], not yet rotated
-  v: tf.Tensor3D; // [B, Hkv, hd]
+  /** Either the GPT-2 packed projection qkv [B, (H + 2 Hkv) hd] or q [B, H hd], k and v [B, Hkv hd] (any shapes of these sizes). */
+  qkv?: tf.Tensor;
+  q?: tf.Tensor;
+  k?: tf.Tensor;
+  v?: tf.Tensor;
   kCache: tf.Tensor4D; // [B, Hkv, hd, cap] (transposed keys), written at pos
   vCache: tf.Tensor4D; // [B, Hkv, cap, hd]
   bias: tf.Tensor4D; // [B, 1, 1, pos + 1]
   rope: { cos: tf.Tensor3D; sin: tf.Tensor3D } | null; // each [B, 1, hd]
 }
 
+export interface DecodeAttentionAttrs {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Position written and attended last (Tk = pos + 1). */
+  pos: number;
+  /** Query scale, 1 / sqrt(hd). */
+  scale: number;
+}
+
 /**
  * One fused decoding step of attention (T = 1): q * scale, RoPE on q and k, k and v written into the
- * cache buffers at `pos` (in place), softmax(q k^T + bias) v over positions 0..pos -> [B, H, hd].
+ * cache buffers at `pos` (in place), softmax(q k^T + bias) v over positions 0..pos -> [B, H hd].
  */
-export function decodeAttention(x: DecodeAttentionInputs, pos: number, scale: number): tf.Tensor3D {
-  const inputs: Record<string, tf.Tensor> = { q: x.q, k: x.k, v: x.v, kCache: x.kCache, vCache: x.vCache, bias: x.bias };
+export function decodeAttention(x: DecodeAttentionInputs, attrs: DecodeAttentionAttrs): tf.Tensor2D {
+  const inputs: Record<string, tf.Tensor> = { kCache: x.kCache, vCache: x.vCache, bias: x.bias };
+  if (x.qkv) inputs['qkv'] = x.qkv;
+  else if (x.q && x.k && x.v) Object.assign(inputs, { q: x.q, k: x.k, v: x.v });
+  else throw new Error('decodeAttention: pass qkv, or q, k and v');
   if (x.rope) Object.assign(inputs, { cos: x.rope.cos, sin: x.rope.sin });
-  return run<tf.Tensor3D>(ATTENTION, inputs, { pos, scale });
+  return run<tf.Tensor2D>(ATTENTION, inputs, { ...attrs });
+}
+
+/** x [N, in] @ w [in, out] (+ bias [out]) in one dispatch (no reshapes). */
+export function fusedLinear(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
+  return run<tf.Tensor2D>(LINEAR, bias ? { x, w, bias } : { x, w });
 }
 
 /** LayerNorm (beta given) or RMSNorm in one dispatch. x [N, D] -> [N, D]. */
