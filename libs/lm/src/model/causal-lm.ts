@@ -24,6 +24,7 @@ import { LoraAdapter } from '../lora/lora-adapter';
 import type { LoraConfig, LoraConfigInput } from '../lora/lora-config';
 import { selfAttention, type AttentionContext, type Projection } from './attention';
 import { fusedDecodingAvailable, fusedLinear, fusedNorm } from './decode-kernels';
+import { decodeLayer } from './decode-layer';
 import type { KVCache } from './kv-cache';
 import { layerNorm, linear, rmsNorm } from './layers';
 import type { LogitsAdapter } from './logits-adapter';
@@ -253,7 +254,8 @@ export class CausalLM {
     this.checkLength(past + t);
     // Decoding steps (T = 1) on an in-place cache: fused kernels (no gradients; inference only).
     const fused = cache?.fused === true && t === 1 && fusedDecodingAvailable();
-    const project = this.projection(opts.disableLora ? null : (opts.lora ?? this.lora), fused);
+    const lora = opts.disableLora ? null : (opts.lora ?? this.lora);
+    const project = this.projection(lora, fused);
     return tf.tidy(() => {
       const mask = this.fullMask(b, t, past, opts); // [B, Tk]
       if (cache) cache.setMask(mask);
@@ -276,6 +278,10 @@ export class CausalLM {
         fused,
       };
       for (let i = 0; i < c.numLayers; i++) {
+        if (fused && !lora && cache) {
+          x = decodeLayer(x, i, ctx, cache); // the whole layer in one dispatch
+          continue;
+        }
         x = tf.add(x, selfAttention(this.norm(x, i, 1, fused), i, ctx));
         x = tf.add(x, mlp(this.norm(x, i, 2, fused), i, c, project, fused));
       }

@@ -28,6 +28,7 @@ const NORM = 'EmrlNorm';
 const ACTIVATION = 'EmrlActivation';
 const SWIGLU = 'EmrlSwiGlu';
 const LINEAR = 'EmrlLinear';
+const LAYER = 'EmrlDecodeLayer';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -208,12 +209,69 @@ function swiGluKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/** out = a + b elementwise, as a new tensor (float32 sums: the same values as tf.add). */
+function addInto(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
+  const out = newF32(backend, [...a.shape]);
+  const [x, y, o] = [liveF32(backend, a), liveF32(backend, b), liveF32(backend, out)];
+  for (let i = 0; i < o.length; i++) o[i] = x[i]! + y[i]!;
+  return out;
+}
+
+/**
+ * A whole decoder layer for one decoding step (T = 1) in one dispatch: x [B, D] ->
+ * x + attn(norm1(x)) then + mlp(norm2(.)), composed from the kernels above called directly (each
+ * an engine dispatch otherwise). Weights by role (see decodeLayer in decode-layer.ts); GPT-2: packed
+ * c_attn, LayerNorm, GELU MLP; Llama family: q/k/v/o, optional q/k-norm, RMSNorm, SwiGLU.
+ */
+function layerKernel(args: KernelArgs): tf.TensorInfo {
+  const { backend } = args;
+  const w = args.inputs;
+  const attrs = args.attrs ?? {};
+  const eps = attrs['eps'] as number;
+  const x = input(args, 'x');
+  const b = x.shape[0]!;
+  const temps: tf.TensorInfo[] = [];
+  const call = (fn: (a: KernelArgs) => tf.TensorInfo, inputs: Record<string, tf.TensorInfo | undefined>, at: tf.NamedAttrMap = {}): tf.TensorInfo => {
+    const clean: tf.NamedTensorInfoMap = {};
+    for (const [k, v] of Object.entries(inputs)) if (v) clean[k] = v;
+    const out = fn({ inputs: clean, backend, attrs: at });
+    temps.push(out);
+    return out;
+  };
+  const lin = (xIn: tf.TensorInfo, name: string): tf.TensorInfo => call(linearKernel, { x: xIn, w: w[`${name}W`], bias: w[`${name}B`] });
+  try {
+    const h1 = call(normKernel, { x, gamma: w['norm1G'], beta: w['norm1B'] }, { eps });
+    const attention: Record<string, tf.TensorInfo | undefined> = { kCache: w['kCache'], vCache: w['vCache'], bias: w['bias'], cos: w['cos'], sin: w['sin'] };
+    if (w['qkvW']) attention['qkv'] = lin(h1, 'qkv');
+    else {
+      const [h, hkv, hd] = [attrs['heads'] as number, attrs['kvHeads'] as number, attrs['headDim'] as number];
+      let [q, k] = [lin(h1, 'q'), lin(h1, 'k')];
+      if (w['qNormG'] && w['kNormG']) {
+        q = call(normKernel, { x: { ...q, shape: [b * h, hd] }, gamma: w['qNormG'] }, { eps });
+        k = call(normKernel, { x: { ...k, shape: [b * hkv, hd] }, gamma: w['kNormG'] }, { eps });
+      }
+      Object.assign(attention, { q, k, v: lin(h1, 'v') });
+    }
+    const att = call(attentionKernel, attention, attrs);
+    const x1 = addInto(backend, x, lin(att, 'o'));
+    temps.push(x1);
+    const h2 = call(normKernel, { x: x1, gamma: w['norm2G'], beta: w['norm2B'] }, { eps });
+    const hidden = w['upW']
+      ? call(swiGluKernel, { gate: lin(h2, 'gate'), up: lin(h2, 'up') })
+      : call(activationKernel, { x: lin(h2, 'fc') }, { fn: attrs['activation'] as string });
+    return addInto(backend, x1, lin(hidden, 'down'));
+  } finally {
+    for (const t of temps) free(backend, t);
+  }
+}
+
 const KERNELS: [string, (args: KernelArgs) => tf.TensorInfo][] = [
   [ATTENTION, attentionKernel],
   [NORM, normKernel],
   [ACTIVATION, activationKernel],
   [SWIGLU, swiGluKernel],
   [LINEAR, linearKernel],
+  [LAYER, layerKernel],
 ];
 
 /** Registers the fused kernels on 'wasm' and 'cpu' (idempotent); true when the active backend has them. */
@@ -284,4 +342,22 @@ export function fusedActivation<T extends tf.Tensor>(x: T, fn: Activation): T {
 /** silu(gate) * up in one dispatch. */
 export function fusedSwiGlu<T extends tf.Tensor>(gate: T, up: T): T {
   return run<T>(SWIGLU, { gate, up });
+}
+
+/** Weights of one decoder layer by role (as decode-layer.ts collects them); absent = not in this family. */
+export type DecodeLayerWeights = Partial<
+  Record<'norm1G' | 'norm1B' | 'norm2G' | 'norm2B' | 'qNormG' | 'kNormG' | `${'qkv' | 'q' | 'k' | 'v' | 'o' | 'fc' | 'gate' | 'up' | 'down'}${'W' | 'B'}`, tf.Tensor>
+>;
+
+/** One whole decoder layer of a decoding step (T = 1) in one dispatch: x [B, D] -> [B, D]. */
+export function fusedDecodeLayer(
+  x: tf.Tensor2D,
+  weights: DecodeLayerWeights,
+  step: Omit<DecodeAttentionInputs, 'qkv' | 'q' | 'k' | 'v'>,
+  attrs: DecodeAttentionAttrs & { eps: number; activation: Activation | 'silu' },
+): tf.Tensor2D {
+  const inputs: Record<string, tf.Tensor> = { x, kCache: step.kCache, vCache: step.vCache, bias: step.bias };
+  for (const [k, v] of Object.entries(weights)) if (v) inputs[k] = v;
+  if (step.rope) Object.assign(inputs, { cos: step.rope.cos, sin: step.rope.sin });
+  return run<tf.Tensor2D>(LAYER, inputs, { ...attrs });
 }
