@@ -116,11 +116,13 @@ function decodeStep(x: tf.Tensor2D, layer: number, ctx: AttentionContext, cache:
     const qkv = ctx.project(x, `transformer.h.${layer}.attn.c_attn`, true); // [B, 3D]
     return outProjection(decodeAttention({ qkv, ...common }, attrs), layer, ctx);
   }
-  let [q, k, v] = projectQkv(x, layer, ctx) as tf.Tensor[];
+  const [q2, k2, v] = projectQkv(x, layer, ctx);
+  let q: tf.Tensor = q2;
+  let k: tf.Tensor = k2;
   if (c.qkNorm) {
     const p = `model.layers.${layer}.self_attn`;
-    q = headNorm(tf.reshape(q!, [b, h, hd]) as tf.Tensor3D, ctx.weight(`${p}.q_norm.weight`), c.normEps);
-    k = headNorm(tf.reshape(k!, [b, hkv, hd]) as tf.Tensor3D, ctx.weight(`${p}.k_norm.weight`), c.normEps);
+    q = headNorm(tf.reshape(q2, [b, h, hd]) as tf.Tensor3D, ctx.weight(`${p}.q_norm.weight`), c.normEps);
+    k = headNorm(tf.reshape(k2, [b, hkv, hd]) as tf.Tensor3D, ctx.weight(`${p}.k_norm.weight`), c.normEps);
   }
   return outProjection(decodeAttention({ q, k, v, ...common }, attrs), layer, ctx);
 }
