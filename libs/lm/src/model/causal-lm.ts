@@ -30,7 +30,7 @@ import { layerNorm, linear, rmsNorm } from './layers';
 import type { LogitsAdapter } from './logits-adapter';
 import { attentionBias, positionIds } from './masks';
 import { mlp } from './mlp';
-import { ropeTables } from './rope';
+import { ropeTables, ropeTablesFromPositions } from './rope';
 import { ropeFrequencies, type RopeFrequencies } from './rope-scaling';
 import { embeddingName, hfToInternal, initTensor, internalToHf, weightSpecs } from './weights';
 
@@ -273,7 +273,7 @@ export class CausalLM {
         bias: attentionBias(mask, t),
         // The window only changes anything once the sequence is longer than it.
         windowBias: c.slidingWindow !== null && past + t > c.slidingWindow ? attentionBias(mask, t, c.slidingWindow) : undefined,
-        rope: this.rope ? ropeTables(pos as tf.Tensor1D, c.headDim, this.rope) : null,
+        rope: this.rope ? (fused ? ropeTablesFromPositions(pos.dataSync(), c.headDim, this.rope) : ropeTables(pos as tf.Tensor1D, c.headDim, this.rope)) : null,
         cache,
         fused,
       };
