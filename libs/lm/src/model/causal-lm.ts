@@ -23,7 +23,7 @@ import type { GenerationConfig } from '../generation/generation-config';
 import { LoraAdapter } from '../lora/lora-adapter';
 import type { LoraConfig, LoraConfigInput } from '../lora/lora-config';
 import { selfAttention, type AttentionContext, type Projection } from './attention';
-import { fusedDecodingAvailable, fusedLinear, fusedNorm } from './decode-kernels';
+import { fusedDecodingAvailable, fusedEmbedding, fusedLinear, fusedNorm } from './decode-kernels';
 import { decodeLayer } from './decode-layer';
 import type { KVCache } from './kv-cache';
 import { layerNorm, linear, rmsNorm } from './layers';
@@ -260,10 +260,17 @@ export class CausalLM {
       const mask = this.fullMask(b, t, past, opts); // [B, Tk]
       if (cache) cache.setMask(mask);
       const n = b * t;
-      const ids = tf.reshape(tf.cast(inputIds, 'int32'), [n]);
-      const pos = tf.reshape(positionIds(mask, t), [n]); // [N]
-      let x = tf.gather(this.weight(embeddingName(c)), ids) as tf.Tensor2D; // [N, D]
-      if (c.family === 'gpt2') x = tf.add(x, tf.gather(this.weight('transformer.wpe.weight'), pos));
+      const posBT = positionIds(mask, t); // [B, T]
+      // Decoding steps read the (tiny) ids and positions on the host: no gather/reshape/cast dispatches.
+      const posHost = fused ? posBT.dataSync() : null;
+      const pos = fused ? null : (tf.reshape(posBT, [n]) as tf.Tensor1D); // [N]
+      const wpe = c.family === 'gpt2' ? this.weight('transformer.wpe.weight') : null;
+      let x: tf.Tensor2D; // [N, D]
+      if (posHost) x = fusedEmbedding(this.weight(embeddingName(c)), inputIds.dataSync(), wpe, posHost);
+      else {
+        x = tf.gather(this.weight(embeddingName(c)), tf.reshape(tf.cast(inputIds, 'int32'), [n])) as tf.Tensor2D;
+        if (wpe) x = tf.add(x, tf.gather(wpe, pos!));
+      }
       const ctx: AttentionContext = {
         config: c,
         weight: this.weight,
@@ -273,7 +280,7 @@ export class CausalLM {
         bias: attentionBias(mask, t),
         // The window only changes anything once the sequence is longer than it.
         windowBias: c.slidingWindow !== null && past + t > c.slidingWindow ? attentionBias(mask, t, c.slidingWindow) : undefined,
-        rope: this.rope ? (fused ? ropeTablesFromPositions(pos.dataSync(), c.headDim, this.rope) : ropeTables(pos as tf.Tensor1D, c.headDim, this.rope)) : null,
+        rope: this.rope ? (posHost ? ropeTablesFromPositions(posHost, c.headDim, this.rope) : ropeTables(pos!, c.headDim, this.rope)) : null,
         cache,
         fused,
       };

@@ -143,6 +143,20 @@ describe.each(FAMILIES)('fused decoding in CausalLM: %s', (_name, input) => {
   });
 });
 
+describe('fused decoding step input checks', () => {
+  it('a token id outside the vocabulary is an error naming it, not a silent row of another token', () => {
+    const model = peakedModel(FAMILIES[0]![1]);
+    const cache = new KVCache(model.config.numLayers);
+    try {
+      tf.tidy(() => model.forward(tf.tensor2d([[3, 4]], [1, 2], 'int32'), { cache }));
+      expect(() => tf.tidy(() => model.forward(tf.tensor2d([[64]], [1, 1], 'int32'), { cache }))).toThrow(/token id 64 \(row 0\) is outside the vocabulary \[0, 64\)/);
+    } finally {
+      cache.dispose();
+      model.dispose();
+    }
+  });
+});
+
 /** Max |fused - unfused| over the logits of a left-padded prefill and 5 decoding steps (3 rows). */
 function compareSteps(model: CausalLM): number {
     const t2 = (rows: number[][]): tf.Tensor2D => tf.tensor2d(rows.flat(), [rows.length, rows[0]!.length], 'int32');

@@ -29,6 +29,7 @@ const ACTIVATION = 'EmrlActivation';
 const SWIGLU = 'EmrlSwiGlu';
 const LINEAR = 'EmrlLinear';
 const LAYER = 'EmrlDecodeLayer';
+const EMBED = 'EmrlEmbed';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -265,6 +266,33 @@ function layerKernel(args: KernelArgs): tf.TensorInfo {
   }
 }
 
+/**
+ * Embedding rows of a decoding step: x[r] = wte[ids[r]] (+ wpe[pos[r]], GPT-2) -> [N, D]; ids and
+ * positions come as host arrays (attrs), the tables stay where they are.
+ */
+function embedKernel(args: KernelArgs): tf.TensorInfo {
+  const { backend } = args;
+  const wte = input(args, 'wte');
+  const wpe = args.inputs['wpe'];
+  const ids = args.attrs?.['ids'] as number[];
+  const pos = args.attrs?.['pos'] as number[];
+  const [v, d] = wte.shape as [number, number];
+  const out = newF32(backend, [ids.length, d]);
+  const [o, e] = [liveF32(backend, out), liveF32(backend, wte)];
+  const p = wpe ? liveF32(backend, wpe) : null;
+  for (let r = 0; r < ids.length; r++) {
+    const id = ids[r]!;
+    if (!Number.isInteger(id) || id < 0 || id >= v) throw new Error(`CausalLM.forward: token id ${id} (row ${r}) is outside the vocabulary [0, ${v}); check inputIds`);
+    if (!p) {
+      o.set(e.subarray(id * d, (id + 1) * d), r * d);
+      continue;
+    }
+    const [eo, po] = [id * d, pos[r]! * d];
+    for (let i = 0; i < d; i++) o[r * d + i] = e[eo + i]! + p[po + i]!;
+  }
+  return out;
+}
+
 const KERNELS: [string, (args: KernelArgs) => tf.TensorInfo][] = [
   [ATTENTION, attentionKernel],
   [NORM, normKernel],
@@ -272,6 +300,7 @@ const KERNELS: [string, (args: KernelArgs) => tf.TensorInfo][] = [
   [SWIGLU, swiGluKernel],
   [LINEAR, linearKernel],
   [LAYER, layerKernel],
+  [EMBED, embedKernel],
 ];
 
 /** Registers the fused kernels on 'wasm' and 'cpu' (idempotent); true when the active backend has them. */
@@ -360,4 +389,13 @@ export function fusedDecodeLayer(
   for (const [k, v] of Object.entries(weights)) if (v) inputs[k] = v;
   if (step.rope) Object.assign(inputs, { cos: step.rope.cos, sin: step.rope.sin });
   return run<tf.Tensor2D>(LAYER, inputs, { ...attrs });
+}
+
+/**
+ * Token (+ learned position) embeddings of a decoding step in one dispatch: wte [V, D] rows of
+ * `ids` (+ wpe [P, D] rows of `positions`) -> [N, D].
+ */
+export function fusedEmbedding(wte: tf.Tensor, ids: ArrayLike<number>, wpe: tf.Tensor | null, positions: ArrayLike<number>): tf.Tensor2D {
+  const attrs = { ids: Array.from(ids), pos: Array.from(positions) };
+  return run<tf.Tensor2D>(EMBED, wpe ? { wte, wpe } : { wte }, attrs as unknown as tf.NamedAttrMap);
 }
