@@ -321,7 +321,16 @@ export class CausalLM {
     if (width !== t) {
       throw new Error(`CausalLM.forward: with a cache of ${past} positions attentionMask must be [${b}, ${t}] or [${b}, ${past + t}], got [${b}, ${width}]`);
     }
-    return tf.concat([opts.cache.mask, newCols()], 1);
+    if (!opts.cache.fused) return tf.concat([opts.cache.mask, newCols()], 1);
+    // Fused cache (decoding): the [B, Tk] mask is tiny, so it is joined on the host (no cast/concat dispatches).
+    const old = opts.cache.mask.dataSync();
+    const cols = given ? given.dataSync() : new Float32Array(b * t).fill(1);
+    const out = new Float32Array(b * (past + t));
+    for (let r = 0; r < b; r++) {
+      out.set(old.subarray(r * past, (r + 1) * past), r * (past + t));
+      for (let j = 0; j < t; j++) out[r * (past + t) + past + j] = cols[r * t + j]!;
+    }
+    return tf.tensor2d(out, [b, past + t]);
   }
 
   /**
