@@ -303,9 +303,13 @@ const KERNELS: [string, (args: KernelArgs) => tf.TensorInfo][] = [
   [EMBED, embedKernel],
 ];
 
-/** Registers the fused kernels on 'wasm' and 'cpu' (idempotent); true when the active backend has them. */
+let kernelsRegistered = false;
+
+/** Registers the fused kernels on 'wasm' and 'cpu' (once); true when the active backend has them. */
 export function fusedDecodingAvailable(): boolean {
   if (inPlaceBackend() === null) return false;
+  if (kernelsRegistered) return true;
+  kernelsRegistered = true;
   for (const backendName of ['wasm', 'cpu']) {
     for (const [kernelName, fn] of KERNELS) {
       if (!tf.getKernel(kernelName, backendName)) tf.registerKernel({ kernelName, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
