@@ -84,18 +84,43 @@ export interface GenResult {
   batch: number;
   ms: number;
   tokensPerS: number;
+  /** tfjs kernel dispatches (engine.runKernel calls) per decoding step, prefill excluded; cached runs only. */
+  dispatchesPerStep: number | null;
+  /** Fused decoding (in-place cache, fused kernels) on; false = plain tfjs ops. */
+  fused: boolean;
 }
 
 export const NEW_TOKENS = 38;
 const PROMPT_LEN = 13;
 
+/** Number of engine.runKernel calls (one per tfjs op dispatch) while `fn` runs. */
+export async function countDispatches(fn: () => Promise<unknown>): Promise<number> {
+  const engine = tf.engine();
+  const original = engine.runKernel.bind(engine);
+  let n = 0;
+  engine.runKernel = ((...args: Parameters<typeof original>) => {
+    n++;
+    return original(...args);
+  }) as typeof engine.runKernel;
+  try {
+    await fn();
+  } finally {
+    engine.runKernel = original;
+  }
+  return n;
+}
+
 /** Greedy generation of 38 new tokens per row from 13-token prompts with the embedded shape (a). */
-export async function benchGenerate(batch: number, useCache: boolean, reps: number): Promise<GenResult> {
+export async function benchGenerate(batch: number, useCache: boolean, reps: number, fused = true): Promise<GenResult> {
   const model = CausalLM.init(configOf(trainShapes(false)[0]!), 0);
   const prompts = Array.from({ length: batch }, (_, b) => Array.from({ length: PROMPT_LEN }, (_, i) => (b * 31 + i * 7) % VOCAB));
-  const opts = { maxNewTokens: NEW_TOKENS, temperature: 0, stopTokenIds: [], padTokenId: 0, useCache };
+  const opts = { maxNewTokens: NEW_TOKENS, temperature: 0, stopTokenIds: [], padTokenId: 0, useCache, fusedDecoding: fused };
   try {
     await generate(model, prompts, opts);
+    // Steps 2..38 minus the prefill step: (all 38 steps - 1 step) / 37.
+    const dispatchesPerStep = useCache
+      ? ((await countDispatches(() => generate(model, prompts, opts))) - (await countDispatches(() => generate(model, prompts, { ...opts, maxNewTokens: 1 })))) / (NEW_TOKENS - 1)
+      : null;
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {
       const t0 = process.cpuUsage();
@@ -104,7 +129,8 @@ export async function benchGenerate(batch: number, useCache: boolean, reps: numb
       if (res.numGeneratedTokens !== batch * NEW_TOKENS) throw new Error(`tools/bench: expected ${batch * NEW_TOKENS} tokens, got ${res.numGeneratedTokens}`);
     }
     const ms = median(times);
-    return { name: `gen-${useCache ? 'cache' : 'nocache'}-b${batch}`, batch, ms, tokensPerS: (batch * NEW_TOKENS * 1000) / ms };
+    const name = `gen-${useCache ? 'cache' : 'nocache'}-b${batch}`;
+    return { name: fused || !useCache ? name : `${name}-unfused`, batch, ms, tokensPerS: (batch * NEW_TOKENS * 1000) / ms, dispatchesPerStep, fused };
   } finally {
     model.dispose();
   }

@@ -62,7 +62,10 @@ async function main(): Promise<void> {
   if (opts.train) for (const s of trainShapes(opts.quick)) train.push(benchTrain(s, s.name === 'train-b' ? Math.max(1, Math.ceil(reps / 2)) : reps));
   const gen: GenResult[] = [];
   if (opts.gen) {
-    for (const b of [1, 16, 64]) gen.push(await benchGenerate(b, true, reps));
+    for (const b of [1, 16, 64]) {
+      gen.push(await benchGenerate(b, true, reps));
+      gen.push(await benchGenerate(b, true, reps, false));
+    }
     gen.push(await benchGenerate(16, false, Math.max(1, Math.ceil(reps / 2))));
     if (!opts.quick) gen.push(await benchGenerate(64, false, 1));
   }
@@ -77,7 +80,9 @@ async function main(): Promise<void> {
       torchNote = `PyTorch ${t.version} (${py}), CPU, float32`;
     } else torchNote = 'PyTorch not found (apt-get install -y python3-torch libopenblas0-pthread); ratios skipped';
   }
-  const torchTps = (name: string, threads: number): number | undefined => torchRows.find((r) => r.name === name && r.threads === threads)?.tokens_per_s;
+  // Unfused cached runs compare with the same torch row as the fused ones.
+  const torchTps = (name: string, threads: number): number | undefined =>
+    torchRows.find((r) => r.name === name.replace(/-unfused$/, '') && r.threads === threads)?.tokens_per_s;
   const ratio = (ours: number, name: string, threads: number): string => {
     const t = torchTps(name, threads);
     return t ? `${fmt(ours / t, 2)}` : '-';
@@ -103,10 +108,26 @@ async function main(): Promise<void> {
     console.log('## generation, shape (a), greedy, 13-token prompts, 38 new tokens\n');
     console.log(
       table(
-        ['run', 'batch', 'ms', 'new tokens/s', 'torch 1t tok/s', 'emrl/torch 1t', 'torch 2t tok/s', 'emrl/torch 2t'],
-        gen.map((r) => [r.name, String(r.batch), fmt(r.ms), fmt(r.tokensPerS, 0), fmt(torchTps(r.name, 1) ?? NaN, 0), ratio(r.tokensPerS, r.name, 1), fmt(torchTps(r.name, 2) ?? NaN, 0), ratio(r.tokensPerS, r.name, 2)]),
+        ['run', 'batch', 'dispatches/step', 'ms', 'new tokens/s', 'torch 1t tok/s', 'emrl/torch 1t', 'torch 2t tok/s', 'emrl/torch 2t'],
+        gen.map((r) => [
+          r.name,
+          String(r.batch),
+          r.dispatchesPerStep === null ? '-' : fmt(r.dispatchesPerStep, 0),
+          fmt(r.ms),
+          fmt(r.tokensPerS, 0),
+          fmt(torchTps(r.name, 1) ?? NaN, 0),
+          ratio(r.tokensPerS, r.name, 1),
+          fmt(torchTps(r.name, 2) ?? NaN, 0),
+          ratio(r.tokensPerS, r.name, 2),
+        ]),
       ),
     );
+    const fusedGain = [1, 16, 64].flatMap((b) => {
+      const f = gen.find((g) => g.name === `gen-cache-b${b}`);
+      const u = gen.find((g) => g.name === `gen-cache-b${b}-unfused`);
+      return f && u ? [`batch ${b}: ${fmt(u.ms / f.ms, 2)}x`] : [];
+    });
+    if (fusedGain.length) console.log(`\nFused decoding (in-place cache, fused kernels) over plain tfjs ops, same run: ${fusedGain.join(', ')}`);
     if (speedups.length) console.log(`\nKV cache speed-up over recomputing the whole prefix each step: ${speedups.join(', ')}`);
     console.log('');
   }

@@ -21,6 +21,9 @@ export const GenerateOptionsSchema = z.object({
     description: 'one seed per row, used instead of (seed, b): a row then samples the same tokens whatever batch it is in',
   }),
   useCache: z.boolean().default(true).meta({ description: 'KV cache; false recomputes the full forward every step (for tests)' }),
+  fusedDecoding: z.boolean().default(true).meta({
+    description: 'with the cache on wasm/cpu: in-place cache and fused 1-token kernels; false = plain tfjs ops (reference, benchmarks)',
+  }),
 });
 export type GenerateOptions = z.input<typeof GenerateOptionsSchema> & {
   /** Strings that end a row once its decoded completion contains one (multi-token stops); the tokens stay. */
@@ -91,7 +94,7 @@ export async function generate(model: CausalLM, promptIds: number[][], options: 
   const rngs: Rng[] = promptIds.map((_, row) => createRng(opts.rowSeeds ? opts.rowSeeds[row]! : deriveSeed(opts.seed, row)));
   const params = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP };
   const stopText = options.stopStrings ? new StopStringMatcher(options.stopStrings) : null;
-  const cache = opts.useCache ? new KVCache(model.config.numLayers) : null;
+  const cache = opts.useCache ? new KVCache(model.config.numLayers, { capacity: tp + opts.maxNewTokens, fused: opts.fusedDecoding }) : null;
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const len = tp + step;

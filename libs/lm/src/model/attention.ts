@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config';
+import { decodeAttention } from './decode-kernels';
 import type { KVCache } from './kv-cache';
 import { rmsNorm } from './layers';
 import { applyRope } from './rope';
@@ -47,6 +48,8 @@ export interface AttentionContext {
   windowBias?: tf.Tensor4D;
   rope: { cos: tf.Tensor3D; sin: tf.Tensor3D } | null; // each [N, 1, hd]
   cache?: KVCache;
+  /** Route 1-token steps on a fused cache through the fused decoding kernels (inference only). */
+  fused?: boolean;
 }
 
 /** q [N, H*hd], k and v [N, Hkv*hd] from the normalized hidden state x [N, D]. */
@@ -74,6 +77,7 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
   const h = c.numHeads;
   const hkv = c.numKvHeads;
   const hd = c.headDim;
+  if (ctx.fused && ctx.cache && t === 1) return decodeStep(x, layer, ctx, ctx.cache);
   const [q2, k2, v2] = projectQkv(x, layer, ctx);
   let q3 = tf.reshape(q2, [n, h, hd]) as tf.Tensor3D;
   let k3 = tf.reshape(k2, [n, hkv, hd]) as tf.Tensor3D;
@@ -94,6 +98,38 @@ export function selfAttention(x: tf.Tensor2D, layer: number, ctx: AttentionConte
   const bias = ctx.windowBias && layer >= c.maxWindowLayers ? ctx.windowBias : ctx.bias;
   const att = groupedAttention(q, k, v, bias); // [B, H, T, hd]
   const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [n, h * hd]) as tf.Tensor2D; // [N, H*hd]
+  return outProjection(merged, layer, ctx);
+}
+
+/**
+ * Decoding step (T = 1) on a fused cache: scale, RoPE, in-place cache write and attention in one
+ * dispatch on the projections as they come ([B, features]; GPT-2's packed c_attn output unsplit).
+ */
+function decodeStep(x: tf.Tensor2D, layer: number, ctx: AttentionContext, cache: KVCache): tf.Tensor2D {
+  const { config: c, batch: b } = ctx;
+  const [h, hkv, hd] = [c.numHeads, c.numKvHeads, c.headDim];
+  const buf = cache.buffers(layer, b, hkv, hd);
+  const bias = ctx.windowBias && layer >= c.maxWindowLayers ? ctx.windowBias : ctx.bias;
+  const attrs = { heads: h, kvHeads: hkv, headDim: hd, pos: cache.length - 1, scale: 1 / Math.sqrt(hd) };
+  const common = { kCache: buf.k, vCache: buf.v, bias, rope: ctx.rope };
+  if (c.family === 'gpt2') {
+    const qkv = ctx.project(x, `transformer.h.${layer}.attn.c_attn`, true); // [B, 3D]
+    return outProjection(decodeAttention({ qkv, ...common }, attrs), layer, ctx);
+  }
+  const [q2, k2, v] = projectQkv(x, layer, ctx);
+  let q: tf.Tensor = q2;
+  let k: tf.Tensor = k2;
+  if (c.qkNorm) {
+    const p = `model.layers.${layer}.self_attn`;
+    q = headNorm(tf.reshape(q2, [b, h, hd]) as tf.Tensor3D, ctx.weight(`${p}.q_norm.weight`), c.normEps);
+    k = headNorm(tf.reshape(k2, [b, hkv, hd]) as tf.Tensor3D, ctx.weight(`${p}.k_norm.weight`), c.normEps);
+  }
+  return outProjection(decodeAttention({ q, k, v, ...common }, attrs), layer, ctx);
+}
+
+/** Output projection of the merged heads [N, H*hd] -> [N, D]. */
+function outProjection(merged: tf.Tensor2D, layer: number, ctx: AttentionContext): tf.Tensor2D {
+  const c = ctx.config;
   if (c.family === 'gpt2') return ctx.project(merged, `transformer.h.${layer}.attn.c_proj`, true);
   return ctx.project(merged, `model.layers.${layer}.self_attn.o_proj`, c.attentionOutBias);
 }

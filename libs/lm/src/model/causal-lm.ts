@@ -24,12 +24,14 @@ import { LoraAdapter } from '../lora/lora-adapter';
 import type { LoraConfig, LoraConfigInput } from '../lora/lora-config';
 import type { DropoutRows, TrainingMode } from '../lora/lora-dropout';
 import { selfAttention, type AttentionContext, type Projection } from './attention';
+import { fusedDecodingAvailable, fusedEmbedding, fusedLinear, fusedNorm } from './decode-kernels';
+import { decodeLayer } from './decode-layer';
 import type { KVCache } from './kv-cache';
 import { layerNorm, linear, rmsNorm } from './layers';
 import type { LogitsAdapter } from './logits-adapter';
 import { attentionBias, positionIds } from './masks';
 import { mlp } from './mlp';
-import { ropeTables } from './rope';
+import { ropeTables, ropeTablesFromPositions } from './rope';
 import { ropeFrequencies, type RopeFrequencies } from './rope-scaling';
 import { embeddingName, hfToInternal, initTensor, internalToHf, weightSpecs } from './weights';
 
@@ -230,10 +232,14 @@ export class CausalLM {
     this.lora = null;
   }
 
-  /** x [N, in] @ W [in, out] (+ bias) (+ LoRA update when the module is adapted). */
-  private projection(lora: LoraAdapter | null, train?: DropoutRows): Projection {
+  /**
+   * x [N, in] @ W [in, out] (+ bias) (+ LoRA update when the module is adapted). `fused`: one
+   * dispatch, inference only; `train`: LoRA dropout rows (train mode only).
+   */
+  private projection(lora: LoraAdapter | null, fused = false, train?: DropoutRows): Projection {
+    const lin = fused ? fusedLinear : linear;
     return (x, module, hasBias) => {
-      const y = linear(x, this.weight(`${module}.weight`) as tf.Tensor2D, hasBias ? (this.weight(`${module}.bias`) as tf.Tensor1D) : undefined);
+      const y = lin(x, this.weight(`${module}.weight`) as tf.Tensor2D, hasBias ? (this.weight(`${module}.bias`) as tf.Tensor1D) : undefined);
       const d = lora?.delta(x, module, train);
       return d ? tf.add(y, d) : y;
     };
@@ -260,6 +266,7 @@ export class CausalLM {
   forward(inputIds: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
     const c = this.config;
     const [b, t] = inputIds.shape;
+    const fused = this.fusedStep(opts, t);
     return tf.tidy(() => {
       let x = this.hiddenStates(inputIds, opts); // [B*T, D]
       let rows = t;
@@ -267,8 +274,17 @@ export class CausalLM {
         x = tf.reshape(tf.slice(tf.reshape(x, [b, t, c.hiddenSize]), [0, t - 1, 0], [-1, 1, -1]), [b, c.hiddenSize]);
         rows = 1;
       }
-      return this.logitsFromHidden(x, b, rows);
+      if (!fused) return this.logitsFromHidden(x, b, rows);
+      // Decoding step: one-dispatch head; a tied head is transposed once per cache.
+      const logits2 = c.tieWordEmbeddings ? this.tiedHead(x, opts.cache!) : fusedLinear(x, this.weight('lm_head.weight') as tf.Tensor2D); // [B*rows, V]
+      const logits = tf.reshape(logits2, [b, rows, c.vocabSize]) as tf.Tensor3D;
+      return this.adapter ? this.adapter.apply(logits) : logits;
     });
+  }
+
+  /** Decoding steps (T = 1) on an in-place cache take the fused kernels (no gradients; inference only). */
+  private fusedStep(opts: ForwardOptions, t: number): boolean {
+    return opts.cache?.fused === true && t === 1 && opts.training === undefined && fusedDecodingAvailable();
   }
 
   /**
@@ -282,16 +298,25 @@ export class CausalLM {
     const cache = opts.cache;
     const past = cache?.length ?? 0;
     this.checkLength(past + t);
+    const fused = this.fusedStep(opts, t);
     const lora = opts.disableLora ? null : (opts.lora ?? this.lora);
     return tf.tidy(() => {
       const mask = this.fullMask(b, t, past, opts); // [B, Tk]
       if (cache) cache.setMask(mask);
       const n = b * t;
-      const ids = tf.reshape(tf.cast(inputIds, 'int32'), [n]);
-      const pos = tf.reshape(positionIds(mask, t), [n]); // [N]
-      const project = this.projection(lora, lora && lora.config.dropout > 0 && opts.training ? dropoutRows(opts.training, pos, b, t) : undefined);
-      let x = tf.gather(this.weight(embeddingName(c)), ids) as tf.Tensor2D; // [N, D]
-      if (c.family === 'gpt2') x = tf.add(x, tf.gather(this.weight('transformer.wpe.weight'), pos));
+      const posBT = positionIds(mask, t); // [B, T]
+      // Decoding steps read the (tiny) ids and positions on the host: no gather/reshape/cast dispatches.
+      const posHost = fused ? posBT.dataSync() : null;
+      const pos = fused ? null : (tf.reshape(posBT, [n]) as tf.Tensor1D); // [N]
+      const train = lora && lora.config.dropout > 0 && opts.training && pos ? dropoutRows(opts.training, pos, b, t) : undefined;
+      const project = this.projection(lora, fused, train);
+      const wpe = c.family === 'gpt2' ? this.weight('transformer.wpe.weight') : null;
+      let x: tf.Tensor2D; // [N, D]
+      if (posHost) x = fusedEmbedding(this.weight(embeddingName(c)), inputIds.dataSync(), wpe, posHost);
+      else {
+        x = tf.gather(this.weight(embeddingName(c)), tf.reshape(tf.cast(inputIds, 'int32'), [n])) as tf.Tensor2D;
+        if (wpe) x = tf.add(x, tf.gather(wpe, pos!));
+      }
       const ctx: AttentionContext = {
         config: c,
         weight: this.weight,
@@ -301,14 +326,19 @@ export class CausalLM {
         bias: attentionBias(mask, t),
         // The window only changes anything once the sequence is longer than it.
         windowBias: c.slidingWindow !== null && past + t > c.slidingWindow ? attentionBias(mask, t, c.slidingWindow) : undefined,
-        rope: this.rope ? ropeTables(pos as tf.Tensor1D, c.headDim, this.rope) : null,
+        rope: this.rope ? (posHost ? ropeTablesFromPositions(posHost, c.headDim, this.rope) : ropeTables(pos!, c.headDim, this.rope)) : null,
         cache,
+        fused,
       };
       for (let i = 0; i < c.numLayers; i++) {
-        x = tf.add(x, selfAttention(this.norm(x, i, 1), i, ctx));
-        x = tf.add(x, mlp(this.norm(x, i, 2), i, c, project));
+        if (fused && !lora && cache) {
+          x = decodeLayer(x, i, ctx, cache); // the whole layer in one dispatch
+          continue;
+        }
+        x = tf.add(x, selfAttention(this.norm(x, i, 1, fused), i, ctx));
+        x = tf.add(x, mlp(this.norm(x, i, 2, fused), i, c, project, fused));
       }
-      return this.norm(x, -1, 0); // [N, D]
+      return this.norm(x, -1, 0, fused); // [N, D]
     });
   }
 
@@ -354,17 +384,37 @@ export class CausalLM {
     if (width !== t) {
       throw new Error(`CausalLM.forward: with a cache of ${past} positions attentionMask must be [${b}, ${t}] or [${b}, ${past + t}], got [${b}, ${width}]`);
     }
-    return tf.concat([opts.cache.mask, newCols()], 1);
+    if (!opts.cache.fused) return tf.concat([opts.cache.mask, newCols()], 1);
+    // Fused cache (decoding): the [B, Tk] mask is tiny, so it is joined on the host (no cast/concat dispatches).
+    const old = opts.cache.mask.dataSync();
+    const cols = given ? given.dataSync() : new Float32Array(b * t).fill(1);
+    const out = new Float32Array(b * (past + t));
+    for (let r = 0; r < b; r++) {
+      out.set(old.subarray(r * past, (r + 1) * past), r * (past + t));
+      for (let j = 0; j < t; j++) out[r * (past + t) + past + j] = cols[r * t + j]!;
+    }
+    return tf.tensor2d(out, [b, past + t]);
   }
 
-  /** sub 1 = before attention, 2 = before MLP; layer -1 = final norm. */
-  private norm(x: tf.Tensor2D, layer: number, sub: 0 | 1 | 2): tf.Tensor2D {
+  /**
+   * Tied head x [N, D] @ embedding^T -> [N, V]. During decoding (a fused cache) the transposed
+   * embedding [D, V] is made once per cache instead of re-transposed every step.
+   */
+  private tiedHead(x: tf.Tensor2D, cache: KVCache): tf.Tensor2D {
+    const emb = this.weight(embeddingName(this.config)) as tf.Tensor2D; // [V, D]
+    return fusedLinear(x, cache.derived('tiedHeadT', emb, () => tf.transpose(emb)) as tf.Tensor2D);
+  }
+
+  /** sub 1 = before attention, 2 = before MLP; layer -1 = final norm. `fused`: one dispatch (inference). */
+  private norm(x: tf.Tensor2D, layer: number, sub: 0 | 1 | 2, fused = false): tf.Tensor2D {
     const c = this.config;
     if (c.family === 'gpt2') {
       const p = layer < 0 ? 'transformer.ln_f' : `transformer.h.${layer}.ln_${sub}`;
-      return layerNorm(x, this.weight(`${p}.weight`) as tf.Tensor1D, this.weight(`${p}.bias`) as tf.Tensor1D, c.normEps);
+      const [g, b] = [this.weight(`${p}.weight`) as tf.Tensor1D, this.weight(`${p}.bias`) as tf.Tensor1D];
+      return fused ? fusedNorm(x, g, b, c.normEps) : layerNorm(x, g, b, c.normEps);
     }
     const p = layer < 0 ? 'model.norm' : `model.layers.${layer}.${sub === 1 ? 'input_layernorm' : 'post_attention_layernorm'}`;
-    return rmsNorm(x, this.weight(`${p}.weight`) as tf.Tensor1D, c.normEps);
+    const g = this.weight(`${p}.weight`) as tf.Tensor1D;
+    return fused ? fusedNorm(x, g, null, c.normEps) : rmsNorm(x, g, c.normEps);
   }
 }

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupTestBackend } from '../testing';
-import { applyRope, ropeInvFreq, ropeTables } from './rope';
+import { applyRope, ropeInvFreq, ropeTables, ropeTablesFromPositions } from './rope';
+import { ropeFrequencies } from './rope-scaling';
 
 beforeAll(async () => {
   await setupTestBackend();
@@ -41,5 +42,20 @@ describe('rotary embeddings', () => {
     expect(dot(7, 3)).toBeCloseTo(dot(14, 10), 4);
     expect(dot(7, 3)).not.toBeCloseTo(dot(7, 4), 3);
     expect(ropeInvFreq(8, 10000)[1]).toBeCloseTo(0.1, 7);
+  });
+
+  it('host-built tables (decoding steps) equal the op-built ones within 1 float32 ulp, with and without an attention factor', () => {
+    const positions = [0, 1, 7, 40, 113];
+    const yarn = ropeFrequencies(16, 10000, { type: 'yarn', factor: 4, originalMaxPositions: 32, attentionFactor: null, betaFast: 32, betaSlow: 1, mscale: null, mscaleAllDim: null, truncate: true });
+    for (const freqs of [10000, yarn]) {
+      const a = ropeTables(tf.tensor1d(positions, 'int32'), 16, freqs);
+      const b = ropeTablesFromPositions(positions, 16, freqs);
+      expect(b.cos.shape).toEqual([5, 1, 16]);
+      for (const [x, y] of [[a.cos, b.cos], [a.sin, b.sin]] as const) {
+        const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(x, y))).dataSync()[0]!);
+        expect(diff).toBeLessThan(2.5e-7);
+      }
+      tf.dispose([a.cos, a.sin, b.cos, b.sin]);
+    }
   });
 });

@@ -30,6 +30,33 @@ export function ropeTables(positions: tf.Tensor1D, headDim: number, freqs: numbe
   });
 }
 
+/**
+ * ropeTables built in JS from positions already on the host (decoding steps): the same float32
+ * values (angle = fround(pos * invFreq), cos/sin rounded to float32, times the attention factor)
+ * as two new tensors instead of ~8 op dispatches. -> each [N, 1, headDim].
+ */
+export function ropeTablesFromPositions(positions: ArrayLike<number>, headDim: number, freqs: number | RopeFrequencies): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
+  const { invFreq: inv, attentionScaling } = typeof freqs === 'number' ? { invFreq: ropeInvFreq(headDim, freqs), attentionScaling: 1 } : freqs;
+  const n = positions.length;
+  const half = headDim / 2;
+  const cos = new Float32Array(n * headDim);
+  const sin = new Float32Array(n * headDim);
+  for (let r = 0; r < n; r++) {
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround((positions[r] as number) * (inv[i] as number));
+      const c = Math.fround(Math.cos(angle));
+      const s = Math.fround(Math.sin(angle));
+      const cv = attentionScaling === 1 ? c : c * attentionScaling;
+      const sv = attentionScaling === 1 ? s : s * attentionScaling;
+      cos[r * headDim + i] = cv;
+      cos[r * headDim + i + half] = cv;
+      sin[r * headDim + i] = sv;
+      sin[r * headDim + i + half] = sv;
+    }
+  }
+  return { cos: tf.tensor3d(cos, [n, 1, headDim]), sin: tf.tensor3d(sin, [n, 1, headDim]) };
+}
+
 /** rotate_half(x) = concat(-x2, x1) over the last axis. */
 export function rotateHalf(x: tf.Tensor3D): tf.Tensor3D {
   const half = x.shape[2] / 2;
