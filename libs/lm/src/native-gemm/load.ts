@@ -24,7 +24,7 @@ export const NATIVE_GEMM_BINARY = fileURLToPath(new URL('../../native/build/Rele
  * AVX2/FMA). The caller then keeps the wasm kernels: the fallback issue #15 asks for.
  */
 export function loadNativeGemm(path: string = NATIVE_GEMM_BINARY): NativeGemmLoad {
-  if (!existsSync(path)) return { ok: false, reason: `not built (${path} missing; build it with \`bash libs/lm/native/build.sh\`)` };
+  if (!existsSync(path)) return { ok: false, reason: `not built (${path} missing; in the emrl repo \`npm install\` or \`npm run build:native\` builds it)` };
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<NativeGemmAddon>;
     if (typeof addon.sgemm !== 'function' || typeof addon.cpuSupported !== 'function') return { ok: false, reason: `${path} is not emrl's native GEMM addon (no sgemm / cpuSupported)` };

@@ -122,7 +122,7 @@ describe('native GEMM addon: load and fallback', () => {
   it('says why when the binary is missing, is not the addon, or is not a shared object', () => {
     const dir = mkdtempSync(join(tmpdir(), 'emrl-native-gemm-'));
     const missing = loadNativeGemm(join(dir, 'emrl_native_gemm.node'));
-    expect(missing.ok ? '' : missing.reason).toMatch(/^not built \(.*emrl_native_gemm\.node missing; build it with `bash libs\/lm\/native\/build\.sh`\)$/);
+    expect(missing.ok ? '' : missing.reason).toMatch(/^not built \(.*emrl_native_gemm\.node missing; in the emrl repo `npm install` or `npm run build:native` builds it\)$/);
     const foreign = join(dir, 'foreign.cjs');
     writeFileSync(foreign, 'module.exports = { sgemm: 1 };');
     const notAddon = loadNativeGemm(foreign);
