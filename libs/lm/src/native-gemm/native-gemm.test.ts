@@ -262,6 +262,32 @@ describe.skipIf(!load.ok)(`native GEMM vs emrl's wasm kernels, to 1e-5${load.ok 
     });
   });
 
+  it('EMRL_NATIVE_GEMM_THREADS=2: two threads per product, bit-identical to one', () => {
+    const before = process.env['EMRL_NATIVE_GEMM_THREADS'];
+    tf.tidy(() => {
+      const a = rand([2, 130, 300], 300);
+      const b = rand([1, 300, 70], 300);
+      const c = rand([300, 200], 300);
+      const d = rand([200, 90], 300);
+      const one = [tf.matMul(a, b).dataSync(), tf.matMul(c, d).dataSync()]; // batch split, column split
+      try {
+        unregisterNativeGemm();
+        process.env['EMRL_NATIVE_GEMM_THREADS'] = '2';
+        expect(registerNativeGemm()).toEqual({ used: true, threads: 2 });
+        const calls = nativeGemmStats.calls;
+        const two = [tf.matMul(a, b).dataSync(), tf.matMul(c, d).dataSync()];
+        expect(nativeGemmStats.calls).toBe(calls + 2);
+        expect(Array.from(two[0]!)).toEqual(Array.from(one[0]!));
+        expect(Array.from(two[1]!)).toEqual(Array.from(one[1]!));
+      } finally {
+        if (before === undefined) delete process.env['EMRL_NATIVE_GEMM_THREADS'];
+        else process.env['EMRL_NATIVE_GEMM_THREADS'] = before;
+        unregisterNativeGemm();
+        registerNativeGemm();
+      }
+    });
+  });
+
   it('default routing: products up to 2^18 multiply-adds per entry stay on wasm, larger ones run in the addon', () => {
     nativeGemmRouting.minMacs = 2 ** 18;
     try {
