@@ -23,7 +23,6 @@ not_built() {
   exit 1
 }
 
-if [[ "$mode" == "--install" && "${EMRL_NATIVE_GEMM:-}" == "0" ]]; then not_built "EMRL_NATIVE_GEMM=0"; fi
 arch="$(node -p process.arch)"
 [[ "$arch" == "x64" ]] || not_built "CPU architecture $arch; the addon is x86-64 AVX2/FMA only"
 prefix="$(node -p 'require("path").resolve(process.execPath, "../..")')"

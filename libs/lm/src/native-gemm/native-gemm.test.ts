@@ -104,13 +104,21 @@ function operands(c: Case): [tf.Tensor, tf.Tensor] {
 }
 
 let info: BackendInfo;
+/** EMRL_NATIVE_GEMM as the suite was started (`EMRL_NATIVE_GEMM=0 npm test` runs the rest on wasm); this file tests the addon regardless. */
+const envBefore = process.env['EMRL_NATIVE_GEMM'];
 
 beforeAll(async () => {
   info = await initBackend({ prefer: 'wasm' });
+  delete process.env['EMRL_NATIVE_GEMM'];
+  unregisterNativeGemm();
+  registerNativeGemm();
 });
 
 afterAll(() => {
   nativeGemmRouting.minMacs = 2 ** 18;
+  if (envBefore !== undefined) process.env['EMRL_NATIVE_GEMM'] = envBefore;
+  unregisterNativeGemm();
+  registerNativeGemm();
 });
 
 describe('native GEMM addon: load and fallback', () => {
@@ -147,7 +155,6 @@ describe('native GEMM addon: load and fallback', () => {
   });
 
   it('EMRL_NATIVE_GEMM=0 leaves the wasm kernels: no product reaches the addon', () => {
-    const before = process.env['EMRL_NATIVE_GEMM'];
     try {
       unregisterNativeGemm();
       process.env['EMRL_NATIVE_GEMM'] = '0';
@@ -158,8 +165,7 @@ describe('native GEMM addon: load and fallback', () => {
       tf.tidy(() => tf.matMul(rand([300, 200], 200), rand([200, 100], 200)).dataSync());
       expect(nativeGemmStats.calls).toBe(calls);
     } finally {
-      if (before === undefined) delete process.env['EMRL_NATIVE_GEMM'];
-      else process.env['EMRL_NATIVE_GEMM'] = before;
+      delete process.env['EMRL_NATIVE_GEMM'];
       unregisterNativeGemm();
       registerNativeGemm();
     }
@@ -179,7 +185,7 @@ describe.skipIf(!load.ok)(`native GEMM vs emrl's wasm kernels, to 1e-5${load.ok 
   });
 
   it('the run record says it ran (BackendInfo.nativeGemm)', () => {
-    expect(info.nativeGemm).toEqual({ used: true, threads: 1 });
+    expect(info.nativeGemm).toEqual(envBefore === '0' ? { used: false, reason: 'EMRL_NATIVE_GEMM=0', threads: 1 } : { used: true, threads: 1 });
     expect(nativeGemmStatus()).toEqual({ used: true, threads: 1 });
   });
 
