@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   console.log(`# emrl bench  ${new Date().toISOString()}`);
   console.log(`machine: ${os.cpus().length} x ${cpu}, node ${process.version}, load avg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  console.log(`tfjs ${info.tfjsVersion} backend ${info.tfjsBackend} (threads: 1, SIMD: ${tf.env().getAsync ? String(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) : '?'}); fixes: ${info.kernelFixes.join(', ')}`);
+  console.log(`tfjs ${info.tfjsVersion} backend ${info.tfjsBackend} (threads: 1, SIMD: ${tf.env().getAsync ? String(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) : '?'}); fixes: ${info.kernelFixes.join(', ')}; native GEMM: ${info.nativeGemm.used ? `on (products > 2^18 multiply-adds; EMRL_NATIVE_GEMM=0 turns it off)` : `off (${info.nativeGemm.reason ?? ''})`}`);
   console.log(`emrl times are CPU time of this process (the machine is shared; wasm runs on one thread), median of ${reps} repetitions`);
   console.log('PyTorch: CPU time with 1 thread, wall time with 2 threads (BLAS/OpenMP threads pinned)\n');
 

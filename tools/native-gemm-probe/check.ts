@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   const foreignPath = join(mkdtempSync(join(tmpdir(), 'native-gemm-probe-')), 'foreign.cjs');
   writeFileSync(foreignPath, 'module.exports = { answer: 42 };\n');
   const foreign = loadNativeGemm(foreignPath);
-  const fallbackOk = !missing.ok && /not built/.test(missing.reason) && !foreign.ok && /not the native-gemm-probe addon/.test(foreign.reason);
+  const fallbackOk = !missing.ok && /not built/.test(missing.reason) && !foreign.ok && /not emrl's native GEMM addon/.test(foreign.reason);
   rmSync(dirname(foreignPath), { recursive: true });
   if (fallbackOk) passed++;
   else failed++;

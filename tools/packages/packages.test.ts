@@ -13,7 +13,10 @@ const REPO = resolve(__dirname, '../..');
 const MODEL = join(REPO, 'models/modchain-byte');
 const CONSUMER = ['grpo-entropy-bonus.ts', 'three-placements.ts', 'data-parallel.ts'].map((f) => join(__dirname, 'consumer', f));
 const ROOT_PACKAGE = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-const ENV = { EMRL_BACKEND: 'wasm' }; // wasm must start from the installed tfjs-backend-wasm (its .wasm files)
+// wasm must start from the installed tfjs-backend-wasm (its .wasm files). The packed @emrl/lm ships
+// no native GEMM (libs/lm/native is built by the monorepo's npm install only), so the sources run
+// without it too: both sides on emrl's wasm kernels, whose numbers must agree exactly.
+const ENV = { EMRL_BACKEND: 'wasm', EMRL_NATIVE_GEMM: '0' };
 
 let work = '';
 let project = '';

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
+import { nativeGemmOptions } from './native-gemm/options';
+import { nativeGemmStatus, type NativeGemmStatus } from './native-gemm/register';
 import { registerWasmKernelFixes } from './wasm-kernels/index';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -12,6 +14,8 @@ export interface BackendInfo {
   skipped: { name: BackendName; reason: string }[];
   /** Kernel overrides registered on this backend (wasm only). */
   kernelFixes: string[];
+  /** Whether BatchMatMul / _FusedMatMul ran on the native GEMM addon (wasm only), or why not. */
+  nativeGemm: NativeGemmStatus;
   tfjsVersion: string;
 }
 
@@ -50,13 +54,14 @@ export async function initBackend(opts: { prefer?: BackendName | 'auto' } = {}):
   if (prefer !== undefined && !isBackendName(prefer)) {
     throw new Error(`EMRL_BACKEND / backend option: unknown backend "${prefer}"; expected one of ${ORDER.join(', ')} or auto`);
   }
+  const { threads } = nativeGemmOptions(); // checks EMRL_NATIVE_GEMM / _THREADS before any backend starts
   ensureGradientsRegistered();
   if (current && (prefer === undefined || prefer === current.name)) return current;
   const candidates = prefer ? [prefer] : ORDER;
   const skipped: BackendInfo['skipped'] = [];
   for (const name of candidates) {
     try {
-      const info = await tryBackend(name);
+      const info = await tryBackend(name, threads);
       current = { ...info, skipped };
       return current;
     } catch (e) {
@@ -74,13 +79,13 @@ export function currentBackend(): BackendInfo | null {
   return current;
 }
 
-async function tryBackend(name: BackendName): Promise<Omit<BackendInfo, 'skipped'>> {
+async function tryBackend(name: BackendName, threads: 1 | 2): Promise<Omit<BackendInfo, 'skipped'>> {
   const require = createRequire(import.meta.url);
   if (name === 'tensorflow-gpu' || name === 'tensorflow') {
     // Native bindings register the 'tensorflow' backend on import; they are optionalDependencies.
     require(PACKAGE[name]);
     if (!(await tf.setBackend('tensorflow'))) throw new Error(`${PACKAGE[name]} loaded but its backend did not start`);
-    return { name, tfjsBackend: 'tensorflow', kernelFixes: [], tfjsVersion: tf.version_core };
+    return { name, tfjsBackend: 'tensorflow', kernelFixes: [], nativeGemm: notWasm(name, threads), tfjsVersion: tf.version_core };
   }
   if (name === 'wasm') {
     await withoutAddedProcessHandlers(async () => {
@@ -89,11 +94,15 @@ async function tryBackend(name: BackendName): Promise<Omit<BackendInfo, 'skipped
       await tf.ready();
     });
     const kernelFixes = registerWasmKernelFixes();
-    return { name, tfjsBackend: 'wasm', kernelFixes, tfjsVersion: tf.version_core };
+    return { name, tfjsBackend: 'wasm', kernelFixes, nativeGemm: nativeGemmStatus(), tfjsVersion: tf.version_core };
   }
   await import('@tensorflow/tfjs-backend-cpu');
   if (!(await tf.setBackend('cpu'))) throw new Error('cpu backend did not start');
-  return { name, tfjsBackend: 'cpu', kernelFixes: [], tfjsVersion: tf.version_core };
+  return { name, tfjsBackend: 'cpu', kernelFixes: [], nativeGemm: notWasm(name, threads), tfjsVersion: tf.version_core };
+}
+
+function notWasm(name: BackendName, threads: 1 | 2): NativeGemmStatus {
+  return { used: false, reason: `backend ${name}: the native GEMM runs on the wasm heap only`, threads };
 }
 
 const PROCESS_ERROR_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;

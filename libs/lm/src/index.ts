@@ -35,3 +35,4 @@ export * from './ops/index';
 export * from './optim/index';
 export * from './train/index';
 export * from './wasm-kernels/index';
+export * from './native-gemm/index';

@@ -56,6 +56,11 @@ describe('eval table', () => {
 
   it('formats the backend record', () => {
     expect(formatBackendLine({ name: 'wasm', tfjsVersion: '4.22.0', skipped: [{ name: 'tensorflow', reason: 'Cannot find module' }] })).toBe('backend: wasm (tfjs 4.22.0; skipped: tensorflow (Cannot find module))');
+    expect(formatBackendLine({ name: 'wasm', tfjsVersion: '4.22.0', skipped: [], nativeGemm: { used: true, threads: 1 } })).toBe('backend: wasm (tfjs 4.22.0; native GEMM: on, 1 thread)');
+    expect(formatBackendLine({ name: 'wasm', tfjsVersion: '4.22.0', skipped: [], nativeGemm: { used: false, reason: 'EMRL_NATIVE_GEMM=0', threads: 1 } })).toBe(
+      'backend: wasm (tfjs 4.22.0; native GEMM: off (EMRL_NATIVE_GEMM=0))',
+    );
+    expect(formatBackendLine({ name: 'cpu', tfjsVersion: '4.22.0', skipped: [], nativeGemm: { used: false, reason: 'backend cpu', threads: 1 } })).toBe('backend: cpu (tfjs 4.22.0)');
   });
 });
 

@@ -36,11 +36,23 @@ export function runResultLines(run: Pick<RunData, 'events' | 'record'>): string[
   return out;
 }
 
-/** `backend: wasm (tfjs 4.22.0; skipped: tensorflow-gpu (not installed), tensorflow (...))`. */
+/**
+ * `backend: wasm (tfjs 4.22.0; native GEMM: on, 1 thread; skipped: tensorflow-gpu (not installed), ...)`.
+ * The native GEMM part appears on wasm when the record has it (records before issue #15 do not).
+ */
 export function formatBackendLine(backend: unknown): string {
   if (!backend || typeof backend !== 'object') return `backend: ${String(backend ?? 'unknown')}`;
-  const b = backend as { name?: string; tfjsVersion?: string; skipped?: { name: string; reason: string }[]; kernelFixes?: string[] };
-  const skipped = (b.skipped ?? []).map((s) => `${s.name} (${s.reason.length > 60 ? `${s.reason.slice(0, 57)}...` : s.reason})`);
-  const parts = [...(b.tfjsVersion ? [`tfjs ${b.tfjsVersion}`] : []), ...(skipped.length > 0 ? [`skipped: ${skipped.join(', ')}`] : [])];
+  const b = backend as {
+    name?: string;
+    tfjsVersion?: string;
+    skipped?: { name: string; reason: string }[];
+    kernelFixes?: string[];
+    nativeGemm?: { used?: boolean; reason?: string; threads?: number };
+  };
+  const short = (s: string): string => (s.length > 60 ? `${s.slice(0, 57)}...` : s);
+  const skipped = (b.skipped ?? []).map((s) => `${s.name} (${short(s.reason)})`);
+  const g = b.name === 'wasm' ? b.nativeGemm : undefined;
+  const native = g ? [g.used ? `native GEMM: on, ${g.threads ?? 1} thread${g.threads === 2 ? 's' : ''}` : `native GEMM: off (${short(g.reason ?? 'no reason recorded')})`] : [];
+  const parts = [...(b.tfjsVersion ? [`tfjs ${b.tfjsVersion}`] : []), ...native, ...(skipped.length > 0 ? [`skipped: ${skipped.join(', ')}`] : [])];
   return `backend: ${b.name ?? 'unknown'}${parts.length > 0 ? ` (${parts.join('; ')})` : ''}`;
 }

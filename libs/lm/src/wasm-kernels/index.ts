@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { registerNativeGemm, unregisterNativeGemm } from '../native-gemm/register';
 import { batchMatMulKernel } from './batch-mat-mul';
 import { identityKernel, powKernel, tanhKernel } from './elementwise';
 import { fusedMatMulKernel } from './fused-mat-mul';
@@ -39,7 +40,8 @@ export const WASM_KERNEL_FIX_NAMES: readonly string[] = FIXES.map((f) => f.kerne
 
 /**
  * Register the fixes on the 'wasm' backend (idempotent). Call after the wasm backend has started
- * (initBackend does). Returns the names of the kernels it replaced or added.
+ * (initBackend does). Returns the names of the kernels it replaced or added. Also registers the
+ * native GEMM when it can run (native-gemm/register.ts; its state: nativeGemmStatus()).
  */
 export function registerWasmKernelFixes(): string[] {
   if (registered.length > 0) return [...registered];
@@ -51,11 +53,14 @@ export function registerWasmKernelFixes(): string[] {
     tf.registerKernel({ kernelName: fix.kernelName, backendName: 'wasm', kernelFunc: fix.kernelFunc });
     registered.push(fix.kernelName);
   }
+  // Hook: the optional native GEMM (native-gemm/) takes over large BatchMatMul / _FusedMatMul products.
+  registerNativeGemm();
   return [...registered];
 }
 
 /** Put the stock wasm kernels back (UnsortedSegmentSum, absent from stock wasm, is removed). */
 export function unregisterWasmKernelFixes(): void {
+  unregisterNativeGemm(); // it wraps the fixes: off first
   for (const name of registered) {
     tf.unregisterKernel(name, 'wasm');
     const original = originalKernel(name);

@@ -1,9 +1,9 @@
-// AVX2/FMA single-precision GEMM, C = op(A) op(B), written for the native-gemm probe (issue #15).
+// AVX2/FMA single-precision GEMM, C = op(A) op(B), emrl's native kernel addon (issue #15).
 // Operands are addressed by element strides, so transposed operands are read in place.
 #pragma once
 #include <cstddef>
 
-namespace emrl_probe {
+namespace emrl_native {
 
 struct GemmArgs {
   int m, n, k;
@@ -22,4 +22,4 @@ bool CpuSupported();
 // Columns [j0, j1) of C; j0 must be a multiple of 16 except when it is 0. Single-threaded.
 void Sgemm(const GemmArgs& g, int j0, int j1);
 
-}  // namespace emrl_probe
+}  // namespace emrl_native

@@ -1,4 +1,4 @@
-// N-API binding of the probe SGEMM. JS API (index.ts wraps it):
+// N-API binding of emrl's native SGEMM. JS API (libs/lm/src/native-gemm/load.ts types it):
 //   sgemm(heap: Float32Array, offsets: Int32Array, m, n, k, transA, transB, threads, biasOffset): void
 // heap is a view of the tfjs-wasm heap (HEAPF32); offsets holds (a, b, c) element offsets into heap
 // for each batch entry. C[m, n] = op(A) op(B) (+ bias[n] at heap[biasOffset..] when biasOffset >= 0)
@@ -14,14 +14,14 @@
 
 namespace {
 
-using emrl_probe::GemmArgs;
+using emrl_native::GemmArgs;
 
 // Below this many multiply-adds a second thread costs more to start than it saves.
 constexpr double kMinMacsForThreads = 1 << 20;
 
 napi_value Throw(napi_env env, const std::string& msg, bool range = false) {
-  if (range) napi_throw_range_error(env, nullptr, ("native-gemm-probe sgemm: " + msg).c_str());
-  else napi_throw_type_error(env, nullptr, ("native-gemm-probe sgemm: " + msg).c_str());
+  if (range) napi_throw_range_error(env, nullptr, ("emrl native sgemm: " + msg).c_str());
+  else napi_throw_type_error(env, nullptr, ("emrl native sgemm: " + msg).c_str());
   return nullptr;
 }
 
@@ -38,7 +38,7 @@ bool GetTyped(napi_env env, napi_value v, napi_typedarray_type want, void** data
 bool GetInt(napi_env env, napi_value v, int32_t* out) { return napi_get_value_int32(env, v, out) == napi_ok; }
 
 void RunEntries(const std::vector<GemmArgs>& entries, size_t from, size_t to) {
-  for (size_t e = from; e < to; e++) emrl_probe::Sgemm(entries[e], 0, entries[e].n);
+  for (size_t e = from; e < to; e++) emrl_native::Sgemm(entries[e], 0, entries[e].n);
 }
 
 napi_value SgemmJs(napi_env env, napi_callback_info info) {
@@ -61,7 +61,7 @@ napi_value SgemmJs(napi_env env, napi_callback_info info) {
   if (!GetInt(env, argv[8], &biasOffset)) return Throw(env, "biasOffset must be an integer (-1: no bias)");
   if (biasOffset >= 0 && int64_t(biasOffset) + n > int64_t(heapLen)) return Throw(env, "bias reaches outside the heap", true);
   const float* bias = biasOffset >= 0 ? heap + biasOffset : nullptr;
-  if (!emrl_probe::CpuSupported()) return Throw(env, "this CPU lacks AVX2/FMA; use the wasm kernels");
+  if (!emrl_native::CpuSupported()) return Throw(env, "this CPU lacks AVX2/FMA; use the wasm kernels");
 
   const int64_t sizeA = int64_t(m) * k, sizeB = int64_t(k) * n, sizeC = int64_t(m) * n;
   const size_t count = offsLen / 3;
@@ -99,10 +99,10 @@ napi_value SgemmJs(napi_env env, napi_callback_info info) {
     const int split = ((n / 2 + 15) / 16) * 16;
     const GemmArgs& g = entries[0];
     if (split <= 0 || split >= n) {
-      emrl_probe::Sgemm(g, 0, n);
+      emrl_native::Sgemm(g, 0, n);
     } else {
-      std::thread other([&g, split, n] { emrl_probe::Sgemm(g, split, n); });
-      emrl_probe::Sgemm(g, 0, split);
+      std::thread other([&g, split, n] { emrl_native::Sgemm(g, split, n); });
+      emrl_native::Sgemm(g, 0, split);
       other.join();
     }
   }
@@ -111,7 +111,7 @@ napi_value SgemmJs(napi_env env, napi_callback_info info) {
 
 napi_value CpuSupportedJs(napi_env env, napi_callback_info) {
   napi_value result;
-  napi_get_boolean(env, emrl_probe::CpuSupported(), &result);
+  napi_get_boolean(env, emrl_native::CpuSupported(), &result);
   return result;
 }
 

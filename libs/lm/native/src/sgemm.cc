@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-namespace emrl_probe {
+namespace emrl_native {
 namespace {
 
 constexpr int MR = 6;    // rows of the register tile
@@ -159,4 +159,4 @@ void Sgemm(const GemmArgs& g, int j0, int j1) {
   }
 }
 
-}  // namespace emrl_probe
+}  // namespace emrl_native

@@ -1,7 +1,7 @@
 {
   "targets": [
     {
-      "target_name": "native_gemm_probe",
+      "target_name": "emrl_native_gemm",
       "sources": ["src/addon.cc", "src/sgemm.cc"],
       "cflags_cc": ["-O3", "-mavx2", "-mfma", "-std=c++17", "-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti"],
