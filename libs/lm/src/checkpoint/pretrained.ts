@@ -69,7 +69,7 @@ export async function loadPretrained(dir: string): Promise<Pretrained> {
   raw.clear();
   let model: CausalLM;
   try {
-    model = CausalLM.fromHfTensors(config, tensors);
+    model = CausalLM.fromHfTensors(config, tensors, { consume: true });
   } catch (err) {
     throw new Error(`${dir}: weights do not match config.json: ${(err as Error).message}`);
   } finally {

@@ -37,6 +37,8 @@ let registered: string[] = [];
 /** Names of the fixes, whether registered or not. */
 export const WASM_KERNEL_FIX_NAMES: readonly string[] = FIXES.map((f) => f.kernelName);
 
+export { wasmHeapBytes } from './wasm-backend';
+
 /**
  * Register the fixes on the 'wasm' backend (idempotent). Call after the wasm backend has started
  * (initBackend does). Returns the names of the kernels it replaced or added.
