@@ -30,7 +30,7 @@ import { attentionBias, positionIds } from './masks';
 import { mlp } from './mlp';
 import { ropeTables } from './rope';
 import { ropeFrequencies, type RopeFrequencies } from './rope-scaling';
-import { embeddingName, hfToInternal, initTensor, internalToHf, weightSpecs, type HfToInternalOptions } from './weights';
+import { embeddingName, hfToInternal, initTensor, internalToHf, internalToHfEach, weightSpecs, type HfToInternalOptions } from './weights';
 
 export interface ForwardOptions {
   /** [B, T] 1 = real token, 0 = pad (int32 or float32). With a cache: [B, T] new columns or the full [B, Tk]. */
@@ -115,6 +115,11 @@ export class CausalLM {
   /** Weights in Hugging Face layout (new tensors; the caller disposes them). Tied lm_head is omitted. */
   toHfTensors(): Map<string, tf.Tensor> {
     return internalToHf(this.config, this.weights);
+  }
+
+  /** The same tensors one at a time (dispose each before taking the next: one extra weight in memory, not a model). */
+  eachHfTensor(): Generator<[string, tf.Tensor]> {
+    return internalToHfEach(this.config, this.weights);
   }
 
   setLogitsAdapter(adapter: LogitsAdapter | null): void {

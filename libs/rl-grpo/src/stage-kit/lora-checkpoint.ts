@@ -28,7 +28,11 @@ const FINGERPRINT_FILE = 'emrl-base-fingerprint.json';
 /** Per-weight [sum, sum of squares] of the base weights: tells whether base-model/ still holds them. */
 async function baseFingerprint(model: CausalLM): Promise<number[]> {
   const names = [...model.weights.keys()].sort();
-  const stats = tf.tidy(() => tf.stack(names.map((n) => tf.stack([tf.sum(model.weights.get(n)!), tf.sum(tf.square(model.weights.get(n)!))]))));
+  // One weight at a time: each square is freed before the next (a real-size model cannot hold the
+  // squares of all its weights next to the weights: Qwen2.5-0.5B would need 2 GB more heap).
+  const perWeight = names.map((n) => tf.tidy(() => tf.stack([tf.sum(model.weights.get(n)!), tf.sum(tf.square(model.weights.get(n)!))]))); // each [2]
+  const stats = tf.stack(perWeight); // [nWeights, 2]
+  tf.dispose(perWeight);
   const data = Array.from(await stats.data()); // [nWeights * 2]
   stats.dispose();
   return data;
