@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
 import { guardWasmMalloc, WasmHeapExhaustedError, type MallocModule } from './malloc-guard';
 
