@@ -5,11 +5,15 @@
  * distort them; wall time is printed alongside.
  *
  * Usage: npx tsx --import ./tools/bench/register-hooks.ts tools/bench/realsize-probe.ts \
- *          [--model tmp/qwen2.5-0.5b-layout] [--batches 1,2,4] [--new-tokens 16]
+ *          [--model tmp/qwen2.5-0.5b-layout] [--batches 1,2,4] [--new-tokens 16] [--train-rows 1,2]
+ *
+ * The train step is the EM stage's backward on a LoRA (r 8, q_proj + v_proj) model: the mean token
+ * entropy at tau 0.5 of prompt + newTokens tokens, gradients of the adapter's variables only.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generate, initBackend, loadPretrained, wasmHeapBytes } from '@emrl/lm';
+import * as tf from '@tensorflow/tfjs-core';
+import { generate, initBackend, loadPretrained, tokenEntropy, wasmHeapBytes } from '@emrl/lm';
 
 const GiB = 1024 ** 3;
 const cpuSeconds = (): number => {
@@ -24,6 +28,7 @@ async function main(): Promise<void> {
       model: { type: 'string', default: 'tmp/qwen2.5-0.5b-layout' },
       batches: { type: 'string', default: '1,2,4' },
       'new-tokens': { type: 'string', default: '16' },
+      'train-rows': { type: 'string', default: '1,2' },
     },
   });
   const info = await initBackend({ prefer: 'wasm' });
@@ -46,6 +51,26 @@ async function main(): Promise<void> {
     console.log(
       `generate batch ${b}, prompt ${prompt.length} + ${newTokens} new tokens: ${out.numGeneratedTokens} tokens in ${c.toFixed(2)} CPU s ` +
         `(${(out.numGeneratedTokens / c).toFixed(2)} tokens per CPU s, ${((c / newTokens) * 1000).toFixed(0)} CPU ms per step), ${w.toFixed(2)} s wall; wasm heap ${heap()}`,
+    );
+  }
+  model.attachLora({ r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'] }, 1);
+  const vars = model.trainableVariables();
+  const t = prompt.length + newTokens;
+  for (const rows of values['train-rows'].split(',').map(Number)) {
+    const ids = Array.from({ length: rows * t }, (_, i) => (i * 7919) % 151643);
+    const step = (): void => {
+      const { value, grads } = tf.variableGrads(() => tf.mean(tokenEntropy(model.forward(tf.tensor2d(ids, [rows, t], 'int32')), 0.5)) as tf.Scalar, vars);
+      value.dataSync();
+      tf.dispose([value, ...Object.values(grads)]);
+    };
+    step(); // warm-up
+    cpu = cpuSeconds();
+    wall = performance.now();
+    step();
+    const c = cpuSeconds() - cpu;
+    console.log(
+      `EM loss forward + backward (LoRA), ${rows} x ${t} tokens: ${c.toFixed(2)} CPU s (${((c / (rows * t)) * 1000).toFixed(0)} CPU ms per token), ` +
+        `${((performance.now() - wall) / 1000).toFixed(2)} s wall; wasm heap ${heap()}`,
     );
   }
   const peakRss = process.resourceUsage().maxRSS * 1024;
