@@ -69,7 +69,7 @@ export async function loadPretrained(dir: string): Promise<Pretrained> {
   raw.clear();
   let model: CausalLM;
   try {
-    model = CausalLM.fromHfTensors(config, tensors);
+    model = CausalLM.fromHfTensors(config, tensors, { consume: true });
   } catch (err) {
     throw new Error(
       `${dir}: weights do not match config.json: ${(err as Error).message}; ` +
@@ -124,12 +124,14 @@ function defaultDtype(model: CausalLM, raw: ReadonlyMap<string, RawTensor>): Saf
 const TORCH_DTYPES: Record<SafetensorsWriteDtype, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
 
 async function writeAll(dir: string, model: CausalLM, tokenizer: Tokenizer, opts: SavePretrainedOptions): Promise<void> {
-  const tensors = model.toHfTensors();
-  let raw;
-  try {
-    raw = await tfToRaw(tensors);
-  } finally {
-    for (const t of tensors.values()) t.dispose();
+  // One weight at a time: a real-size model has no heap for a second, transposed copy of itself.
+  const raw = new Map<string, RawTensor>();
+  for (const [name, t] of model.eachHfTensor()) {
+    try {
+      for (const [n, r] of await tfToRaw(new Map([[name, t]]))) raw.set(n, r);
+    } finally {
+      t.dispose();
+    }
   }
   const dtype = opts.dtype ?? defaultDtype(model, raw);
   // Weights first and config.json last, so a reader of a directory being overwritten never finds a

@@ -33,7 +33,7 @@ import { attentionBias, positionIds } from './masks';
 import { mlp } from './mlp';
 import { ropeTables, ropeTablesFromPositions } from './rope';
 import { ropeFrequencies, type RopeFrequencies } from './rope-scaling';
-import { embeddingName, hfToInternal, initTensor, internalToHf, weightSpecs } from './weights';
+import { embeddingName, hfToInternal, initTensor, internalToHf, internalToHfEach, weightSpecs, type HfToInternalOptions } from './weights';
 
 export interface ForwardOptions {
   /** [B, T] 1 = real token, 0 = pad (int32 or float32). With a cache: [B, T] new columns or the full [B, Tk]. */
@@ -117,9 +117,9 @@ export class CausalLM {
    * (q/k/v/o_proj, gate/up/down_proj, untied lm_head) from [out, in] to [in, out]; GPT-2 Conv1D
    * weights are used as they are. Casts to float32. Does not dispose the input tensors.
    */
-  static fromHfTensors(config: ModelConfig, tensors: Map<string, tf.Tensor>): CausalLM {
+  static fromHfTensors(config: ModelConfig, tensors: Map<string, tf.Tensor>, opts: HfToInternalOptions = {}): CausalLM {
     const c = ModelConfigSchema.parse(config);
-    const internal = hfToInternal(c, tensors);
+    const internal = hfToInternal(c, tensors, opts);
     const weights = new Map<string, tf.Variable>();
     for (const [name, t] of internal) {
       weights.set(name, tf.variable(t, true));
@@ -131,6 +131,11 @@ export class CausalLM {
   /** Weights in Hugging Face layout (new tensors; the caller disposes them). Tied lm_head is omitted. */
   toHfTensors(): Map<string, tf.Tensor> {
     return internalToHf(this.config, this.weights);
+  }
+
+  /** The same tensors one at a time (dispose each before taking the next: one extra weight in memory, not a model). */
+  eachHfTensor(): Generator<[string, tf.Tensor]> {
+    return internalToHfEach(this.config, this.weights);
   }
 
   setLogitsAdapter(adapter: LogitsAdapter | null): void {

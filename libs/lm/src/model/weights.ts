@@ -141,7 +141,16 @@ function checkTiedHead(config: ModelConfig, head: tf.Tensor, embed: tf.Tensor | 
  * the "transformer." prefix (as saved from GPT2Model) are accepted; a tied lm_head.weight must equal
  * the embedding. Tensors in IGNORED_CHECKPOINT_TENSORS are skipped; any other unused one is an error.
  */
-export function hfToInternal(config: ModelConfig, tensors: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
+export interface HfToInternalOptions {
+  /**
+   * Dispose each source tensor as soon as its internal weight exists (loading: the heap then holds
+   * one model copy plus one weight, not two copies; a Qwen2.5-0.5B load peaks at ~2 GB, not ~4).
+   * The caller's map then holds disposed tensors.
+   */
+  consume?: boolean;
+}
+
+export function hfToInternal(config: ModelConfig, tensors: Map<string, tf.Tensor>, opts: HfToInternalOptions = {}): Map<string, tf.Tensor> {
   const specs = weightSpecs(config);
   const byName = new Map(specs.map((s) => [s.name, s]));
   const found = new Map<string, tf.Tensor>();
@@ -194,17 +203,25 @@ export function hfToInternal(config: ModelConfig, tensors: Map<string, tf.Tensor
         return s.transposed ? tf.transpose(f) : tf.clone(f);
       }),
     );
+    if (opts.consume) t.dispose();
   }
   return out;
 }
 
 /** Internal weights -> Hugging Face layout (new tensors the caller disposes). */
 export function internalToHf(config: ModelConfig, weights: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
-  const out = new Map<string, tf.Tensor>();
+  return new Map(internalToHfEach(config, weights));
+}
+
+/**
+ * Internal weights -> Hugging Face layout one weight at a time, in weight order: the caller disposes
+ * each tensor before taking the next, so saving never holds a second copy of the model (the
+ * transposed Linear weights of Qwen2.5-0.5B are 1.5 GB).
+ */
+export function* internalToHfEach(config: ModelConfig, weights: Map<string, tf.Tensor>): Generator<[string, tf.Tensor]> {
   for (const s of weightSpecs(config)) {
     const w = weights.get(s.name);
     if (!w) throw new Error(`toHfTensors: model has no weight ${s.name}`);
-    out.set(s.name, s.transposed ? tf.transpose(w) : tf.clone(w));
+    yield [s.name, s.transposed ? tf.transpose(w) : tf.clone(w)];
   }
-  return out;
 }

@@ -23,7 +23,12 @@ import {
  *     SIMD GEMM (simd-gemm.ts) runs on the heap instead: no packing, transposed a read in place;
  *  5. and weight gradients x^T dy (transposed a, k >> m, n): XNNPACK would pack the activation dy
  *     [k, n] as weights on every call (~7 ns per float, as long as the product itself), so they run
- *     in the SIMD GEMM too, reading x^T in place.
+ *     in the SIMD GEMM too, reading x^T in place;
+ *  6. and products with a large shared right operand (batch-1 b of k * n >= LARGE_WEIGHT_FLOATS):
+ *     XNNPACK keeps a packed copy of every right operand it multiplies by (cached on the weight's id),
+ *     which doubles a real-size model's heap (Qwen2.5-0.5B: +1.9 GB, past wasm's 4 GiB), and would
+ *     re-pack a transposed weight (a tied head's wte^T, 136M floats) on every call. See
+ *     runLargeWeightGemm.
  */
 export function batchMatMulKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = asWasmBackend(args.backend);
@@ -106,6 +111,10 @@ export function batchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.Tensor
   }
   const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
   const { m, k, n } = plan;
+  if (plan.aIndex.length * m * n > 0 && k > 0 && useLargeWeightGemm(plan, transposeA, transposeB)) {
+    const routed = runLargeWeightGemm(backend, a, b, plan, transposeA, transposeB);
+    if (routed) return routed;
+  }
   const out = backend.makeOutput(plan.outShape, 'float32');
   if (plan.aIndex.length * m * n > 0 && k > 0 && useSimdGemm(plan, transposeA)) {
     const bU = transposeB ? transposeLastTwo(backend, b) : b; // [batchB, k, n]
@@ -143,8 +152,81 @@ export function batchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.Tensor
 /** Multiply-adds per batch entry up to which batched products run in the SIMD GEMM, not XNNPACK. */
 export const SIMD_GEMM_MAX_MACS = 1 << 18;
 
-/** Which products go to the SIMD GEMM (switches for benchmarks; both on by default). */
-export const simdGemmRouting = { batched: true, weightGrad: true };
+/**
+ * Right operands (batch 1) of at least this many floats run in the SIMD GEMM, so XNNPACK never holds
+ * a packed copy of them. 2^20 floats (4 MB): the embedded model's weights (<= 96 x 384) and a
+ * Qwen2.5-0.5B layer's q / o projections (896 x 896) stay on XNNPACK; its MLP (896 x 4864) and the
+ * tied head (896 x 151936) move.
+ */
+export const LARGE_WEIGHT_FLOATS = 1 << 20;
+
+/**
+ * Which products go to the SIMD GEMM (switches for benchmarks and tests; all on by default), and the
+ * large-weight threshold (tests lower it to check the route on small odd shapes).
+ */
+export const simdGemmRouting = { batched: true, weightGrad: true, largeWeight: true, largeWeightFloats: LARGE_WEIGHT_FLOATS };
+
+/** True if a batch-1 right operand of k x n floats takes the large-weight route. */
+export function isLargeWeight(k: number, n: number): boolean {
+  return simdGemmRouting.largeWeight && k * n >= simdGemmRouting.largeWeightFloats;
+}
+
+/** A batch-1 large right operand (a transposed a only with one batch entry). */
+function useLargeWeightGemm(plan: MatMulPlan, transposeA: boolean, transposeB: boolean): boolean {
+  if (plan.batchB !== 1 || !isLargeWeight(plan.k, plan.n)) return false;
+  return !(transposeA && transposeB && plan.aIndex.length > 1);
+}
+
+/**
+ * out = a @ b for a large batch-1 b, without packing or copying b (returns null if the heap has no
+ * room for the GEMM's 16-byte over-read; the caller falls back to XNNPACK).
+ *  - b untransposed [k, n]: one GEMM over all M = batch * m rows of a (x W, and a tied head's
+ *    backward dY wte), or one per batch entry with a transposed a read in place;
+ *  - b transposed (b stored [n, k]: dX = dY W^T, a tied head x wte^T): out^T [n, M] = b a^T as a GEMM
+ *    whose left operand is b in place and right operand a^T [k, M] (a transposed copy of the
+ *    activation, or a itself when transposeA), then out^T is transposed back (activation-sized).
+ */
+function runLargeWeightGemm(
+  backend: WasmBackend,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  plan: MatMulPlan,
+  transposeA: boolean,
+  transposeB: boolean,
+): tf.TensorInfo | null {
+  const { m, k, n } = plan;
+  const batch = plan.aIndex.length; // = batchA (b has batch 1)
+  const rows = batch * m;
+  if (!transposeB) {
+    if (!simdGemmFits(backend, b)) return null;
+    const out = backend.makeOutput(plan.outShape, 'float32'); // [rows, n]
+    if (!transposeA) {
+      simdGemm(backend.wasm.asm.memory, { m: rows, n, k, rsA: k, csA: 1, ldb: n })(byteOffset(backend, a), byteOffset(backend, b), byteOffset(backend, out));
+    } else {
+      const gemm = simdGemm(backend.wasm.asm.memory, { m, n, k, rsA: 1, csA: m, ldb: n });
+      const aBase = byteOffset(backend, a);
+      const bBase = byteOffset(backend, b);
+      const outBase = byteOffset(backend, out);
+      for (let i = 0; i < batch; i++) gemm(aBase + i * m * k * 4, bBase, outBase + i * m * n * 4);
+    }
+    return out;
+  }
+  // a^T [k, rows]: a stored [k, m] when transposeA (batch 1), else a transposed copy of a as [rows, k].
+  const aT = transposeA ? a : transposeLastTwo(backend, { ...a, shape: [1, rows, k] });
+  const outT = backend.makeOutput([1, n, rows], 'float32'); // out^T
+  try {
+    if (!simdGemmFits(backend, aT)) {
+      backend.disposeData(outT.dataId);
+      return null;
+    }
+    simdGemm(backend.wasm.asm.memory, { m: n, n: rows, k, rsA: k, csA: 1, ldb: rows })(byteOffset(backend, b), byteOffset(backend, aT), byteOffset(backend, outT));
+  } finally {
+    if (aT !== a) backend.disposeData(aT.dataId);
+  }
+  const out = transposeLastTwo(backend, outT); // [1, rows, n]
+  backend.disposeData(outT.dataId);
+  return { ...out, shape: plan.outShape };
+}
 
 /** Batched small products, and weight gradients (transposed a, batch 1, k at least 8x m and n). */
 function useSimdGemm(plan: MatMulPlan, transposeA: boolean): boolean {

@@ -4,6 +4,7 @@ import { batchMatMulKernel } from './batch-mat-mul';
 import { identityKernel, powKernel, tanhKernel } from './elementwise';
 import { fusedMatMulKernel } from './fused-mat-mul';
 import { gatherV2Kernel } from './gather';
+import { guardWasmBackendMalloc } from './malloc-guard';
 import { hasOriginal, originalKernel, saveOriginal } from './original-kernels';
 import { sliceKernel, splitVKernel } from './slice';
 import { transposeKernel } from './transpose';
@@ -38,6 +39,9 @@ let registered: string[] = [];
 /** Names of the fixes, whether registered or not. */
 export const WASM_KERNEL_FIX_NAMES: readonly string[] = FIXES.map((f) => f.kernelName);
 
+export { wasmHeapBytes } from './wasm-backend';
+export { WasmHeapExhaustedError } from './malloc-guard';
+
 /**
  * Register the fixes on the 'wasm' backend (idempotent). Call after the wasm backend has started
  * (initBackend does). Returns the names of the kernels it replaced or added. Also registers the
@@ -47,6 +51,7 @@ export function registerWasmKernelFixes(): string[] {
   if (registered.length > 0) return [...registered];
   // The fixes call the stock Transpose / _FusedMatMul; without a wasm backend there is nothing to fix.
   if (!tf.getKernel('BatchMatMul', 'wasm')) return [];
+  guardWasmBackendMalloc();
   for (const fix of FIXES) {
     const original = saveOriginal(fix.kernelName);
     if (original) tf.unregisterKernel(fix.kernelName, 'wasm');

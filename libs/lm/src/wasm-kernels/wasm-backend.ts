@@ -108,3 +108,12 @@ export function xnnMatMul(backend: WasmBackend, aId: number, bId: number, outId:
   h[i + 5] = n;
   wasm._BatchMatMul(aId, ptr, 3, bId, ptr + 12, 3, 0, 0, outId);
 }
+
+/**
+ * Bytes of the wasm backend's heap (its WebAssembly.Memory; it only grows, so this is the peak so
+ * far; the limit is 4 GiB), or null when no wasm backend has started.
+ */
+export function wasmHeapBytes(): number | null {
+  const backend = tf.findBackend('wasm') as Partial<WasmBackend> | null;
+  return backend?.wasm?.asm?.memory ? backend.wasm.asm.memory.buffer.byteLength : null;
+}

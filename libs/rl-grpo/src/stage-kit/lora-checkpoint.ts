@@ -25,10 +25,31 @@ export const BASE_MODEL_DIR = 'base-model';
 export const LORA_ADAPTER_DIR = 'adapter';
 const FINGERPRINT_FILE = 'emrl-base-fingerprint.json';
 
+/** Weights above this many floats are squared in blocks of rows (fingerprint memory). */
+const SQUARE_BLOCK_FLOATS = 1 << 22;
+
+/** sum(w^2) as a scalar; a weight over SQUARE_BLOCK_FLOATS in blocks of rows, one square alive at a time. */
+export function sumOfSquares(w: tf.Tensor): tf.Scalar {
+  if (w.size <= SQUARE_BLOCK_FLOATS || w.rank < 2) return tf.tidy(() => tf.sum(tf.square(w)));
+  const rows = w.shape[0]!;
+  const block = Math.max(1, Math.floor((SQUARE_BLOCK_FLOATS * rows) / w.size));
+  let total = tf.scalar(0);
+  for (let r = 0; r < rows; r += block) {
+    const next = tf.tidy(() => tf.add(total, tf.sum(tf.square(tf.slice(w, r, Math.min(block, rows - r))))) as tf.Scalar);
+    total.dispose();
+    total = next;
+  }
+  return total;
+}
+
 /** Per-weight [sum, sum of squares] of the base weights: tells whether base-model/ still holds them. */
 async function baseFingerprint(model: CausalLM): Promise<number[]> {
   const names = [...model.weights.keys()].sort();
-  const stats = tf.tidy(() => tf.stack(names.map((n) => tf.stack([tf.sum(model.weights.get(n)!), tf.sum(tf.square(model.weights.get(n)!))]))));
+  // One weight at a time, large ones in row blocks: a real-size model cannot hold the squares of
+  // its weights next to the weights (Qwen2.5-0.5B: +1.9 GB at once, +0.5 GB for its embedding).
+  const perWeight = names.map((n) => tf.tidy(() => tf.stack([tf.sum(model.weights.get(n)!), sumOfSquares(model.weights.get(n)!)]))); // each [2]
+  const stats = tf.stack(perWeight); // [nWeights, 2]
+  tf.dispose(perWeight);
   const data = Array.from(await stats.data()); // [nWeights * 2]
   stats.dispose();
   return data;
