@@ -7,7 +7,7 @@
  * in its own process so a wasm out-of-memory abort of one does not end the other.
  *
  * Usage: npx tsx --import ./tools/bench/register-hooks.ts tools/real-vocab-diagnostics.ts
- *          [--path both|plain|chunked] [--probes 16] [--response 64] [--layers 2] [--width 64]
+ *          [--path both|plain|chunked] [--probes 16] [--response 64] [--layers 2] [--width 64] [--budget-mib 32]
  * Prints one JSON line per path: ok or the error, CPU seconds, the wasm heap after the run (it
  * only grows, so it is the peak), peak RSS, and the headline figures (equal on both paths).
  */
@@ -25,12 +25,13 @@ interface Args {
   response: number;
   layers: number;
   width: number;
+  budgetMib: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { path: 'both', probes: 16, response: 64, layers: 2, width: 64 };
+  const a: Args = { path: 'both', probes: 16, response: 64, layers: 2, width: 64, budgetMib: 32 };
   for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i]!.replace(/^--/, '') as keyof Args;
+    const key = argv[i]!.replace(/^--/, '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) as keyof Args;
     const value = argv[i + 1];
     if (!(key in a) || value === undefined) throw new Error(`tools/real-vocab-diagnostics.ts: unknown or valueless option ${argv[i]}; see the usage header`);
     if (key === 'path') {
@@ -38,7 +39,7 @@ function parseArgs(argv: string[]): Args {
       a.path = value;
     } else {
       const n = Number(value);
-      if (!(n > 0 && Number.isInteger(n))) throw new Error(`tools/real-vocab-diagnostics.ts: --${key} must be a positive integer, got ${value}`);
+      if (!(n > 0)) throw new Error(`tools/real-vocab-diagnostics.ts: ${argv[i]} must be a positive number, got ${value}`);
       (a as unknown as Record<string, number>)[key] = n;
     }
   }
@@ -81,11 +82,12 @@ async function runOne(a: Args, path: 'plain' | 'chunked'): Promise<Record<string
   };
   try {
     const c0 = process.cpuUsage();
-    // Infinity: whole logits, the plain path every probe took before; undefined: the default 32 MiB budget.
-    const p = await probeLogitStatistics({ model, tokenizer, name: 'random' }, task, { examples, responses, logitsBudgetBytes: path === 'plain' ? Infinity : undefined });
+    // Infinity: whole logits, the plain path every probe took before; else --budget-mib (default 32, the library default).
+    const p = await probeLogitStatistics({ model, tokenizer, name: 'random' }, task, { examples, responses, logitsBudgetBytes: path === 'plain' ? Infinity : a.budgetMib * 2 ** 20 });
     const c = process.cpuUsage(c0);
     out['ok'] = true;
     out['logitsPath'] = p.logitsPath;
+    out['budgetMiB'] = path === 'plain' ? null : a.budgetMib;
     out['cpuS'] = (c.user + c.system) / 1e6;
     const f = p.stats.figures;
     out['figures'] = { entropy: f['entropy/per_position_mean'], skewPooledRaw: f['skewness/pooled/full_vocab/raw_logits'], maxProb: f['max_prob/mean'], positions: p.stats.meta.positions };

@@ -130,7 +130,9 @@ describe('probeLogitStatistics chunked from hidden states', () => {
     // Three positions per chunk, straddling sequences.
     const three = await probeLogitStatistics(p, task, { examples, responses: fixed, stats: { ...stats, chunkElements: 3 * 258 }, logitsBudgetBytes: 1 });
     expect(whole.logitsPath).toBe('plain');
-    for (const r of [chunked, three]) {
+    // Blocks of 5 positions from the head (a 5-row budget), statistics on slices of 2, 2 and 1 rows.
+    const sliced = await probeLogitStatistics(p, task, { examples, responses: fixed, stats: { ...stats, chunkElements: 2 * 258 }, logitsBudgetBytes: 5 * 258 * 4 });
+    for (const r of [chunked, three, sliced]) {
       expect(r.logitsPath).toBe('chunked');
       expect(r.stats.meta).toEqual(whole.stats.meta);
       expectFiguresClose(r.stats.figures, whole.stats.figures, 1e-5);

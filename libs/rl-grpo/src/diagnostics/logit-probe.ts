@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { DEFAULT_LOGITS_CHUNK_BYTES, packBatchArrays, tokenStatsPath, toPackedBatch, type CausalLM } from '@emrl/lm';
+import { chunkRowsFor, DEFAULT_LOGITS_CHUNK_BYTES, packBatchArrays, tokenStatsPath, toPackedBatch, type CausalLM } from '@emrl/lm';
 import { logitStatistics, logitStatisticsOfRows, type LogitRowSource, type LogitStatistics, type LogitStatsConfig } from './logit-stats';
 import type { Policy } from '../policy';
 import { sampleGroups } from '../grpo/rollout';
@@ -81,9 +81,10 @@ export async function probeLogitStatistics(policy: Policy, task: Task, opts: Log
       input.path === 'plain'
         ? logitStatistics({ ...(opts.stats ?? {}), logits: input.x as tf.Tensor3D, mask })
         : logitStatisticsOfRows({
-            chunkElements: Math.max(policy.model.config.vocabSize, Math.floor(budget / 64)), // ~16 float32 chunk temporaries in the budget
+            chunkElements: Math.max(policy.model.config.vocabSize, Math.floor(budget / 32)), // 32 MiB: the plain path's 1M-element chunks (~15 temporaries each)
             ...(opts.stats ?? {}),
-            source: hiddenRowSource(policy.model, input.x as tf.Tensor2D, B, T),
+            // The head's logits a budget-sized block of positions at a time (a matmul has a fixed cost per call), the statistics on slices of it.
+            source: { ...hiddenRowSource(policy.model, input.x as tf.Tensor2D, B, T), blockRows: chunkRowsFor(policy.model.config.vocabSize, budget) },
             mask,
           });
     return { stats, responses, responseSource: source, sampleTemperature: source === 'own-samples' ? sampleTemperature : null, logitsPath: input.path };

@@ -404,6 +404,12 @@ export interface LogitRowSource {
   seqLen: number;
   vocabSize: number;
   rows(idx: readonly number[]): tf.Tensor2D;
+  /**
+   * Positions to ask `rows` for at once (default: one statistics chunk). A source whose rows cost
+   * a fixed overhead per call (the head's matmul) asks for more; the statistics still run on
+   * chunkElements-sized slices of them.
+   */
+  blockRows?: number;
 }
 
 /** A row source over logits already computed [B, T, V] (they stay the caller's). */
@@ -465,27 +471,43 @@ export function logitStatisticsOfRows(input: LogitRowsStatsInput): LogitStatisti
 
   const rows: RowStats[] = [];
   const chunkRows = Math.max(1, Math.floor(cfg.chunkElements / V));
-  for (let start = 0; start < positions.length; start += chunkRows) {
-    const idx = positions.slice(start, start + chunkRows);
-    const z = input.source.rows(idx); // [n, V]
+  const blockRows = Math.max(chunkRows, input.source.blockRows ?? chunkRows);
+  const addChunk = (z: tf.Tensor2D, n: number): void => {
+    const out = tf.tidy(() => chunkStats(z, tau, k, cfg.dropZeros));
     try {
-      if (z.shape[0] !== idx.length || z.shape[1] !== V) {
-        throw new Error(`logit-stats.ts: the row source gave [${z.shape}] for ${idx.length} positions of vocabulary ${V}`);
+      for (const row of rowsOfChunk(out, n, tau)) {
+        dropped.raw_logits += V - row.raw.n;
+        dropped.logprobs_at_tau += V - row.logprob.n;
+        rows.push(row);
       }
-      const out = tf.tidy(() => chunkStats(z, tau, k, cfg.dropZeros));
-      try {
-        for (const row of rowsOfChunk(out, idx.length, tau)) {
-          dropped.raw_logits += V - row.raw.n;
-          dropped.logprobs_at_tau += V - row.logprob.n;
-          rows.push(row);
+      // Histogram of the kept raw logits, counted in JS (chunk-sized download).
+      histogram.add(z.dataSync(), out.rawValid?.dataSync());
+    } finally {
+      for (const t of Object.values(out) as (tf.Tensor | undefined)[]) t?.dispose();
+    }
+  };
+  for (let start = 0; start < positions.length; start += blockRows) {
+    const idx = positions.slice(start, start + blockRows);
+    const block = input.source.rows(idx); // [nb, V]
+    try {
+      if (block.shape[0] !== idx.length || block.shape[1] !== V) {
+        throw new Error(`logit-stats.ts: the row source gave [${block.shape}] for ${idx.length} positions of vocabulary ${V}`);
+      }
+      for (let off = 0; off < idx.length; off += chunkRows) {
+        const n = Math.min(chunkRows, idx.length - off);
+        if (n === idx.length) {
+          addChunk(block, n);
+          continue;
         }
-        // Histogram of the kept raw logits, counted in JS (chunk-sized download).
-        histogram.add(z.dataSync(), out.rawValid?.dataSync());
-      } finally {
-        for (const t of Object.values(out) as (tf.Tensor | undefined)[]) t?.dispose();
+        const z = tf.slice(block, [off, 0], [n, V]) as tf.Tensor2D; // [n, V]
+        try {
+          addChunk(z, n);
+        } finally {
+          z.dispose();
+        }
       }
     } finally {
-      z.dispose();
+      block.dispose();
     }
   }
 
