@@ -68,3 +68,29 @@ describe('boundary diagnostics honour maxNewTokens', () => {
     expect(inheritStageTokenLimit({ stages: [{ eval: {} }] }, 'eval')).toEqual({ stages: [{ eval: {} }] });
   });
 });
+
+describe('boundary diagnostics honour logitsBudgetMiB', () => {
+  it('a budget too small for whole logits (chunks of positions from the hidden states) gives the same record to 1e-5', async () => {
+    const base = { probeSize: 2, maxNewTokens: 3, logitStatsTemperature: 1, temperatures: [0], samplesPerPrompt: 1 };
+    const whole = DiagnosticsConfigSchema.parse(base);
+    // 2^-20 MiB = 1 byte: every probe takes the chunked path, one position per chunk.
+    const chunked = DiagnosticsConfigSchema.parse({ ...base, logitsBudgetMiB: 2 ** -20 });
+    const probe = await prepareProbeSet(policy, { task, config: whole, seed: 1 });
+    const a = await diagnosePolicy(policy, 'start', { task, config: whole, seed: 1, probe });
+    const b = await diagnosePolicy(policy, 'start', { task, config: chunked, seed: 1, probe });
+    expect(b.samples).toEqual(a.samples);
+    expect(b.histogram).toEqual(a.histogram);
+    const close = (x: Record<string, number | null>, y: Record<string, number | null>) => {
+      expect(Object.keys(x)).toEqual(Object.keys(y));
+      for (const [k, v] of Object.entries(y)) {
+        if (v === null) expect(x[k]).toBeNull();
+        else expect(Math.abs(x[k]! - v) / Math.max(1, Math.abs(v)), k).toBeLessThanOrEqual(1e-5);
+      }
+    };
+    close(b.logitStats as Record<string, number>, a.logitStats as Record<string, number>);
+    type Scopes = { ownSamples: Record<string, number | null>; fixedResponses: Record<string, number | null> };
+    const [sa, sb] = [a.allScopes as Scopes, b.allScopes as Scopes];
+    close(sb.ownSamples, sa.ownSamples);
+    close(sb.fixedResponses, sa.fixedResponses);
+  });
+});

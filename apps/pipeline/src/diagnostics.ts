@@ -1,5 +1,6 @@
 import {
   evaluate,
+  logitsBudgetBytes,
   probeLogitStatistics,
   type LogitProbeResult,
   type Policy,
@@ -32,6 +33,7 @@ export async function prepareProbeSet(policy: Policy, ctx: Omit<DiagnoseContext,
     examples,
     sampleTemperature: ctx.config.logitStatsTemperature,
     seed: ctx.seed,
+    ...(ctx.config.logitsBudgetMiB === undefined ? {} : { logitsBudgetBytes: logitsBudgetBytes(ctx.config.logitsBudgetMiB) }),
     ...(ctx.config.maxNewTokens ? { maxNewTokens: ctx.config.maxNewTokens } : {}),
   });
   return { examples, fixedResponses: own.responses };
@@ -69,14 +71,17 @@ export async function diagnosePolicy(policy: Policy, boundary: string, ctx: Diag
     ...(c.logitStatsTopK > 0 ? { topK: c.logitStatsTopK } : {}),
     histogram: { min: -30, max: 30, bins: c.histogramBins },
   };
+  const budget = logitsBudgetBytes(c.logitsBudgetMiB);
+  const chunking = budget === undefined ? {} : { logitsBudgetBytes: budget };
   const own = await probeLogitStatistics(policy, ctx.task, {
     examples: probe.examples,
     sampleTemperature: c.logitStatsTemperature,
     seed: ctx.seed,
     stats: statsOpts,
+    ...chunking,
     ...(c.maxNewTokens ? { maxNewTokens: c.maxNewTokens } : {}),
   });
-  const fixed = await probeLogitStatistics(policy, ctx.task, { examples: probe.examples, responses: probe.fixedResponses, stats: statsOpts });
+  const fixed = await probeLogitStatistics(policy, ctx.task, { examples: probe.examples, responses: probe.fixedResponses, stats: statsOpts, ...chunking });
   const evalLimit = Math.max(c.probeSize, 1);
   const ev = await evaluate(
     policy,

@@ -14,6 +14,7 @@ export * from './grpo/grpo-config';
 export * from './stage-kit/registry';
 export * from './stage-kit/hooks';
 export * from './trainer/trainer';
+export * from './trainer/logits-budget';
 export * from './trainer/finite-guard';
 export * from './trainer/sampler';
 export * from './trainer/prompt-sampler';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TaskSpecSchema, type TaskSpec } from '@emrl/rl-grpo';
+import { LogitsBudgetMiBSchema, TaskSpecSchema, type TaskSpec } from '@emrl/rl-grpo';
 
 /** Which model a pipeline starts from. */
 export const ModelSpecSchema = z.discriminatedUnion('type', [
@@ -52,6 +52,7 @@ export const DiagnosticsConfigSchema = z
     logitStatsTemperature: z.number().positive().default(0.6).meta({ description: 'sampling temperature of the responses whose logits are pooled' }),
     histogramBins: z.number().int().min(2).default(40),
     maxNewTokens: z.number().int().positive().optional().meta({ description: 'default: the task maximum' }),
+    logitsBudgetMiB: LogitsBudgetMiBSchema,
   })
   .strict();
 export type DiagnosticsConfig = z.infer<typeof DiagnosticsConfigSchema>;

@@ -102,3 +102,14 @@ describe('CompressStage', () => {
     raw.dispose();
   });
 });
+
+describe('CompressStage logitsBudgetMiB', () => {
+  it('refuses a frozen batch over the budget with an error naming the stage and the option to raise', async () => {
+    const model = makeTinyModel({ family: 'gpt2', vocabSize: tokenizer.vocabSize, seed: 2 });
+    // 4 prompts x 2 rollouts x (>= 1 prompt token + maxCompletionLength) positions x 258 x 4 bytes > 1/16 MiB.
+    const config = CompressStageConfigSchema.parse({ steps: 1, prompts: 4, rollouts: 2, logitsBudgetMiB: 0.0625 });
+    const run = lastValueFrom(new CompressStage('squeeze', config).run({ policy: { model, tokenizer, name: 'tiny' }, task, seed: 4 }).pipe(toArray()));
+    await expect(run).rejects.toThrow(/stage "squeeze": the frozen logits would take up to .*over the 0\.0625 MiB logits budget.*raise logitsBudgetMiB/);
+    model.dispose();
+  });
+});

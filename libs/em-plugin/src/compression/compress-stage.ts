@@ -4,6 +4,8 @@ import { CausalLM } from '@emrl/lm';
 import {
   adapterParameters,
   FrozenBatchSampler,
+  logitsBudgetBytes,
+  LogitsBudgetMiBSchema,
   streamSeed,
   Trainer,
   stageCadence,
@@ -40,6 +42,7 @@ export const CompressStageConfigSchema = z
     merge: z.boolean().default(false).meta(d('Fold the layer into the head weights where that is exact (temperature always; vector-scaling only for untied heads without bias), then remove the adapter.')),
     checkpointEvery: z.number().int().min(0).default(10).meta(d('Save every N steps and at the end (0: only at the end).')),
     checkpointMinutes: z.number().min(0).default(10).meta(d('Also save when this many minutes passed since the last save (0: off).')),
+    logitsBudgetMiB: LogitsBudgetMiBSchema,
   })
   .strict();
 export type CompressStageConfig = z.infer<typeof CompressStageConfigSchema>;
@@ -94,6 +97,8 @@ export class CompressStage implements Stage<CompressStageConfig> {
           prompts: examples,
           rollouts: c.rollouts,
           sampling: { temperature: c.sampleTemperature, topP: 1, topK: 0, maxNewTokens: ctx.task.maxCompletionLength, seed: streamSeed(ctx.seed, this.id, 'sample') },
+          logitsBudgetBytes: logitsBudgetBytes(c.logitsBudgetMiB),
+          stageId: this.id,
         });
         const hooks = {
           afterStep: (info: { metrics: Record<string, number> }) => {
@@ -113,6 +118,7 @@ export class CompressStage implements Stage<CompressStageConfig> {
           optimizer: { lr: c.lr, weightDecay: 0, gradClip: 0 },
           totalSteps: c.steps,
           temperature: c.temperature,
+          logitsBudgetBytes: logitsBudgetBytes(c.logitsBudgetMiB),
           hooks,
         });
         return { trainer, hooks, logs: [`compression layer "${c.name}" (${c.adapter}) on ${examples.length} prompts x ${c.rollouts} samples`] };

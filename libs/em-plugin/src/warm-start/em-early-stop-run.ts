@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { streamSeed, type StageContext, type TaskExample } from '@emrl/rl-grpo';
+import { logitsBudgetBytes, streamSeed, type StageContext, type TaskExample } from '@emrl/rl-grpo';
 import { EarlyStopper, type StopDecision } from './early-stop';
 import { HELDOUT_SKEWNESS_SCOPE, measureHeldOutSignals, type HeldOutSignals } from './heldout-signals';
 import { emEntropyTemperature, emStopCriterion, type EmEarlyStopConfig, type EmStageConfig } from './em-stage-config';
@@ -59,6 +59,7 @@ export class EmEarlyStopRun {
       maxNewTokens: this.stage.maxNewTokens ?? this.ctx.task.maxCompletionLength,
       seed: streamSeed(this.ctx.seed, this.stageId, 'heldout'),
       fixedResponses: this.responses ?? undefined,
+      logitsBudgetBytes: logitsBudgetBytes(this.stage.logitsBudgetMiB),
     });
     this.responses ??= m.responses;
     const decision = this.record(completed, m.signals);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { LrScheduleSchema } from '@emrl/lm';
 import { EarlyStopCriterionSchema, EARLY_STOP_CRITERIA, createCriterion, type StopCriterion } from './early-stop';
-import { StageLoraConfigSchema, type StageContext, type TaskExample } from '@emrl/rl-grpo';
+import { LogitsBudgetMiBSchema, StageLoraConfigSchema, type StageContext, type TaskExample } from '@emrl/rl-grpo';
 import type { SelectionResult } from './selection';
 
 const d = (description: string) => ({ description });
@@ -78,6 +78,7 @@ export const EmStageConfigSchema = z
       ),
     ),
     evalLimit: z.number().int().positive().default(100).meta(d('eval_accuracy uses the first N prompts of the test split.')),
+    logitsBudgetMiB: LogitsBudgetMiBSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import { withTotalSteps } from '@emrl/lm';
 import {
+  logitsBudgetBytes,
   modelParameters,
   PromptSampler,
   prepareStageLora,
@@ -72,6 +73,7 @@ export class EmStage implements Stage<EmStageConfig> {
           optimizer: { lr: c.lr, weightDecay: c.weightDecay, gradClip: c.gradClip, schedule: withTotalSteps(c.schedule, c.steps) },
           totalSteps: c.steps,
           temperature: emEntropyTemperature(c),
+          logitsBudgetBytes: logitsBudgetBytes(c.logitsBudgetMiB),
           hooks,
           seed: streamSeed(ctx.seed, this.id, 'train-mode'),
         });

@@ -33,6 +33,8 @@ export interface HeldOutProbeOptions {
   seed: number;
   /** Responses for the skewness probe (one per prompt); absent: use this call's first samples. */
   fixedResponses?: readonly (readonly number[])[];
+  /** The stage's logits budget in bytes (default 32 MiB): entropy and skewness go in chunks of positions past it. */
+  logitsBudgetBytes?: number;
 }
 
 export interface HeldOutMeasurement {
@@ -56,11 +58,11 @@ export async function measureHeldOutSignals(policy: Policy, task: Task, opts: He
   const packed = packBatchArrays(r.promptIds, r.completionIds, policy.tokenizer.padTokenId);
   const entropy = tf.tidy(() => {
     const b = toPackedBatch(packed);
-    const stats = modelTokenStats(policy.model, b); // chunks of positions at a large vocabulary
+    const stats = modelTokenStats(policy.model, b, { logitsBudgetBytes: opts.logitsBudgetBytes }); // chunks of positions at a large vocabulary
     return entropyPoolLoss({ entropy: stats.at(opts.temperature).entropy, lossMask: b.lossMask }).dataSync()[0]!;
   });
   const responses = opts.fixedResponses ? opts.fixedResponses.map((x) => [...x]) : examples.map((_, p) => r.completionIds[p * k]!);
-  const probe = await probeLogitStatistics(policy, task, { examples, responses, stats: { temperature: opts.temperature } });
+  const probe = await probeLogitStatistics(policy, task, { examples, responses, stats: { temperature: opts.temperature }, logitsBudgetBytes: opts.logitsBudgetBytes });
   return {
     signals: {
       'heldout/agreement': heldOutAgreement(groups),

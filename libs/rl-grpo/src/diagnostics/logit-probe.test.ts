@@ -100,3 +100,49 @@ describe('probeLogitStatistics maxNewTokens', () => {
     expect(Math.max(...free.responses.map((r) => r.length))).toBeGreaterThan(2);
   });
 });
+
+/** |x - y| <= tol * max(1, |y|) for every figure (null on both sides counts as equal). */
+function expectFiguresClose(x: Record<string, number | null>, y: Record<string, number | null>, tol: number): void {
+  expect(Object.keys(x)).toEqual(Object.keys(y));
+  for (const [name, v] of Object.entries(y)) {
+    const u = x[name];
+    if (v === null || u === null) {
+      expect([name, u]).toEqual([name, v]);
+      continue;
+    }
+    expect(Math.abs(u! - v) / Math.max(1, Math.abs(v)), name).toBeLessThanOrEqual(tol);
+  }
+}
+
+describe('probeLogitStatistics chunked from hidden states', () => {
+  const models: [string, () => Policy][] = [
+    ['gpt2 (untied head)', () => a],
+    ['llama (tied embedding head)', () => ({ model: makeTinyModel({ family: 'llama', vocabSize: 258, seed: 3, weightScale: 3 }), tokenizer: tok, name: 'l' })],
+  ];
+  it.each(models)('%s: a one-row chunk budget gives the whole-logits figures to 1e-5, per sequence and histogram too', async (_, make) => {
+    const p = make();
+    const stats = { topK: 7, histogram: { min: -30, max: 30, bins: 40 } };
+    const whole = await probeLogitStatistics(p, task, { examples, responses: fixed, stats });
+    const before = tf.memory().numTensors;
+    // 1 byte: past a quarter of the budget, so the chunked path, one position per chunk.
+    const chunked = await probeLogitStatistics(p, task, { examples, responses: fixed, stats, logitsBudgetBytes: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    // Three positions per chunk, straddling sequences.
+    const three = await probeLogitStatistics(p, task, { examples, responses: fixed, stats: { ...stats, chunkElements: 3 * 258 }, logitsBudgetBytes: 1 });
+    expect(whole.logitsPath).toBe('plain');
+    // Blocks of 5 positions from the head (a 5-row budget), statistics on slices of 2, 2 and 1 rows.
+    const sliced = await probeLogitStatistics(p, task, { examples, responses: fixed, stats: { ...stats, chunkElements: 2 * 258 }, logitsBudgetBytes: 5 * 258 * 4 });
+    for (const r of [chunked, three, sliced]) {
+      expect(r.logitsPath).toBe('chunked');
+      expect(r.stats.meta).toEqual(whole.stats.meta);
+      expectFiguresClose(r.stats.figures, whole.stats.figures, 1e-5);
+      expect(r.stats.perSequence.map((s) => [s.sequence, s.positions])).toEqual(whole.stats.perSequence.map((s) => [s.sequence, s.positions]));
+      r.stats.perSequence.forEach((s, i) => expectFiguresClose(s, whole.stats.perSequence[i]!, 1e-5));
+      expect(r.stats.histogram.total).toBe(whole.stats.histogram.total);
+      expect(r.stats.histogram.counts).toEqual(whole.stats.histogram.counts);
+    }
+    // The whole-logits path differs from another model's figures by far more than the tolerance.
+    expect(Math.abs(chunked.stats.figures['entropy/per_position_mean']! - (await probeLogitStatistics(b, task, { examples, responses: fixed })).stats.figures['entropy/per_position_mean']!)).toBeGreaterThan(1e-3);
+    if (p !== a) p.model.dispose();
+  });
+});

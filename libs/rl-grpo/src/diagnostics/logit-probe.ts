@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { packBatchArrays, toPackedBatch } from '@emrl/lm';
-import { logitStatistics, type LogitStatistics, type LogitStatsConfig } from './logit-stats';
+import { chunkRowsFor, DEFAULT_LOGITS_CHUNK_BYTES, packBatchArrays, tokenStatsPath, toPackedBatch, type CausalLM } from '@emrl/lm';
+import { logitStatistics, logitStatisticsOfRows, type LogitRowSource, type LogitStatistics, type LogitStatsConfig } from './logit-stats';
 import type { Policy } from '../policy';
 import { sampleGroups } from '../grpo/rollout';
 import { encodePrompt } from '../tasks/prompt-format';
@@ -19,6 +19,12 @@ export interface LogitProbeOptions {
   maxNewTokens?: number;
   seed?: number;
   stats?: Partial<LogitStatsConfig>;
+  /**
+   * Bytes of float32 logits the probe may hold (default 32 MiB, the trainer's default). Whole
+   * logits [B, T, V] up to a quarter of it (or any model with a logits adapter) take the plain
+   * path; larger ones are computed from the hidden states a chunk of positions at a time.
+   */
+  logitsBudgetBytes?: number;
 }
 
 export interface LogitProbeResult {
@@ -27,6 +33,8 @@ export interface LogitProbeResult {
   responses: number[][];
   responseSource: 'fixed' | 'own-samples';
   sampleTemperature: number | null;
+  /** plain: whole logits [B, T, V]; chunked: from the hidden states, a chunk of positions at a time. */
+  logitsPath: 'plain' | 'chunked';
 }
 
 /**
@@ -60,15 +68,43 @@ export async function probeLogitStatistics(policy: Policy, task: Task, opts: Log
   const padded = responses.map((r) => (r.length ? r : [policy.tokenizer.eosTokenId]));
   const prompts = examples.map((e) => encodePrompt(task, e, policy.tokenizer));
   const packed = packBatchArrays(prompts, padded, policy.tokenizer.padTokenId);
-  const { logits, mask } = tf.tidy(() => {
+  const budget = opts.logitsBudgetBytes ?? DEFAULT_LOGITS_CHUNK_BYTES;
+  const [B, T] = [packed.batchSize, packed.seqLen];
+  const { input, mask } = tf.tidy(() => {
     const b = toPackedBatch(packed);
-    return { logits: policy.model.forward(b.inputIds, { attentionMask: b.attentionMask }), mask: tf.keep(b.lossMask) };
+    const path = tokenStatsPath(policy.model, B, T, budget);
+    const x = path === 'plain' ? policy.model.forward(b.inputIds, { attentionMask: b.attentionMask }) : policy.model.hiddenStates(b.inputIds, { attentionMask: b.attentionMask });
+    return { input: { path, x }, mask: tf.keep(b.lossMask) };
   });
   try {
-    const stats = logitStatistics({ ...(opts.stats ?? {}), logits, mask });
-    return { stats, responses, responseSource: source, sampleTemperature: source === 'own-samples' ? sampleTemperature : null };
+    const stats =
+      input.path === 'plain'
+        ? logitStatistics({ ...(opts.stats ?? {}), logits: input.x as tf.Tensor3D, mask })
+        : logitStatisticsOfRows({
+            chunkElements: Math.max(policy.model.config.vocabSize, Math.floor(budget / 32)), // 32 MiB: the plain path's 1M-element chunks (~15 temporaries each)
+            ...(opts.stats ?? {}),
+            // The head's logits a budget-sized block of positions at a time (a matmul has a fixed cost per call), the statistics on slices of it.
+            source: { ...hiddenRowSource(policy.model, input.x as tf.Tensor2D, B, T), blockRows: chunkRowsFor(policy.model.config.vocabSize, budget) },
+            mask,
+          });
+    return { stats, responses, responseSource: source, sampleTemperature: source === 'own-samples' ? sampleTemperature : null, logitsPath: input.path };
   } finally {
-    logits.dispose();
+    input.x.dispose();
     mask.dispose();
   }
+}
+
+/** Logit rows of a model with no logits adapter from its hidden states [B*T, D]: the head applied to the asked rows only. */
+function hiddenRowSource(model: CausalLM, hidden: tf.Tensor2D, batch: number, seqLen: number): LogitRowSource {
+  const V = model.config.vocabSize;
+  return {
+    batch,
+    seqLen,
+    vocabSize: V,
+    rows: (idx) =>
+      tf.tidy(() => {
+        const h = tf.gather(hidden, tf.tensor1d([...idx], 'int32')) as tf.Tensor2D; // [n, D]
+        return tf.reshape(model.logitsFromHidden(h, 1, idx.length), [idx.length, V]) as tf.Tensor2D; // [n, V]
+      }),
+  };
 }

@@ -191,7 +191,6 @@ interface RowStats {
 }
 
 type ChunkTensors = {
-  z: tf.Tensor2D;
   /** Which z entries the raw scopes keep; undefined = all (fast path). */
   rawValid: tf.Tensor2D | undefined;
   raw: tf.Tensor2D;
@@ -206,14 +205,14 @@ type ChunkTensors = {
   top2: tf.Tensor;
 };
 
-/** Per-row statistics of the rows `idx` of flat [N, V]. Call inside tf.tidy. */
-function chunkStats(flat: tf.Tensor2D, idx: number[], tau: number, k: number, dropZeros: boolean): ChunkTensors {
-  const z = tf.gather(flat, tf.tensor1d(idx, 'int32')) as tf.Tensor2D; // [n, V]
+/** Per-row statistics of one chunk of logit rows z [n, V]. Call inside tf.tidy. */
+function chunkStats(z: tf.Tensor2D, tau: number, k: number, dropZeros: boolean): ChunkTensors {
+  const n = z.shape[0];
   const zt = tf.div(z, tau) as tf.Tensor2D; // [n, V]
   const top = tf.topk(z, k, true).values as tf.Tensor2D; // [n, k]
   const rest = {
     top1: tf.slice(top, [0, 0], [-1, 1]),
-    top2: k > 1 ? tf.slice(top, [0, 1], [-1, 1]) : tf.fill([idx.length, 1], Number.NaN),
+    top2: k > 1 ? tf.slice(top, [0, 1], [-1, 1]) : tf.fill([n, 1], Number.NaN),
     topRaw: rowMoments(top, validMask(top, dropZeros)),
   };
   const allFinite = !dropZeros && tf.all(tf.isFinite(z)).dataSync()[0] === 1;
@@ -228,7 +227,6 @@ function chunkStats(flat: tf.Tensor2D, idx: number[], tau: number, k: number, dr
     const topLp = tf.sub(tf.div(top, tau), lse) as tf.Tensor2D; // [n, k]
     return {
       ...rest,
-      z,
       rawValid: undefined,
       raw: denseRowMoments(z),
       logprob: undefined,
@@ -246,7 +244,6 @@ function chunkStats(flat: tf.Tensor2D, idx: number[], tau: number, k: number, dr
   const rawValid = validMask(z, dropZeros);
   return {
     ...rest,
-    z,
     rawValid,
     raw: rowMoments(z, rawValid),
     logprob: rowMoments(lp, validMask(lp, dropZeros)),
@@ -397,10 +394,65 @@ function rowsOfChunk(out: ChunkOut, n: number, tau: number): RowStats[] {
 }
 
 /**
+ * Where the logit rows come from: `rows(idx)` returns the raw logits [idx.length, V] of the flat
+ * positions idx (b * T + t), a new tensor the caller disposes. Whole logits gather them; a model
+ * can compute them from its hidden states a chunk at a time (logit-probe.ts), so [B, T, V] never
+ * exists whole.
+ */
+export interface LogitRowSource {
+  batch: number;
+  seqLen: number;
+  vocabSize: number;
+  rows(idx: readonly number[]): tf.Tensor2D;
+  /**
+   * Positions to ask `rows` for at once (default: one statistics chunk). A source whose rows cost
+   * a fixed overhead per call (the head's matmul) asks for more; the statistics still run on
+   * chunkElements-sized slices of them.
+   */
+  blockRows?: number;
+}
+
+/** A row source over logits already computed [B, T, V] (they stay the caller's). */
+export function logitsRowSource(logits: tf.Tensor3D): LogitRowSource & { dispose(): void } {
+  if (logits.rank !== 3) {
+    throw new Error(`logit-stats.ts: logits must be [B, T, V], got shape [${logits.shape}]`);
+  }
+  const [B, T, V] = logits.shape;
+  const flat = tf.reshape(logits, [B * T, V]) as tf.Tensor2D; // [B*T, V] (a view)
+  return {
+    batch: B,
+    seqLen: T,
+    vocabSize: V,
+    rows: (idx) => tf.tidy(() => tf.gather(flat, tf.tensor1d([...idx], 'int32')) as tf.Tensor2D), // [n, V]
+    dispose: () => flat.dispose(),
+  };
+}
+
+/**
  * Logit statistics over the masked positions of `logits` [B, T, V] (see the file header for the
  * scopes; `describeScope(name)` gives each figure's sentence for reports).
  */
 export function logitStatistics(input: LogitStatsInput): LogitStatistics {
+  const { logits, ...rest } = input;
+  const source = logitsRowSource(logits);
+  try {
+    return logitStatisticsOfRows({ ...rest, source });
+  } finally {
+    source.dispose();
+  }
+}
+
+export interface LogitRowsStatsInput extends Partial<LogitStatsConfig> {
+  source: LogitRowSource;
+  /** 1 where row (b, t) predicts a response token [B, T] (tensor or nested array). */
+  mask: LogitStatsInput['mask'];
+}
+
+/**
+ * logitStatistics over a row source: each chunk of at most `chunkElements` logits is reduced to
+ * its per-position statistics (and histogram counts) and freed before the next is asked for.
+ */
+export function logitStatisticsOfRows(input: LogitRowsStatsInput): LogitStatistics {
   const cfg = LogitStatsConfigSchema.parse({
     temperature: input.temperature,
     topK: input.topK,
@@ -408,10 +460,7 @@ export function logitStatistics(input: LogitStatsInput): LogitStatistics {
     histogram: input.histogram,
     chunkElements: input.chunkElements,
   });
-  if (input.logits.rank !== 3) {
-    throw new Error(`logit-stats.ts: logits must be [B, T, V], got shape [${input.logits.shape}]`);
-  }
-  const [B, T, V] = input.logits.shape;
+  const { batch: B, seqLen: T, vocabSize: V } = input.source;
   const maskData = maskRows(input.mask, B, T);
   const positions: number[] = [];
   for (let i = 0; i < B * T; i++) if (maskData[i]! > 0) positions.push(i);
@@ -421,26 +470,45 @@ export function logitStatistics(input: LogitStatsInput): LogitStatistics {
   const dropped = { raw_logits: 0, logprobs_at_tau: 0 };
 
   const rows: RowStats[] = [];
-  const flat = tf.reshape(input.logits, [B * T, V]) as tf.Tensor2D; // [B*T, V] (a view)
   const chunkRows = Math.max(1, Math.floor(cfg.chunkElements / V));
-  try {
-    for (let start = 0; start < positions.length; start += chunkRows) {
-      const idx = positions.slice(start, start + chunkRows);
-      const out = tf.tidy(() => chunkStats(flat, idx, tau, k, cfg.dropZeros));
-      try {
-        for (const row of rowsOfChunk(out, idx.length, tau)) {
-          dropped.raw_logits += V - row.raw.n;
-          dropped.logprobs_at_tau += V - row.logprob.n;
-          rows.push(row);
-        }
-        // Histogram of the kept raw logits, counted in JS (chunk-sized download).
-        histogram.add(out.z.dataSync(), out.rawValid?.dataSync());
-      } finally {
-        for (const t of Object.values(out) as (tf.Tensor | undefined)[]) t?.dispose();
+  const blockRows = Math.max(chunkRows, input.source.blockRows ?? chunkRows);
+  const addChunk = (z: tf.Tensor2D, n: number): void => {
+    const out = tf.tidy(() => chunkStats(z, tau, k, cfg.dropZeros));
+    try {
+      for (const row of rowsOfChunk(out, n, tau)) {
+        dropped.raw_logits += V - row.raw.n;
+        dropped.logprobs_at_tau += V - row.logprob.n;
+        rows.push(row);
       }
+      // Histogram of the kept raw logits, counted in JS (chunk-sized download).
+      histogram.add(z.dataSync(), out.rawValid?.dataSync());
+    } finally {
+      for (const t of Object.values(out) as (tf.Tensor | undefined)[]) t?.dispose();
     }
-  } finally {
-    flat.dispose();
+  };
+  for (let start = 0; start < positions.length; start += blockRows) {
+    const idx = positions.slice(start, start + blockRows);
+    const block = input.source.rows(idx); // [nb, V]
+    try {
+      if (block.shape[0] !== idx.length || block.shape[1] !== V) {
+        throw new Error(`logit-stats.ts: the row source gave [${block.shape}] for ${idx.length} positions of vocabulary ${V}`);
+      }
+      for (let off = 0; off < idx.length; off += chunkRows) {
+        const n = Math.min(chunkRows, idx.length - off);
+        if (n === idx.length) {
+          addChunk(block, n);
+          continue;
+        }
+        const z = tf.slice(block, [off, 0], [n, V]) as tf.Tensor2D; // [n, V]
+        try {
+          addChunk(z, n);
+        } finally {
+          z.dispose();
+        }
+      }
+    } finally {
+      block.dispose();
+    }
   }
 
   const perSequence: LogitStatistics['perSequence'] = [];

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { LrScheduleSchema } from '@emrl/lm';
 import { parsePluginSpecs, type Registry } from '../stage-kit/registry';
 import { StageLoraConfigSchema } from '../stage-kit/stage-lora';
+import { LogitsBudgetMiBSchema } from '../trainer/logits-budget';
 
 const d = (description: string) => ({ description });
 
@@ -62,6 +63,7 @@ export const GrpoConfigSchema = z
     evalLimit: z.number().int().positive().default(64).meta(d('Test prompts used by in-training evaluation (greedy).')),
     checkpointEvery: z.number().int().min(0).default(10).meta(d('Save model + optimizer state every N steps and at the end (0: only at the end) when the stage has a checkpoint directory (TRL save_steps).')),
     checkpointMinutes: z.number().min(0).default(10).meta(d('Also save when this many minutes passed since the last save (0: off), so an interrupted long run keeps its progress.')),
+    logitsBudgetMiB: LogitsBudgetMiBSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -12,6 +12,7 @@ import { streamSeed } from '../seed';
 import type { Task } from '../tasks/task';
 import { modelParameters } from '../trainer/parameters';
 import { Trainer } from '../trainer/trainer';
+import { logitsBudgetBytes } from '../trainer/logits-budget';
 import { grpoConfigSchema, type GrpoConfig } from './grpo-config';
 import { GroupSampler } from './group-sampler';
 import { GrpoPolicyTerm } from './grpo-policy-term';
@@ -84,6 +85,7 @@ export function grpoTrainer(o: GrpoTrainerOptions): Trainer {
     temperature: c.temperature,
     iterations: c.numIterations,
     microBatches: c.gradientAccumulationSteps,
+    logitsBudgetBytes: logitsBudgetBytes(c.logitsBudgetMiB),
     hooks: o.hooks,
     seed: streamSeed(o.seed, id, 'train-mode'),
   });
