@@ -6,6 +6,8 @@ import { benchDataParallel } from './data-parallel-bench';
 import { benchKernel, kernelCases, type KernelResult } from './kernel-bench';
 import { benchSampling } from './sampling-bench';
 import { benchGenerate, benchTrain, trainShapes, type GenResult, type TrainResult } from './model-bench';
+import { issue15Table, type SummaryRow } from './issue15-table';
+import { benchEmrlSteps, benchTorchSteps, type StepTiming } from './step-bench';
 import { fmt, table } from './stats';
 import { findTorchPython, runTorchBench, type TorchRow } from './torch-runner';
 
@@ -16,6 +18,9 @@ interface Options {
   train: boolean;
   gen: boolean;
   parallel: boolean;
+  steps: boolean;
+  realSize: boolean;
+  realSizeLayers?: string;
   reps?: string;
   filter?: string;
 }
@@ -29,6 +34,9 @@ const program = new Command()
   .option('--no-train', 'skip forward+backward throughput')
   .option('--no-gen', 'skip generation throughput')
   .option('--no-parallel', 'skip data-parallel training (wall time, 1 vs 2 threads)')
+  .option('--no-steps', 'skip the end-to-end EM / GRPO step on the embedded model (vs PyTorch)')
+  .option('--real-size', 'also run the Qwen2.5-0.5B-shaped model (random weights; slow, opt-in)', false)
+  .option('--real-size-layers <list>', 'layer counts of the real-size model, comma-separated (default: 1,2,4,24)')
   .option('--reps <n>', 'repetitions per measurement (median reported)')
   .option('--filter <text>', 'only kernel cases whose kernel or shape contains this text');
 
@@ -121,8 +129,10 @@ async function main(): Promise<void> {
     );
     console.log('');
   }
+  let parallel: Awaited<ReturnType<typeof benchDataParallel>> = [];
   if (opts.parallel) {
     const rows = await benchDataParallel([32, 64], [1, 2], opts.quick ? 10 : 30);
+    parallel = rows;
     console.log('## data-parallel training, shape (a) 2 x 96, batch x 51 tokens (trainCausalLM `workers`; WALL time per step, median)\n');
     console.log(
       table(
@@ -132,7 +142,63 @@ async function main(): Promise<void> {
     );
     console.log(`(wall time depends on what else runs on the machine: load avg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
   }
+  let steps: StepTiming[] = [];
+  if (opts.steps) {
+    const stepReps = opts.quick ? 5 : 10;
+    steps = await benchEmrlSteps(stepReps);
+    const py = opts.torch ? findTorchPython() : null;
+    let check = '';
+    if (py) {
+      const t = await benchTorchSteps(py, [1, 2], stepReps);
+      steps.push(...t.rows);
+      check = `; PyTorch's token log-probs match emrl's to ${t.maxLogprobDiff.toExponential(1)}`;
+    }
+    console.log(`## end-to-end trainer steps on the embedded model (em-warmstart settings; median of ${stepReps} steps after 2 untimed)\n`);
+    console.log('EM: 8 rollouts of one prompt at T = 1, token entropy at tau 0.5, AdamW. GRPO: 8 prompts x 8 completions, mu = 2, k3 KL (beta 0.04), AdamW.');
+    console.log('rollout = sampling + rewards + packing; score = old / reference log-probs; backward + update = the rest (forward, loss, backward, clipping, AdamW, x mu)\n');
+    console.log(
+      table(
+        ['step', 'impl', 'ms', 'rollout ms', 'score ms', 'backward + update ms', 'rows x seq', 'generated tokens'],
+        steps.map((r) => [r.name, r.impl === 'emrl' ? 'emrl' : `PyTorch ${r.threads}t`, fmt(r.ms), fmt(r.rolloutMs), fmt(r.scoreMs), fmt(r.updateMs), `${r.rows} x ${fmt(r.seqLen, 0)}`, fmt(r.generatedTokens, 0)]),
+      ),
+    );
+    console.log(`\n(emrl and PyTorch 1t: CPU time; PyTorch 2t: wall time${check})\n`);
+  }
+
+  const summary = summaryRows(train, gen, parallel, steps, torchRows);
+  if (summary.length) {
+    console.log('## issue #15 table (this run)\n');
+    console.log(issue15Table(summary));
+    console.log('');
+  }
   if (torchNote) console.log(torchNote);
+}
+
+/** The issue-#15 rows that this run measured. */
+function summaryRows(train: TrainResult[], gen: GenResult[], parallel: { batch: number; workers: number; tokensPerS: number }[], steps: StepTiming[], torch: TorchRow[]): SummaryRow[] {
+  const tt = (name: string, threads: number): number | null => torch.find((r) => r.name === name && r.threads === threads)?.tokens_per_s ?? null;
+  const rows: SummaryRow[] = [];
+  const a = train.find((r) => r.name === 'train-a');
+  if (a) rows.push({ what: 'train (a) 2x96, batch 64x51, 1 thread', unit: 'tokens/s', emrl: a.tokensPerS, torch1: tt('train-a', 1), torch2: tt('train-a', 2), goal: { threads: 1, ratio: 0.5 } });
+  const dp = parallel.find((r) => r.batch === 64 && r.workers === 2);
+  if (dp) rows.push({ what: 'train (a), 2 data-parallel threads (wall)', unit: 'tokens/s', emrl: dp.tokensPerS, torch1: tt('train-a', 1), torch2: tt('train-a', 2), goal: { threads: 2, ratio: 0.8 } });
+  const b = train.find((r) => r.name === 'train-b');
+  if (b) rows.push({ what: `train (b) 8x512, ${b.shape.split(', ').pop()}`, unit: 'tokens/s', emrl: b.tokensPerS, torch1: tt('train-b', 1), torch2: tt('train-b', 2), goal: { threads: 1, ratio: 0.5 } });
+  const goals: Record<number, number> = { 1: 0.5, 64: 1 };
+  for (const batch of [1, 16, 64]) {
+    const g = gen.find((r) => r.name === `gen-cache-b${batch}`);
+    const goal = goals[batch];
+    if (g) rows.push({ what: `cached greedy decoding, batch ${batch}, new tokens/s`, unit: 'tokens/s', emrl: g.tokensPerS, torch1: tt(g.name, 1), torch2: tt(g.name, 2), ...(goal ? { goal: { threads: 1, ratio: goal } } : {}) });
+  }
+  for (const [name, what] of [
+    ['em-step', 'EM step (8 rollouts, entropy, AdamW)'],
+    ['grpo-step', 'GRPO step (8x8, mu 2, k3 KL)'],
+  ] as const) {
+    const at = (impl: StepTiming['impl'], threads: number): number | null => steps.find((r) => r.name === name && r.impl === impl && r.threads === threads)?.ms ?? null;
+    const emrl = at('emrl', 1);
+    if (emrl !== null) rows.push({ what, unit: 'ms', emrl, torch1: at('pytorch', 1), torch2: at('pytorch', 2), goal: { threads: 1, ratio: 1 } });
+  }
+  return rows;
 }
 
 main().catch((e: unknown) => {
