@@ -7,6 +7,7 @@ import { benchKernel, kernelCases, type KernelResult } from './kernel-bench';
 import { benchSampling } from './sampling-bench';
 import { benchGenerate, benchTrain, trainShapes, type GenResult, type TrainResult } from './model-bench';
 import { issue15Table, type SummaryRow } from './issue15-table';
+import { printRealSize } from './real-size-bench';
 import { benchEmrlSteps, benchTorchSteps, type StepTiming } from './step-bench';
 import { fmt, table } from './stats';
 import { findTorchPython, runTorchBench, type TorchRow } from './torch-runner';
@@ -163,6 +164,12 @@ async function main(): Promise<void> {
       ),
     );
     console.log(`\n(emrl and PyTorch 1t: CPU time; PyTorch 2t: wall time${check})\n`);
+  }
+
+  if (opts.realSize) {
+    const layers = (opts.realSizeLayers ?? '1,2,4,24').split(',').map(Number);
+    if (!layers.every((l) => Number.isInteger(l) && l > 0)) throw new Error(`tools/bench: --real-size-layers must be positive integers separated by commas, got ${opts.realSizeLayers}`);
+    printRealSize(layers, opts.torch ? findTorchPython() : null, 1);
   }
 
   const summary = summaryRows(train, gen, parallel, steps, torchRows);
