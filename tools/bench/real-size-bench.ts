@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { REAL_SIZE, type RealSizeResult } from './real-size-measure';
 import { fmt, table } from './stats';
@@ -76,10 +77,10 @@ const gib = (bytes: number | null): string => (bytes === null ? '-' : `${(bytes 
 
 /** Measures every layer count on both sides and prints the table (and the extrapolation to 24). */
 export function printRealSize(layerCounts: number[], python: string | null, reps: number): void {
-  const emrl = layerCounts.map((l) => runEmrlRealSize(l, reps));
-  const torch = python ? layerCounts.map((l) => runTorchScript<TorchRealSize>(python, 'torch_real_size.py', ['--layers', String(l), '--reps', String(reps), '--shape', JSON.stringify(REAL_SIZE)], 1)) : [];
-  const ok = emrl.filter((r): r is RealSizeResult => !isFailure(r));
-  const rows: string[][] = [];
+  const s = REAL_SIZE;
+  console.log(`## real size: Qwen2.5-0.5B shape (hidden ${s.hidden}, ${s.heads}/${s.kvHeads} heads, intermediate ${s.intermediate}, vocab ${s.vocab}, tied), random weights, one process per row\n`);
+  console.log(`forward: batch 1 x ${s.forwardTokens} tokens; decoding: greedy, KV cache, ${s.promptTokens}-token prompts, ${s.newTokens} new tokens; LoRA step: r ${s.loraRank} on ${s.loraModules.join(',')}, batch 1 x ${s.loraTokens}, cross-entropy, AdamW\n`);
+  const header = ['layers', 'impl', 'forward tok/s', 'decode b1 new tok/s', 'decode b4 new tok/s', 'LoRA step ms', 'peak RSS', 'wasm heap'];
   const row = (layers: string, impl: string, r: { forward: number; b1: number; b4: number; lora: number; rss: number; heap: number | null }): string[] => [
     layers,
     impl,
@@ -90,26 +91,32 @@ export function printRealSize(layerCounts: number[], python: string | null, reps
     gib(r.rss),
     gib(r.heap),
   ];
+  const ok: RealSizeResult[] = [];
+  const rows: string[][] = [];
   for (const l of layerCounts) {
-    const e = emrl.find((r) => r.layers === l)!;
-    const t = torch.find((r) => r.layers === l);
-    if (isFailure(e)) rows.push([String(l), 'emrl', `failed: ${e.error}`, '', '', '', '', '']);
-    else rows.push(row(String(l), 'emrl', { forward: e.forwardTps, b1: e.decodeTps['b1']!, b4: e.decodeTps['b4']!, lora: e.loraStepMs, rss: e.peakRss, heap: e.wasmHeap }));
-    if (t) rows.push(row(String(l), 'PyTorch 1t', { forward: t.forward_tps, b1: t.decode_tps['b1']!, b4: t.decode_tps['b4']!, lora: t.lora_step_ms, rss: t.peak_rss, heap: null }));
-    if (t && !isFailure(e)) {
-      rows.push([String(l), 'emrl / PyTorch', fmt(e.forwardTps / t.forward_tps, 2), fmt(e.decodeTps['b1']! / t.decode_tps['b1']!, 2), fmt(e.decodeTps['b4']! / t.decode_tps['b4']!, 2), fmt(e.loraStepMs / t.lora_step_ms, 2), fmt(e.peakRss / t.peak_rss, 2), '']);
+    // Each layer count is printed as soon as it is measured (a long run keeps what it finished).
+    const e = runEmrlRealSize(l, reps);
+    const t = python ? runTorchScript<TorchRealSize>(python, 'torch_real_size.py', ['--layers', String(l), '--reps', String(reps), '--shape', JSON.stringify(REAL_SIZE)], 1) : undefined;
+    const mine: string[][] = [];
+    if (isFailure(e)) mine.push([String(l), 'emrl', `failed: ${e.error}`, '', '', '', '', '']);
+    else {
+      ok.push(e);
+      mine.push(row(String(l), 'emrl', { forward: e.forwardTps, b1: e.decodeTps['b1']!, b4: e.decodeTps['b4']!, lora: e.loraStepMs, rss: e.peakRss, heap: e.wasmHeap }));
     }
+    if (t) mine.push(row(String(l), 'PyTorch 1t', { forward: t.forward_tps, b1: t.decode_tps['b1']!, b4: t.decode_tps['b4']!, lora: t.lora_step_ms, rss: t.peak_rss, heap: null }));
+    if (t && !isFailure(e)) {
+      mine.push([String(l), 'emrl / PyTorch', fmt(e.forwardTps / t.forward_tps, 2), fmt(e.decodeTps['b1']! / t.decode_tps['b1']!, 2), fmt(e.decodeTps['b4']! / t.decode_tps['b4']!, 2), fmt(e.loraStepMs / t.lora_step_ms, 2), fmt(e.peakRss / t.peak_rss, 2), '']);
+    }
+    rows.push(...mine);
+    console.log(`real size, ${l} layer(s) measured (load avg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}):\n${table(header, mine)}\n`);
   }
-  const full = REAL_SIZE.fullLayers;
+  const full = s.fullLayers;
   let note = '';
   if (!ok.some((r) => r.layers === full) && new Set(ok.map((r) => r.layers)).size >= 2) {
     const x = extrapolate(ok, full);
     rows.push(row(`${full} (extrapolated)`, 'emrl', { forward: x.forwardTps, b1: x.decodeTps['b1']!, b4: x.decodeTps['b4']!, lora: x.loraStepMs, rss: x.peakRss, heap: x.wasmHeap }));
     note = `\n${full} layers extrapolated by a least-squares line per layer through the emrl runs at ${ok.map((r) => r.layers).join(', ')} layers (times per token and memory linear in layers).`;
   }
-  const s = REAL_SIZE;
-  console.log(`## real size: Qwen2.5-0.5B shape (hidden ${s.hidden}, ${s.heads}/${s.kvHeads} heads, intermediate ${s.intermediate}, vocab ${s.vocab}, tied), random weights, one process per row\n`);
-  console.log(`forward: batch 1 x ${s.forwardTokens} tokens; decoding: greedy, KV cache, ${s.promptTokens}-token prompts, ${s.newTokens} new tokens; LoRA step: r ${s.loraRank} on ${s.loraModules.join(',')}, batch 1 x ${s.loraTokens}, cross-entropy, AdamW\n`);
-  console.log(table(['layers', 'impl', 'forward tok/s', 'decode b1 new tok/s', 'decode b4 new tok/s', 'LoRA step ms', 'peak RSS', 'wasm heap'], rows));
+  console.log(table(header, rows));
   console.log(`(CPU time; median of ${reps} after one warm-up; ratios are emrl / PyTorch of each column's own quantity)${note}\n`);
 }
