@@ -176,7 +176,7 @@ async function main(): Promise<void> {
   if (summary.length) {
     console.log('## issue #15 table (this run)\n');
     console.log(issue15Table(summary));
-    console.log('');
+    console.log('\n(emrl 1 thread and PyTorch 1t: CPU time; the data-parallel row and PyTorch 2t: wall time, meaningful only on an idle machine)\n');
   }
   if (torchNote) console.log(torchNote);
 }
