@@ -27,6 +27,9 @@ export const REAL_SIZE = {
   loraModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
 } as const;
 
+/** The part of measureEmrlRealSize that runs now (a failure names it). */
+export const realSizePhase = { now: 'backend' };
+
 export interface RealSizeResult {
   layers: number;
   /** Forward tokens/s (batch 1 x forwardTokens, full logits). */
@@ -83,9 +86,11 @@ function timeCpu(reps: number, fn: () => void | Promise<void>): Promise<number> 
 export async function measureEmrlRealSize(layers: number, reps: number): Promise<RealSizeResult> {
   await initBackend({ prefer: 'wasm' });
   const s = REAL_SIZE;
+  realSizePhase.now = 'init (random weights)';
   const model = CausalLM.init(realSizeConfig(layers), 0);
   const ids = (b: number, t: number, salt: number): number[][] => Array.from({ length: b }, (_, r) => Array.from({ length: t }, (_, i) => (r * 7919 + i * 104_729 + salt) % s.vocab));
   try {
+    realSizePhase.now = 'forward';
     const fwdIds = tf.tensor2d(ids(1, s.forwardTokens, 1), undefined, 'int32');
     const forward = (): void => tf.dispose(model.forward(fwdIds)); // [1, T, V]
     forward();
@@ -94,6 +99,7 @@ export async function measureEmrlRealSize(layers: number, reps: number): Promise
 
     const decodeTps: Record<string, number> = {};
     for (const b of s.decodeBatches) {
+      realSizePhase.now = `decoding b${b}`;
       const prompts = ids(b, s.promptTokens, 2);
       const opts = { maxNewTokens: s.newTokens, temperature: 0, stopTokenIds: [], padTokenId: 0, useCache: true };
       await generate(model, prompts, opts);
@@ -101,6 +107,7 @@ export async function measureEmrlRealSize(layers: number, reps: number): Promise
       decodeTps[`b${b}`] = (b * s.newTokens * 1000) / ms;
     }
 
+    realSizePhase.now = 'LoRA step';
     model.attachLora({ r: s.loraRank, alpha: 2 * s.loraRank, targetModules: [...s.loraModules] }, 0);
     const optimizer = new AdamW({ lr: 1e-4, weightDecay: 0, gradClip: 0 }, { variables: model.namedTrainableVariables() });
     const x = tf.tensor2d(ids(1, s.loraTokens, 3), undefined, 'int32');
