@@ -9,8 +9,7 @@ import {
   createTask,
   encodePrompt,
   grpoConfigSchema,
-  GroupSampler,
-  GrpoPolicyTerm,
+  grpoTrainer,
   modelParameters,
   PromptSampler,
   stopTokensFor,
@@ -58,133 +57,124 @@ export interface StepTiming {
   generatedTokens: number;
 }
 
-/** CPU time of a sampler's collect calls. */
-class TimedSampler implements Sampler {
+/**
+ * CPU-time phases of one trainer step. The trainer runs collect -> score -> backward + update, so
+ * the rollout is everything from the step's start until the sampler's batch is in (seen by a
+ * wrapped sampler, or by the first term's prepare, which the trainer calls right after collect).
+ */
+class StepPhases {
+  private start = process.cpuUsage();
+  rolloutMs = 0;
+  scoreMs = 0;
+  rows = 0;
+  seqLen = 0;
+
+  begin(): void {
+    this.start = process.cpuUsage();
+    this.rolloutMs = 0;
+    this.scoreMs = 0;
+  }
+
+  endRollout(rows: number, seqLen: number): void {
+    this.rolloutMs = cpuMs(this.start);
+    this.rows = rows;
+    this.seqLen = seqLen;
+  }
+
+  elapsedMs(): number {
+    return cpuMs(this.start);
+  }
+}
+
+/** Marks the end of the rollout when the sampler returns (for terms without prepare, e.g. EM). */
+class PhaseSampler implements Sampler {
   readonly description: string;
-  ms = 0;
-  last: TrainBatch | null = null;
-  constructor(private readonly inner: Sampler) {
+  constructor(
+    private readonly inner: Sampler,
+    private readonly phases: StepPhases,
+  ) {
     this.description = inner.description;
   }
   async collect(step: number): Promise<TrainBatch> {
-    const t0 = process.cpuUsage();
-    this.last = await this.inner.collect(step);
-    this.ms += cpuMs(t0);
-    return this.last;
+    const batch = await this.inner.collect(step);
+    this.phases.endRollout(batch.packed.batchSize, batch.packed.seqLen);
+    return batch;
   }
   dispose(): void {
     this.inner.dispose?.();
   }
 }
 
-/** Adds the CPU time of `term.prepare` (old / reference log-probs) to `acc.ms`. */
-function timePrepare(term: LossTermPlugin, acc: { ms: number }): void {
+/** Times `term.prepare` (old / reference log-probs) as the score phase; its start ends the rollout. */
+function timePrepare(term: LossTermPlugin, phases: StepPhases): void {
   const prepare = term.prepare?.bind(term);
   if (!prepare) return;
   term.prepare = async (input) => {
+    const parts = input.microBatches;
+    phases.endRollout(
+      parts.reduce((n, p) => n + p.batchSize, 0),
+      Math.max(...parts.map((p) => p.seqLen)),
+    );
     const t0 = process.cpuUsage();
     await prepare(input);
-    acc.ms += cpuMs(t0);
+    phases.scoreMs += cpuMs(t0);
   };
 }
 
-function emTrainer(policy: Policy, task: Task): { trainer: Trainer; sampler: TimedSampler; score: { ms: number } } {
+interface TimedTrainer {
+  trainer: Trainer;
+  phases: StepPhases;
+}
+
+/** The em stage's trainer (libs/em-plugin warm-start/em-stage.ts) on one train prompt. */
+function emTrainer(policy: Policy, task: Task): TimedTrainer {
   const c = EmStageConfigSchema.parse(EM);
+  const phases = new StepPhases();
   // The stage picks its prompt with `select`; the step's cost does not depend on which prompt.
   const prompt = task.split('train')[0]!;
-  const sampler = new TimedSampler(
-    new PromptSampler({
-      policy,
-      task,
-      prompts: [prompt],
-      rollouts: c.rollouts,
-      sampling: (step) => ({ temperature: c.sampleTemperature, topP: c.topP, topK: 0, maxNewTokens: c.maxNewTokens ?? task.maxCompletionLength, seed: streamSeed(SEED, 'em', step, 'sample') }),
-    }),
-  );
+  const sampler = new PromptSampler({
+    policy,
+    task,
+    prompts: [prompt],
+    rollouts: c.rollouts,
+    sampling: (step) => ({ temperature: c.sampleTemperature, topP: c.topP, topK: 0, maxNewTokens: c.maxNewTokens ?? task.maxCompletionLength, seed: streamSeed(SEED, 'em', step, 'sample') }),
+  });
   const tau = emEntropyTemperature(c);
-  const term = new EmLossTerm({ temperature: tau, pooling: c.pooling, lastFraction: c.lastFraction, coef: { type: 'fixed', value: 1 } }, 'em');
-  const score = { ms: 0 };
-  timePrepare(term, score);
   const trainer = new Trainer({
     id: 'em',
     model: policy.model,
-    sampler,
-    terms: [term],
+    sampler: new PhaseSampler(sampler, phases),
+    terms: [new EmLossTerm({ temperature: tau, pooling: c.pooling, lastFraction: c.lastFraction, coef: { type: 'fixed', value: 1 } }, 'em')],
     parameters: modelParameters(policy.model),
     optimizer: { lr: c.lr, weightDecay: c.weightDecay, gradClip: c.gradClip, schedule: withTotalSteps(c.schedule, c.steps) },
     totalSteps: c.steps,
     temperature: tau,
   });
-  return { trainer, sampler, score };
+  return { trainer, phases };
 }
 
-function grpoTrainerParts(policy: Policy, task: Task): { trainer: Trainer; sampler: TimedSampler; score: { ms: number } } {
+/** The grpo stage's own trainer (grpoTrainer), its policy term's prepare timed. */
+function grpoTimedTrainer(policy: Policy, task: Task): TimedTrainer {
   const registry = createRegistry();
-  const c = grpoConfigSchema(registry).parse(GRPO);
-  const maxNewTokens = c.maxCompletionLength ?? task.maxCompletionLength;
-  // As grpoTrainer (libs/rl-grpo/src/grpo/grpo-stage.ts) builds it, with the sampler and term timed.
-  const sampler = new TimedSampler(
-    new GroupSampler({
-      policy,
-      task,
-      id: 'grpo',
-      seed: SEED,
-      split: c.split,
-      promptsPerStep: c.promptsPerStep,
-      groupSize: c.groupSize,
-      temperature: c.temperature,
-      topP: c.topP,
-      topK: c.topK,
-      maxNewTokens,
-      rewards: c.rewards.map((r) => ({ ...r, fn: registry.reward(r.name) })),
-      scaleRewards: c.scaleRewards,
-      dynamicSampling: c.dynamicSampling,
-      maxRefills: c.maxRefills ?? 3,
-      maskTruncatedCompletions: c.maskTruncatedCompletions,
-      totalSteps: c.steps,
-    }),
-  );
-  const term = new GrpoPolicyTerm({
-    model: policy.model,
-    epsLow: c.epsLow,
-    epsHigh: c.epsHigh ?? c.epsLow,
-    beta: c.beta,
-    importanceLevel: c.importanceSampling,
-    lossType: c.lossType,
-    maxCompletionLength: maxNewTokens,
-    iterations: c.numIterations,
-  });
-  const score = { ms: 0 };
-  timePrepare(term, score);
-  const trainer = new Trainer({
-    id: 'grpo',
-    model: policy.model,
-    sampler,
-    terms: [term],
-    parameters: modelParameters(policy.model),
-    optimizer: { lr: c.lr, weightDecay: c.weightDecay, gradClip: c.gradClip, schedule: withTotalSteps(c.schedule, c.steps) },
-    totalSteps: c.steps,
-    temperature: c.temperature,
-    iterations: c.numIterations,
-    microBatches: c.gradientAccumulationSteps,
-  });
-  return { trainer, sampler, score };
+  const config = grpoConfigSchema(registry).parse(GRPO);
+  const trainer = grpoTrainer({ policy, task, config, seed: SEED, registry, id: 'grpo' });
+  const phases = new StepPhases();
+  timePrepare(trainer.terms[0]!, phases);
+  return { trainer, phases };
 }
 
-async function timeSteps(name: StepTiming['name'], parts: { trainer: Trainer; sampler: TimedSampler; score: { ms: number } }, reps: number): Promise<StepTiming> {
-  const { trainer, sampler, score } = parts;
+async function timeSteps(name: StepTiming['name'], timed: TimedTrainer, reps: number): Promise<StepTiming> {
+  const { trainer, phases } = timed;
   const rows: Omit<StepTiming, 'name' | 'impl' | 'threads'>[] = [];
   try {
     // Warm-up: weights packed, SIMD GEMM modules generated for the common shapes.
     for (let i = 0; i < WARMUP_STEPS; i++) await trainer.step(i);
     for (let i = WARMUP_STEPS; i < WARMUP_STEPS + reps; i++) {
-      sampler.ms = 0;
-      score.ms = 0;
-      const t0 = process.cpuUsage();
-      await trainer.step(i);
-      const ms = cpuMs(t0);
-      const b = sampler.last!;
-      rows.push({ ms, rolloutMs: sampler.ms, scoreMs: score.ms, updateMs: ms - sampler.ms - score.ms, rows: b.packed.batchSize, seqLen: b.packed.seqLen, generatedTokens: b.generatedTokens });
+      phases.begin();
+      const res = await trainer.step(i);
+      const ms = phases.elapsedMs();
+      const generatedTokens = res.metrics['perf/generated_tokens'] ?? NaN;
+      rows.push({ ms, rolloutMs: phases.rolloutMs, scoreMs: phases.scoreMs, updateMs: ms - phases.rolloutMs - phases.scoreMs, rows: phases.rows, seqLen: phases.seqLen, generatedTokens });
     }
   } finally {
     trainer.dispose();
@@ -204,7 +194,7 @@ export async function benchEmrlSteps(reps: number): Promise<StepTiming[]> {
   const out: StepTiming[] = [];
   for (const [name, build] of [
     ['em-step', emTrainer],
-    ['grpo-step', grpoTrainerParts],
+    ['grpo-step', grpoTimedTrainer],
   ] as const) {
     const { policy, model } = await loadPolicy();
     try {
