@@ -6,7 +6,7 @@ import { benchDataParallel } from './data-parallel-bench';
 import { benchKernel, kernelCases, type KernelResult } from './kernel-bench';
 import { benchSampling } from './sampling-bench';
 import { benchGenerate, benchTrain, trainShapes, type GenResult, type TrainResult } from './model-bench';
-import { issue15Table, type SummaryRow } from './issue15-table';
+import { issue15Rows, issue15Table } from './issue15-table';
 import { printRealSize } from './real-size-bench';
 import { benchEmrlSteps, benchTorchSteps, type StepTiming } from './step-bench';
 import { fmt, table } from './stats';
@@ -172,40 +172,13 @@ async function main(): Promise<void> {
     printRealSize(layers, opts.torch ? findTorchPython() : null, 1);
   }
 
-  const summary = summaryRows(train, gen, parallel, steps, torchRows);
+  const summary = issue15Rows({ train, gen, parallel, steps, torch: torchRows });
   if (summary.length) {
     console.log('## issue #15 table (this run)\n');
     console.log(issue15Table(summary));
     console.log('\n(emrl 1 thread and PyTorch 1t: CPU time; the data-parallel row and PyTorch 2t: wall time, meaningful only on an idle machine)\n');
   }
   if (torchNote) console.log(torchNote);
-}
-
-/** The issue-#15 rows that this run measured. */
-function summaryRows(train: TrainResult[], gen: GenResult[], parallel: { batch: number; workers: number; tokensPerS: number }[], steps: StepTiming[], torch: TorchRow[]): SummaryRow[] {
-  const tt = (name: string, threads: number): number | null => torch.find((r) => r.name === name && r.threads === threads)?.tokens_per_s ?? null;
-  const rows: SummaryRow[] = [];
-  const a = train.find((r) => r.name === 'train-a');
-  if (a) rows.push({ what: 'train (a) 2x96, batch 64x51, 1 thread', unit: 'tokens/s', emrl: a.tokensPerS, torch1: tt('train-a', 1), torch2: tt('train-a', 2), goal: { threads: 1, ratio: 0.5 } });
-  const dp = parallel.find((r) => r.batch === 64 && r.workers === 2);
-  if (dp) rows.push({ what: 'train (a), 2 data-parallel threads (wall)', unit: 'tokens/s', emrl: dp.tokensPerS, torch1: tt('train-a', 1), torch2: tt('train-a', 2), goal: { threads: 2, ratio: 0.8 } });
-  const b = train.find((r) => r.name === 'train-b');
-  if (b) rows.push({ what: `train (b) 8x512, ${b.shape.split(', ').pop()}`, unit: 'tokens/s', emrl: b.tokensPerS, torch1: tt('train-b', 1), torch2: tt('train-b', 2), goal: { threads: 1, ratio: 0.5 } });
-  const goals: Record<number, number> = { 1: 0.5, 64: 1 };
-  for (const batch of [1, 16, 64]) {
-    const g = gen.find((r) => r.name === `gen-cache-b${batch}`);
-    const goal = goals[batch];
-    if (g) rows.push({ what: `cached greedy decoding, batch ${batch}, new tokens/s`, unit: 'tokens/s', emrl: g.tokensPerS, torch1: tt(g.name, 1), torch2: tt(g.name, 2), ...(goal ? { goal: { threads: 1, ratio: goal } } : {}) });
-  }
-  for (const [name, what] of [
-    ['em-step', 'EM step (8 rollouts, entropy, AdamW)'],
-    ['grpo-step', 'GRPO step (8x8, mu 2, k3 KL)'],
-  ] as const) {
-    const at = (impl: StepTiming['impl'], threads: number): number | null => steps.find((r) => r.name === name && r.impl === impl && r.threads === threads)?.ms ?? null;
-    const emrl = at('emrl', 1);
-    if (emrl !== null) rows.push({ what, unit: 'ms', emrl, torch1: at('pytorch', 1), torch2: at('pytorch', 2), goal: { threads: 1, ratio: 1 } });
-  }
-  return rows;
 }
 
 main().catch((e: unknown) => {
