@@ -6,6 +6,9 @@ import { benchDataParallel } from './data-parallel-bench';
 import { benchKernel, kernelCases, type KernelResult } from './kernel-bench';
 import { benchSampling } from './sampling-bench';
 import { benchGenerate, benchTrain, trainShapes, type GenResult, type TrainResult } from './model-bench';
+import { issue15Rows, issue15Table } from './issue15-table';
+import { printRealSize } from './real-size-bench';
+import { benchEmrlSteps, benchTorchSteps, type StepTiming } from './step-bench';
 import { fmt, table } from './stats';
 import { findTorchPython, runTorchBench, type TorchRow } from './torch-runner';
 
@@ -16,6 +19,9 @@ interface Options {
   train: boolean;
   gen: boolean;
   parallel: boolean;
+  steps: boolean;
+  realSize: boolean;
+  realSizeLayers?: string;
   reps?: string;
   filter?: string;
 }
@@ -29,6 +35,9 @@ const program = new Command()
   .option('--no-train', 'skip forward+backward throughput')
   .option('--no-gen', 'skip generation throughput')
   .option('--no-parallel', 'skip data-parallel training (wall time, 1 vs 2 threads)')
+  .option('--no-steps', 'skip the end-to-end EM / GRPO step on the embedded model (vs PyTorch)')
+  .option('--real-size', 'also run the Qwen2.5-0.5B-shaped model (random weights; slow, opt-in)', false)
+  .option('--real-size-layers <list>', 'layer counts of the real-size model, comma-separated (default: 1,2,4,24)')
   .option('--reps <n>', 'repetitions per measurement (median reported)')
   .option('--filter <text>', 'only kernel cases whose kernel or shape contains this text');
 
@@ -142,8 +151,10 @@ async function main(): Promise<void> {
     );
     console.log('');
   }
+  let parallel: Awaited<ReturnType<typeof benchDataParallel>> = [];
   if (opts.parallel) {
     const rows = await benchDataParallel([32, 64], [1, 2], opts.quick ? 10 : 30);
+    parallel = rows;
     console.log('## data-parallel training, shape (a) 2 x 96, batch x 51 tokens (trainCausalLM `workers`; WALL time per step, median)\n');
     console.log(
       table(
@@ -152,6 +163,41 @@ async function main(): Promise<void> {
       ),
     );
     console.log(`(wall time depends on what else runs on the machine: load avg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
+  }
+  let steps: StepTiming[] = [];
+  if (opts.steps) {
+    const stepReps = opts.quick ? 5 : 10;
+    steps = await benchEmrlSteps(stepReps);
+    const py = opts.torch ? findTorchPython() : null;
+    let check = '';
+    if (py) {
+      const t = await benchTorchSteps(py, [1, 2], stepReps);
+      steps.push(...t.rows);
+      check = `; PyTorch's token log-probs match emrl's to ${t.maxLogprobDiff.toExponential(1)}`;
+    }
+    console.log(`## end-to-end trainer steps on the embedded model (em-warmstart settings; median of ${stepReps} steps after 2 untimed)\n`);
+    console.log('EM: 8 rollouts of one prompt at T = 1, token entropy at tau 0.5, AdamW. GRPO: 8 prompts x 8 completions, mu = 2, k3 KL (beta 0.04), AdamW.');
+    console.log('rollout = sampling + rewards + packing; score = old / reference log-probs; backward + update = the rest (forward, loss, backward, clipping, AdamW, x mu)\n');
+    console.log(
+      table(
+        ['step', 'impl', 'ms', 'rollout ms', 'score ms', 'backward + update ms', 'rows x seq', 'generated tokens'],
+        steps.map((r) => [r.name, r.impl === 'emrl' ? 'emrl' : `PyTorch ${r.threads}t`, fmt(r.ms), fmt(r.rolloutMs), fmt(r.scoreMs), fmt(r.updateMs), `${r.rows} x ${fmt(r.seqLen, 0)}`, fmt(r.generatedTokens, 0)]),
+      ),
+    );
+    console.log(`\n(emrl and PyTorch 1t: CPU time; PyTorch 2t: wall time${check})\n`);
+  }
+
+  if (opts.realSize) {
+    const layers = (opts.realSizeLayers ?? '1,2,4,24').split(',').map(Number);
+    if (!layers.every((l) => Number.isInteger(l) && l > 0)) throw new Error(`tools/bench: --real-size-layers must be positive integers separated by commas, got ${opts.realSizeLayers}`);
+    printRealSize(layers, opts.torch ? findTorchPython() : null, 1);
+  }
+
+  const summary = issue15Rows({ train, gen, parallel, steps, torch: torchRows });
+  if (summary.length) {
+    console.log('## issue #15 table (this run)\n');
+    console.log(issue15Table(summary));
+    console.log('\n(emrl 1 thread and PyTorch 1t: CPU time; the data-parallel row and PyTorch 2t: wall time, meaningful only on an idle machine)\n');
   }
   if (torchNote) console.log(torchNote);
 }

@@ -17,16 +17,24 @@ export function findTorchPython(): string | null {
   return null;
 }
 
+/**
+ * Runs one tools/bench/*.py script with `threads` BLAS / OpenMP threads (pinned through the
+ * environment) and parses the JSON object on its last stdout line.
+ */
+export function runTorchScript<T>(python: string, script: string, args: string[], threads: number): T {
+  const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
+  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
+  const r = spawnSync(python, [path, '--threads', String(threads), ...args], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`tools/bench/${script} failed (${python}, ${threads} threads): ${(r.stderr ?? '').slice(-800)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as T;
+}
+
 /** Runs tools/bench/torch_bench.py once per thread count (BLAS threads pinned to match). */
 export function runTorchBench(python: string, threads: number[], quick: boolean): { version: string; rows: TorchRow[] } {
-  const script = fileURLToPath(new URL('./torch_bench.py', import.meta.url));
   const rows: TorchRow[] = [];
   let version = '';
   for (const t of threads) {
-    const env = { ...process.env, OMP_NUM_THREADS: String(t), OPENBLAS_NUM_THREADS: String(t), MKL_NUM_THREADS: String(t) };
-    const r = spawnSync(python, [script, '--threads', String(t), ...(quick ? ['--quick'] : [])], { env, encoding: 'utf8', maxBuffer: 1 << 20 });
-    if (r.status !== 0) throw new Error(`tools/bench/torch_bench.py failed (${python}, ${t} threads): ${r.stderr.slice(-500)}`);
-    const parsed = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { torch: string; results: TorchRow[] };
+    const parsed = runTorchScript<{ torch: string; results: TorchRow[] }>(python, 'torch_bench.py', quick ? ['--quick'] : [], t);
     version = parsed.torch;
     rows.push(...parsed.results);
   }
