@@ -38,7 +38,10 @@ describe('issue #15 summary table', () => {
     const step = (name: StepTiming['name'], impl: StepTiming['impl'], threads: number, ms: number): StepTiming => ({ name, impl, threads, ms, rolloutMs: 0, scoreMs: 0, updateMs: 0, rows: 8, seqLen: 52, generatedTokens: 0 });
     const rows = issue15Rows({
       train: [{ name: 'train-a', shape: '2L x 96', ms: 1, tokensPerS: 100, gflops: 1 }],
-      gen: [1, 16, 64].map((b) => ({ name: `gen-cache-b${b}`, batch: b, ms: 1, tokensPerS: 10 * b })).concat([{ name: 'gen-nocache-b16', batch: 16, ms: 1, tokensPerS: 1 }]),
+      gen: [1, 16, 64]
+        .map((b) => ({ name: `gen-cache-b${b}`, batch: b, ms: 1, tokensPerS: 10 * b, dispatchesPerStep: 7 as number | null, fused: true }))
+        .concat([{ name: 'gen-cache-b1-unfused', batch: 1, ms: 1, tokensPerS: 5, dispatchesPerStep: 152, fused: false }])
+        .concat([{ name: 'gen-nocache-b16', batch: 16, ms: 1, tokensPerS: 1, dispatchesPerStep: null, fused: true }]),
       parallel: [
         { batch: 32, workers: 2, tokensPerS: 1 },
         { batch: 64, workers: 1, tokensPerS: 2 },
