@@ -37,16 +37,16 @@ export function nativeMatMul(
   const count = aIndex.length;
   if (count * m * n === 0) return out;
   const offsets = new Int32Array(3 * count); // (a, b, c) float offsets per batch entry
-  const aBase = byteOffset(backend, a) >> 2;
-  const bBase = byteOffset(backend, b) >> 2;
-  const cBase = byteOffset(backend, out) >> 2;
+  const aBase = byteOffset(backend, a) >>> 2; // unsigned: tensors above 2 GiB of heap have offsets >= 2^31
+  const bBase = byteOffset(backend, b) >>> 2;
+  const cBase = byteOffset(backend, out) >>> 2;
   for (let i = 0; i < count; i++) {
     offsets[3 * i] = aBase + aIndex[i]! * m * k;
     offsets[3 * i + 1] = bBase + bIndex[i]! * k * n;
     offsets[3 * i + 2] = cBase + i * m * n;
   }
   // HEAPF32 is re-read here: makeOutput may have grown the heap (emscripten then replaces the view).
-  addon.sgemm(backend.wasm.HEAPF32, offsets, m, n, k, transposeA, transposeB, threads, bias ? byteOffset(backend, bias) >> 2 : -1);
+  addon.sgemm(backend.wasm.HEAPF32, offsets, m, n, k, transposeA, transposeB, threads, bias ? byteOffset(backend, bias) >>> 2 : -1);
   nativeGemmStats.calls++;
   return out;
 }

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, type BackendInfo } from '../backend';
 import { batchMatMulKernel } from '../wasm-kernels/batch-mat-mul';
 import { fusedMatMulKernel } from '../wasm-kernels/fused-mat-mul';
-import { nativeGemmRouting, nativeGemmStats } from './kernels';
+import type { WasmBackend } from '../wasm-kernels/wasm-backend';
+import { nativeGemmRouting, nativeGemmStats, nativeMatMul } from './kernels';
+import type { NativeGemmAddon } from './load';
 import { loadNativeGemm } from './load';
 import { nativeGemmOptions } from './options';
 import { nativeGemmStatus, registerNativeGemm, unregisterNativeGemm, withoutNativeGemm } from './register';
@@ -307,5 +309,37 @@ describe.skipIf(!load.ok)(`native GEMM vs emrl's wasm kernels, to 1e-5${load.ok 
     } finally {
       nativeGemmRouting.minMacs = 0;
     }
+  });
+});
+
+describe('native GEMM heap offsets', () => {
+  it('tensors past 2 GiB of heap are addressed by unsigned float offsets (the 24-layer Qwen2.5-0.5B run had negative ones)', () => {
+    const GiB = 2 ** 30;
+    const offsets = new Map<object, number>();
+    const tensor = (shape: number[], byteOffset: number): tf.TensorInfo => {
+      const dataId = {};
+      offsets.set(dataId, byteOffset);
+      return { dataId, shape, dtype: 'float32' };
+    };
+    const backend = {
+      dataIdMap: { get: (id: object) => ({ memoryOffset: offsets.get(id)! }) },
+      makeOutput: (shape: number[]) => tensor(shape, 3.5 * GiB),
+      wasm: { HEAPF32: new Float32Array(4) },
+    } as unknown as WasmBackend;
+    const seen: { offsets: number[]; bias: number }[] = [];
+    const addon = {
+      sgemm: (_heap: Float32Array, o: Int32Array, _m: number, _n: number, _k: number, _ta: boolean, _tb: boolean, _threads: number, bias: number) => seen.push({ offsets: [...o], bias }),
+      cpuSupported: () => true,
+    } as NativeGemmAddon;
+    const a = tensor([2, 3, 4], 2 * GiB + 64); // two batch entries
+    const b = tensor([1, 4, 5], 3 * GiB);
+    const bias = tensor([5], 2 * GiB - 16);
+    nativeMatMul(addon, backend, a, b, false, false, 1, bias);
+    expect(seen).toEqual([
+      {
+        offsets: [(2 * GiB + 64) / 4, (3 * GiB) / 4, (3.5 * GiB) / 4, (2 * GiB + 64) / 4 + 12, (3 * GiB) / 4, (3.5 * GiB) / 4 + 15],
+        bias: (2 * GiB - 16) / 4,
+      },
+    ]);
   });
 });
