@@ -118,6 +118,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   nativeGemmRouting.minMacs = 2 ** 18;
+  nativeGemmRouting.minRows = 8;
   if (envBefore !== undefined) process.env['EMRL_NATIVE_GEMM'] = envBefore;
   unregisterNativeGemm();
   registerNativeGemm();
@@ -184,6 +185,7 @@ describe('native GEMM addon: load and fallback', () => {
 describe.skipIf(!load.ok)(`native GEMM vs emrl's wasm kernels, to 1e-5${load.ok ? '' : ` (cannot run: ${load.reason})`}`, () => {
   beforeAll(() => {
     nativeGemmRouting.minMacs = 0; // every product to the addon, however small
+    nativeGemmRouting.minRows = 0;
   });
 
   it('the run record says it ran (BackendInfo.nativeGemm)', () => {
@@ -308,6 +310,35 @@ describe.skipIf(!load.ok)(`native GEMM vs emrl's wasm kernels, to 1e-5${load.ok 
       });
     } finally {
       nativeGemmRouting.minMacs = 0;
+    }
+  });
+
+  it('default routing: decoding-like products (fewer than 8 rows on an untransposed weight) stay on wasm; transposed weights and 8+ rows run in the addon', () => {
+    nativeGemmRouting.minMacs = 2 ** 18;
+    nativeGemmRouting.minRows = 8;
+    try {
+      tf.tidy(() => {
+        let calls = nativeGemmStats.calls;
+        const w = rand([512, 640], 512); // 4 x 512 x 640 = 1.3M MACs: over minMacs
+        const x4 = rand([4, 512], 512);
+        const want = refMatMul(x4.reshape([1, 4, 512]), w.reshape([1, 512, 640]), false, false);
+        const small = tf.matMul(x4, w);
+        expect(nativeGemmStats.calls).toBe(calls); // 4 rows: wasm
+        expect(maxAbsDiff(small.dataSync(), want)).toBeLessThan(1e-5);
+        tf.fused.matMul({ a: rand([1, 4, 512], 512), b: w.reshape([1, 512, 640]), bias: rand([640], 1) }).dataSync(); // _FusedMatMul, 4 rows: wasm
+        expect(nativeGemmStats.calls).toBe(calls);
+        tf.matMul(rand([2, 3, 512], 512), w).dataSync(); // a shared weight: 2 x 3 = 6 rows in all: wasm
+        expect(nativeGemmStats.calls).toBe(calls);
+        tf.matMul(rand([8, 512], 512), w).dataSync(); // 8 rows: native
+        expect(nativeGemmStats.calls).toBe(++calls);
+        const wt = rand([640, 512], 512);
+        const head = tf.matMul(x4, wt, false, true); // x W^T (a tied head read in place): native at any row count
+        expect(nativeGemmStats.calls).toBe(++calls);
+        expect(maxAbsDiff(head.dataSync(), refMatMul(x4.reshape([1, 4, 512]), wt.reshape([1, 640, 512]), false, true))).toBeLessThan(1e-5);
+      });
+    } finally {
+      nativeGemmRouting.minMacs = 0;
+      nativeGemmRouting.minRows = 0;
     }
   });
 });
