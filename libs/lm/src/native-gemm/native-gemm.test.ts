@@ -321,11 +321,11 @@ describe.skipIf(!load.ok)(`native GEMM vs emrl's wasm kernels, to 1e-5${load.ok 
         let calls = nativeGemmStats.calls;
         const w = rand([512, 640], 512); // 4 x 512 x 640 = 1.3M MACs: over minMacs
         const x4 = rand([4, 512], 512);
-        const want = refMatMul(x4.reshape([1, 4, 512]), w.reshape([1, 512, 640]), false, false);
+        const want = refMatMul(tf.reshape(x4, [1, 4, 512]), tf.reshape(w, [1, 512, 640]), false, false);
         const small = tf.matMul(x4, w);
         expect(nativeGemmStats.calls).toBe(calls); // 4 rows: wasm
         expect(maxAbsDiff(small.dataSync(), want)).toBeLessThan(1e-5);
-        tf.fused.matMul({ a: rand([1, 4, 512], 512), b: w.reshape([1, 512, 640]), bias: rand([640], 1) }).dataSync(); // _FusedMatMul, 4 rows: wasm
+        tf.fused.matMul({ a: rand([1, 4, 512], 512), b: tf.reshape(w, [1, 512, 640]), bias: rand([640], 1) }).dataSync(); // _FusedMatMul, 4 rows: wasm
         expect(nativeGemmStats.calls).toBe(calls);
         tf.matMul(rand([2, 3, 512], 512), w).dataSync(); // a shared weight: 2 x 3 = 6 rows in all: wasm
         expect(nativeGemmStats.calls).toBe(calls);
@@ -334,7 +334,7 @@ describe.skipIf(!load.ok)(`native GEMM vs emrl's wasm kernels, to 1e-5${load.ok 
         const wt = rand([640, 512], 512);
         const head = tf.matMul(x4, wt, false, true); // x W^T (a tied head read in place): native at any row count
         expect(nativeGemmStats.calls).toBe(++calls);
-        expect(maxAbsDiff(head.dataSync(), refMatMul(x4.reshape([1, 4, 512]), wt.reshape([1, 640, 512]), false, true))).toBeLessThan(1e-5);
+        expect(maxAbsDiff(head.dataSync(), refMatMul(tf.reshape(x4, [1, 4, 512]), tf.reshape(wt, [1, 640, 512]), false, true))).toBeLessThan(1e-5);
       });
     } finally {
       nativeGemmRouting.minMacs = 0;
