@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bestTorch, goalStatus, issue15Rows, issue15Table, ratioOf, type SummaryRow } from './issue15-table';
 import type { StepTiming } from './step-bench';
+import type { GenResult } from './model-bench';
 
 const train: SummaryRow = { what: 'train (a), 1 thread', unit: 'tokens/s', emrl: 16_000, torch1: 40_000, torch2: 50_000, goal: { threads: 1, ratio: 0.5 } };
 const step: SummaryRow = { what: 'EM step', unit: 'ms', emrl: 60, torch1: 30, torch2: 40, goal: { threads: 1, ratio: 1 } };
@@ -38,7 +39,7 @@ describe('issue #15 summary table', () => {
     const step = (name: StepTiming['name'], impl: StepTiming['impl'], threads: number, ms: number): StepTiming => ({ name, impl, threads, ms, rolloutMs: 0, scoreMs: 0, updateMs: 0, rows: 8, seqLen: 52, generatedTokens: 0 });
     const rows = issue15Rows({
       train: [{ name: 'train-a', shape: '2L x 96', ms: 1, tokensPerS: 100, gflops: 1 }],
-      gen: [1, 16, 64].map((b) => ({ name: `gen-cache-b${b}`, batch: b, ms: 1, tokensPerS: 10 * b })).concat([{ name: 'gen-nocache-b16', batch: 16, ms: 1, tokensPerS: 1 }]),
+      gen: [1, 16, 64].map((b): GenResult => ({ name: `gen-cache-b${b}`, batch: b, ms: 1, tokensPerS: 10 * b, dispatchesPerStep: 7, fused: true })).concat([{ name: 'gen-nocache-b16', batch: 16, ms: 1, tokensPerS: 1, dispatchesPerStep: null, fused: false }]),
       parallel: [
         { batch: 32, workers: 2, tokensPerS: 1 },
         { batch: 64, workers: 1, tokensPerS: 2 },
