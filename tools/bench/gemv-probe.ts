@@ -1,3 +1,9 @@
+/**
+ * Decoding's products at Qwen2.5-0.5B's size (docs/PERFORMANCE.md, "Real size after all merges"):
+ * x [m, 896] against the tied head read transposed, the MLP weights and a q projection, on the native
+ * GEMM and on emrl's wasm kernels (withoutNativeGemm) in the same process. CPU ms per product, mean
+ * after one warm-up. Run: npx tsx tools/bench/gemv-probe.ts
+ */
 import './register-hooks';
 const tf = await import('@tensorflow/tfjs-core');
 const lm = await import('@emrl/lm');
