@@ -17,3 +17,14 @@ describe('examples/qwen2.5-0.5b-layout/pipeline.yaml', () => {
     expect(config.model).toMatchObject({ type: 'hf', path: join(root, 'tmp', 'qwen2.5-0.5b-layout') });
   });
 });
+
+describe('examples/qwen2.5-0.5b-layout/pipeline-4rows.yaml', () => {
+  it('validates: 4 rows per forward (EM 4 rollouts, GRPO 2 x 2 in one micro-batch), same model directory', () => {
+    const config = loadPipelineConfig(join(root, 'examples', 'qwen2.5-0.5b-layout', 'pipeline-4rows.yaml'), wireRuntime().registry);
+    expect(config.stages.map((s) => s.kind)).toEqual(['select', 'em', 'grpo', 'eval']);
+    const options = config.stages.map((s) => s.options as { rollouts?: number; promptsPerStep?: number; groupSize?: number; gradientAccumulationSteps?: number });
+    expect(options[1]!.rollouts).toBe(4);
+    expect(options[2]).toMatchObject({ promptsPerStep: 2, groupSize: 2, gradientAccumulationSteps: 1 });
+    expect(config.model).toMatchObject({ type: 'hf', path: join(root, 'tmp', 'qwen2.5-0.5b-layout') });
+  });
+});

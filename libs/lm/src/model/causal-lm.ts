@@ -21,6 +21,7 @@ import type { SafetensorsWriteDtype } from '../checkpoint/safetensors';
 import { ModelConfigSchema, type ModelConfig } from '../config';
 import type { GenerationConfig } from '../generation/generation-config';
 import { LoraAdapter } from '../lora/lora-adapter';
+import { isLargeWeight } from '../wasm-kernels/batch-mat-mul';
 import type { LoraConfig, LoraConfigInput } from '../lora/lora-config';
 import type { DropoutRows, TrainingMode } from '../lora/lora-dropout';
 import { selfAttention, type AttentionContext, type Projection } from './attention';
@@ -402,11 +403,15 @@ export class CausalLM {
   }
 
   /**
-   * Tied head x [N, D] @ embedding^T -> [N, V]. During decoding (a fused cache) the transposed
-   * embedding [D, V] is made once per cache instead of re-transposed every step.
+   * Tied head x [N, D] @ embedding^T -> [N, V] during decoding (a fused cache). A large embedding
+   * (V D >= LARGE_WEIGHT_FLOATS: Qwen2.5-0.5B's 136M floats) is read transposed in place by the
+   * large-weight GEMM (native or SIMD), with no copy; a small one (the embedded model) is transposed
+   * once per cache, so XNNPACK packs it once instead of re-transposing and re-packing every step.
    */
   private tiedHead(x: tf.Tensor2D, cache: KVCache): tf.Tensor2D {
     const emb = this.weight(embeddingName(this.config)) as tf.Tensor2D; // [V, D]
+    const [v, d] = emb.shape;
+    if (isLargeWeight(d, v)) return fusedLinear(x, emb, undefined, { transposeB: true });
     return fusedLinear(x, cache.derived('tiedHeadT', emb, () => tf.transpose(emb)) as tf.Tensor2D);
   }
 

@@ -6,6 +6,8 @@ import { setupTestBackend } from '../testing';
 import { groupedAttention } from './attention';
 import { CausalLM } from './causal-lm';
 import { decodeAttention, fusedActivation, fusedDecodingAvailable, fusedLinear, fusedNorm, fusedSwiGlu } from './decode-kernels';
+import { loadNativeGemm, nativeGemmRouting, nativeGemmStats, nativeGemmStatus, withoutNativeGemm } from '../native-gemm';
+import { LARGE_WEIGHT_FLOATS, simdGemmRouting } from '../wasm-kernels/batch-mat-mul';
 import { KVCache } from './kv-cache';
 import { gelu, geluNew, layerNorm, linear, rmsNorm, silu } from './layers';
 import { attentionBias } from './masks';
@@ -158,7 +160,7 @@ describe('fused decoding step input checks', () => {
 });
 
 /** Max |fused - unfused| over the logits of a left-padded prefill and 5 decoding steps (3 rows). */
-function compareSteps(model: CausalLM): number {
+function compareSteps(model: CausalLM, inspect?: (fused: KVCache) => void): number {
     const t2 = (rows: number[][]): tf.Tensor2D => tf.tensor2d(rows.flat(), [rows.length, rows[0]!.length], 'int32');
     const ids = [[0, 0, 3, 4, 5], [6, 7, 8, 9, 10], [0, 0, 0, 0, 11]];
     const mask = [[0, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 0, 0, 0, 1]];
@@ -187,9 +189,61 @@ function compareSteps(model: CausalLM): number {
       expect(fused.length).toBe(10);
       expect(plain.length).toBe(10);
       expect(spread).toBeGreaterThan(1); // logits are not flat, so the comparison means something
+      inspect?.(fused);
       return worst;
     } finally {
       fused.dispose();
       plain.dispose();
     }
 }
+
+const NATIVE_RUNS = loadNativeGemm().ok && process.env['EMRL_NATIVE_GEMM'] !== '0';
+
+// The tied head of a large vocabulary (Qwen2.5-0.5B: [151936, 896]) is read transposed in place by
+// the large-weight GEMM instead of a transposed copy per cache (+545 MB); small heads keep the copy
+// (XNNPACK packs it once). Tiny shapes stand in for the real ones by lowering the thresholds.
+describe.each(FAMILIES.filter(([, input]) => input.tieWordEmbeddings !== false).slice(0, 3))('fused decoding with a large tied head: %s', (_name, input) => {
+  let model: CausalLM;
+  beforeAll(() => {
+    model = peakedModel(input);
+  });
+  afterAll(() => {
+    simdGemmRouting.largeWeightFloats = LARGE_WEIGHT_FLOATS;
+    model.dispose();
+  });
+  const headFloats = (): number => model.config.vocabSize * model.config.hiddenSize;
+
+  it('a small head keeps its transposed copy in the cache', () => {
+    simdGemmRouting.largeWeightFloats = LARGE_WEIGHT_FLOATS;
+    expect(headFloats()).toBeLessThan(LARGE_WEIGHT_FLOATS);
+    expect(compareSteps(model, (fused) => expect(fused.hasDerived('tiedHeadT')).toBe(true))).toBeLessThan(1e-5);
+  });
+
+  it('a large head is read in place (no copy in the cache) and equals the unfused cache within 1e-5: SIMD GEMM route, and cpu', async () => {
+    simdGemmRouting.largeWeightFloats = headFloats();
+    try {
+      await onEachBackend(() => {
+        withoutNativeGemm(() => {
+          expect(compareSteps(model, (fused) => expect(fused.hasDerived('tiedHeadT')).toBe(false))).toBeLessThan(1e-5);
+        });
+      });
+    } finally {
+      simdGemmRouting.largeWeightFloats = LARGE_WEIGHT_FLOATS;
+    }
+  });
+
+  it.runIf(NATIVE_RUNS)(`a large head on the native GEMM (every product sent to it) too${NATIVE_RUNS ? '' : ' (cannot run: addon not loadable or EMRL_NATIVE_GEMM=0)'}`, () => {
+    expect(nativeGemmStatus().used).toBe(mainBackend === 'wasm');
+    const minMacs = nativeGemmRouting.minMacs;
+    simdGemmRouting.largeWeightFloats = headFloats();
+    nativeGemmRouting.minMacs = 0;
+    try {
+      const before = nativeGemmStats.calls;
+      expect(compareSteps(model, (fused) => expect(fused.hasDerived('tiedHeadT')).toBe(false))).toBeLessThan(1e-5);
+      expect(nativeGemmStats.calls).toBeGreaterThan(before);
+    } finally {
+      nativeGemmRouting.minMacs = minMacs;
+      simdGemmRouting.largeWeightFloats = LARGE_WEIGHT_FLOATS;
+    }
+  });
+});

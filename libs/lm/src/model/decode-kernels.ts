@@ -114,23 +114,26 @@ function attentionKernel(args: KernelArgs): tf.TensorInfo {
 }
 
 /**
- * x [N, in] @ w [in, out] (+ bias [out]) through the backend's own _FusedMatMul kernel (XNNPACK on
- * wasm, weights packed once per weight tensor) with rank-3 views of the same data: tf.fused.matMul
- * would add 3-4 Reshape dispatches around it.
+ * x [N, in] @ w [in, out] (+ bias [out]) through the registered _FusedMatMul kernel (on wasm: the
+ * native GEMM for large products when it is on, else emrl's fix: XNNPACK with weights packed once per
+ * weight tensor, or the SIMD GEMM for large weights) with rank-3 views of the same data:
+ * tf.fused.matMul would add 3-4 Reshape dispatches around it. attrs.transposeB: w is [out, in] and
+ * is read transposed (a tied head's embedding, read in place by the large-weight paths).
  */
 function linearKernel(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
   const x = input(args, 'x');
   const w = input(args, 'w');
   const bias = args.inputs['bias'];
+  const transposeB = Boolean(args.attrs?.['transposeB']);
   const [n, k] = x.shape as [number, number];
-  const m = w.shape[1]!;
+  const m = transposeB ? w.shape[0]! : w.shape[1]!;
   const backendName = (backend as { wasm?: unknown }).wasm ? 'wasm' : 'cpu';
   const config = tf.getKernel('_FusedMatMul', backendName);
   if (!config) throw new Error(`libs/lm/src/model/decode-kernels.ts: no ${backendName} kernel "_FusedMatMul"`);
-  const inputs: tf.NamedTensorInfoMap = { a: { ...x, shape: [1, n, k] }, b: { ...w, shape: [1, k, m] } };
+  const inputs: tf.NamedTensorInfoMap = { a: { ...x, shape: [1, n, k] }, b: { ...w, shape: transposeB ? [1, m, k] : [1, k, m] } };
   if (bias) inputs['bias'] = bias;
-  const attrs = { transposeA: false, transposeB: false, activation: 'linear', leakyreluAlpha: 0 };
+  const attrs = { transposeA: false, transposeB, activation: 'linear', leakyreluAlpha: 0 };
   const out = config.kernelFunc({ inputs, backend: backend as tf.KernelBackend, attrs }) as tf.TensorInfo;
   return { ...out, shape: [n, m] };
 }
@@ -358,8 +361,8 @@ export function decodeAttention(x: DecodeAttentionInputs, attrs: DecodeAttention
 }
 
 /** x [N, in] @ w [in, out] (+ bias [out]) in one dispatch (no reshapes). */
-export function fusedLinear(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
-  return run<tf.Tensor2D>(LINEAR, bias ? { x, w, bias } : { x, w });
+export function fusedLinear(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D, opts: { transposeB?: boolean } = {}): tf.Tensor2D {
+  return run<tf.Tensor2D>(LINEAR, bias ? { x, w, bias } : { x, w }, opts.transposeB ? { transposeB: true } : {});
 }
 
 /** LayerNorm (beta given) or RMSNorm in one dispatch. x [N, D] -> [N, D]. */

@@ -129,6 +129,12 @@ export class KVCache {
     return value;
   }
 
+  /** Whether a derived tensor `key` is held (and not disposed). */
+  hasDerived(key: string): boolean {
+    const d = this.derivedValues.get(key);
+    return d !== undefined && !d.value.isDisposed;
+  }
+
   dispose(): void {
     for (const l of this.layers) {
       l?.k.dispose();

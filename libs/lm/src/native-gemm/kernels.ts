@@ -10,8 +10,15 @@ import type { NativeGemmAddon } from './load';
  * small to amortise packing) and decode products ~50 us either way, while every product from
  * 4.2M MACs up ran 2.2-3.7x faster. The wasm SIMD GEMM's own limit (2^18) splits the two.
  * Tests set minMacs to 0 to send every product to the addon.
+ *
+ * minRows: products of fewer output rows (m, times a's batch when b is one shared weight) with an
+ * untransposed right operand also stay on the wasm kernels: decoding's matrix-vector products. At
+ * Qwen2.5-0.5B's size (tools/bench/gemv-probe.ts) the addon took 1.4-2.3x the wasm kernels' CPU time
+ * at 1-4 rows ([896, 4864] MLP weights: 2.8-3.1 vs 1.3-1.6 ms) and 0.4-0.75x at 16 rows and more,
+ * while the tied head read transposed (x wte^T) was faster on the addon at every row count (0.6-0.7x
+ * at 1-4 rows), hence transposed right operands keep the addon.
  */
-export const nativeGemmRouting = { minMacs: SIMD_GEMM_MAX_MACS };
+export const nativeGemmRouting = { minMacs: SIMD_GEMM_MAX_MACS, minRows: 8 };
 
 /** Products run by the addon since the process started (tests check the addon really ran). */
 export const nativeGemmStats = { calls: 0 };
@@ -37,24 +44,29 @@ export function nativeMatMul(
   const count = aIndex.length;
   if (count * m * n === 0) return out;
   const offsets = new Int32Array(3 * count); // (a, b, c) float offsets per batch entry
-  const aBase = byteOffset(backend, a) >> 2;
-  const bBase = byteOffset(backend, b) >> 2;
-  const cBase = byteOffset(backend, out) >> 2;
+  const aBase = byteOffset(backend, a) >>> 2; // unsigned: tensors above 2 GiB of heap have offsets >= 2^31
+  const bBase = byteOffset(backend, b) >>> 2;
+  const cBase = byteOffset(backend, out) >>> 2;
   for (let i = 0; i < count; i++) {
     offsets[3 * i] = aBase + aIndex[i]! * m * k;
     offsets[3 * i + 1] = bBase + bIndex[i]! * k * n;
     offsets[3 * i + 2] = cBase + i * m * n;
   }
   // HEAPF32 is re-read here: makeOutput may have grown the heap (emscripten then replaces the view).
-  addon.sgemm(backend.wasm.HEAPF32, offsets, m, n, k, transposeA, transposeB, threads, bias ? byteOffset(backend, bias) >> 2 : -1);
+  addon.sgemm(backend.wasm.HEAPF32, offsets, m, n, k, transposeA, transposeB, threads, bias ? byteOffset(backend, bias) >>> 2 : -1);
   nativeGemmStats.calls++;
   return out;
 }
 
-/** Per-entry multiply-adds of a product, or -1 when it is not a float32 product the addon can take. */
+/**
+ * Per-entry multiply-adds of a product the addon should take, or -1 when it should not: not float32,
+ * or a matrix-vector-like product (fewer than minRows rows against an untransposed weight).
+ */
 function nativeMacs(a: tf.TensorInfo | undefined, b: tf.TensorInfo | undefined, transposeA: boolean, transposeB: boolean): number {
   if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return -1;
-  const { m, k, n } = planMatMul(a.shape, b.shape, transposeA, transposeB);
+  const { m, k, n, aIndex, batchB } = planMatMul(a.shape, b.shape, transposeA, transposeB);
+  const rows = batchB === 1 ? m * aIndex.length : m;
+  if (!transposeB && rows < nativeGemmRouting.minRows) return -1;
   return m * k * n;
 }
 

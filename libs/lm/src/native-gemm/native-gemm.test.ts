@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, type BackendInfo } from '../backend';
 import { batchMatMulKernel } from '../wasm-kernels/batch-mat-mul';
 import { fusedMatMulKernel } from '../wasm-kernels/fused-mat-mul';
-import { nativeGemmRouting, nativeGemmStats } from './kernels';
+import type { WasmBackend } from '../wasm-kernels/wasm-backend';
+import { nativeGemmRouting, nativeGemmStats, nativeMatMul } from './kernels';
+import type { NativeGemmAddon } from './load';
 import { loadNativeGemm } from './load';
 import { nativeGemmOptions } from './options';
 import { nativeGemmStatus, registerNativeGemm, unregisterNativeGemm, withoutNativeGemm } from './register';
@@ -116,6 +118,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   nativeGemmRouting.minMacs = 2 ** 18;
+  nativeGemmRouting.minRows = 8;
   if (envBefore !== undefined) process.env['EMRL_NATIVE_GEMM'] = envBefore;
   unregisterNativeGemm();
   registerNativeGemm();
@@ -182,6 +185,7 @@ describe('native GEMM addon: load and fallback', () => {
 describe.skipIf(!load.ok)(`native GEMM vs emrl's wasm kernels, to 1e-5${load.ok ? '' : ` (cannot run: ${load.reason})`}`, () => {
   beforeAll(() => {
     nativeGemmRouting.minMacs = 0; // every product to the addon, however small
+    nativeGemmRouting.minRows = 0;
   });
 
   it('the run record says it ran (BackendInfo.nativeGemm)', () => {
@@ -307,5 +311,66 @@ describe.skipIf(!load.ok)(`native GEMM vs emrl's wasm kernels, to 1e-5${load.ok 
     } finally {
       nativeGemmRouting.minMacs = 0;
     }
+  });
+
+  it('default routing: decoding-like products (fewer than 8 rows on an untransposed weight) stay on wasm; transposed weights and 8+ rows run in the addon', () => {
+    nativeGemmRouting.minMacs = 2 ** 18;
+    nativeGemmRouting.minRows = 8;
+    try {
+      tf.tidy(() => {
+        let calls = nativeGemmStats.calls;
+        const w = rand([512, 640], 512); // 4 x 512 x 640 = 1.3M MACs: over minMacs
+        const x4 = rand([4, 512], 512);
+        const want = refMatMul(tf.reshape(x4, [1, 4, 512]), tf.reshape(w, [1, 512, 640]), false, false);
+        const small = tf.matMul(x4, w);
+        expect(nativeGemmStats.calls).toBe(calls); // 4 rows: wasm
+        expect(maxAbsDiff(small.dataSync(), want)).toBeLessThan(1e-5);
+        tf.fused.matMul({ a: rand([1, 4, 512], 512), b: tf.reshape(w, [1, 512, 640]), bias: rand([640], 1) }).dataSync(); // _FusedMatMul, 4 rows: wasm
+        expect(nativeGemmStats.calls).toBe(calls);
+        tf.matMul(rand([2, 3, 512], 512), w).dataSync(); // a shared weight: 2 x 3 = 6 rows in all: wasm
+        expect(nativeGemmStats.calls).toBe(calls);
+        tf.matMul(rand([8, 512], 512), w).dataSync(); // 8 rows: native
+        expect(nativeGemmStats.calls).toBe(++calls);
+        const wt = rand([640, 512], 512);
+        const head = tf.matMul(x4, wt, false, true); // x W^T (a tied head read in place): native at any row count
+        expect(nativeGemmStats.calls).toBe(++calls);
+        expect(maxAbsDiff(head.dataSync(), refMatMul(tf.reshape(x4, [1, 4, 512]), tf.reshape(wt, [1, 640, 512]), false, true))).toBeLessThan(1e-5);
+      });
+    } finally {
+      nativeGemmRouting.minMacs = 0;
+      nativeGemmRouting.minRows = 0;
+    }
+  });
+});
+
+describe('native GEMM heap offsets', () => {
+  it('tensors past 2 GiB of heap are addressed by unsigned float offsets (the 24-layer Qwen2.5-0.5B run had negative ones)', () => {
+    const GiB = 2 ** 30;
+    const offsets = new Map<object, number>();
+    const tensor = (shape: number[], byteOffset: number): tf.TensorInfo => {
+      const dataId = {};
+      offsets.set(dataId, byteOffset);
+      return { dataId, shape, dtype: 'float32' };
+    };
+    const backend = {
+      dataIdMap: { get: (id: object) => ({ memoryOffset: offsets.get(id)! }) },
+      makeOutput: (shape: number[]) => tensor(shape, 3.5 * GiB),
+      wasm: { HEAPF32: new Float32Array(4) },
+    } as unknown as WasmBackend;
+    const seen: { offsets: number[]; bias: number }[] = [];
+    const addon = {
+      sgemm: (_heap: Float32Array, o: Int32Array, _m: number, _n: number, _k: number, _ta: boolean, _tb: boolean, _threads: number, bias: number) => seen.push({ offsets: [...o], bias }),
+      cpuSupported: () => true,
+    } as NativeGemmAddon;
+    const a = tensor([2, 3, 4], 2 * GiB + 64); // two batch entries
+    const b = tensor([1, 4, 5], 3 * GiB);
+    const bias = tensor([5], 2 * GiB - 16);
+    nativeMatMul(addon, backend, a, b, false, false, 1, bias);
+    expect(seen).toEqual([
+      {
+        offsets: [(2 * GiB + 64) / 4, (3 * GiB) / 4, (3.5 * GiB) / 4, (2 * GiB + 64) / 4 + 12, (3 * GiB) / 4, (3.5 * GiB) / 4 + 15],
+        bias: (2 * GiB - 16) / 4,
+      },
+    ]);
   });
 });

@@ -99,7 +99,7 @@ export function xnnMatMul(backend: WasmBackend, aId: number, bId: number, outId:
   const wasm = backend.wasm;
   const ptr = shapeScratch(wasm);
   const h = wasm.HEAP32;
-  const i = ptr >> 2;
+  const i = ptr >>> 2;
   h[i] = 1;
   h[i + 1] = m;
   h[i + 2] = k;
