@@ -22,6 +22,10 @@ describe('issue #15 summary table', () => {
     expect(goalStatus({ ...step, emrl: 30 })).toBe('<= 1 x PyTorch 1t: met');
     expect(goalStatus({ ...step, torch1: null })).toBe('<= 1 x PyTorch 1t: -');
     expect(goalStatus({ ...step, goal: undefined })).toBe('');
+    const dp: SummaryRow = { ...train, what: 'train (a), 2 threads', goal: { threads: 2, ratio: 0.8 } };
+    expect(goalStatus({ ...dp, emrl: 45_000, torch1: 40_000, torch2: 50_000 })).toBe('>= 0.8 x PyTorch 2t: met');
+    expect(goalStatus({ ...dp, emrl: 30_000, torch1: 40_000, torch2: 50_000 })).toBe('>= 0.8 x PyTorch 2t: missed');
+    expect(goalStatus({ ...dp, emrl: 30_000, torch1: 40_000, torch2: 20_000 })).toBe('>= 0.8 x PyTorch 2t: not judged (PyTorch 2t slower than 1t here)');
   });
 
   it('formats one line per row with numbers, ratios and the goal', () => {
