@@ -11,13 +11,10 @@
  * Prints one JSON line per path: ok or the error, CPU seconds, the wasm heap after the run (it
  * only grows, so it is the peak), peak RSS, and the headline figures (equal on both paths).
  */
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs-core';
-import { ByteTokenizer, CausalLM, defineModelConfig, initBackend, seededRandom } from '@emrl/lm';
+import { ByteTokenizer, initBackend, seededRandom } from '@emrl/lm';
 import { probeLogitStatistics, type Task, type TaskExample } from '@emrl/rl-grpo';
-
-const VOCAB = 151936;
+import { memoryFigures, randomQwen2, runPathsInChildren, VOCAB } from './real-vocab-common';
 
 interface Args {
   path: 'both' | 'plain' | 'chunked';
@@ -46,20 +43,9 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-/** Current size of the wasm heap in bytes (emscripten grows it and never shrinks it: the peak). */
-function wasmHeapBytes(): number | null {
-  const b = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
-  return b.wasm?.HEAPU8?.buffer.byteLength ?? null;
-}
-
 async function runOne(a: Args, path: 'plain' | 'chunked'): Promise<Record<string, unknown>> {
   const backend = await initBackend({ prefer: 'wasm' });
-  const heads = Math.max(2, a.width / 32);
-  const config = defineModelConfig(
-    { family: 'llama', modelType: 'qwen2', vocabSize: VOCAB, hiddenSize: a.width, numLayers: a.layers, numHeads: heads, numKvHeads: heads / 2, intermediateSize: 2 * a.width, maxPositions: 4096, attentionBias: true, tieWordEmbeddings: true, ropeTheta: 1e6, normEps: 1e-6, padTokenId: 0 },
-    'real-vocab-diagnostics',
-  );
-  const model = CausalLM.init(config, 0);
+  const model = randomQwen2(a.layers, a.width, 'real-vocab-diagnostics');
   const tokenizer = new ByteTokenizer();
   const examples: TaskExample[] = Array.from({ length: a.probes }, (_, i) => ({ id: String(i), prompt: `probe ${i}: 3+4*${i}=`, answer: '0' }));
   const task: Task = {
@@ -78,7 +64,7 @@ async function runOne(a: Args, path: 'plain' | 'chunked'): Promise<Record<string
     backend: backend.name,
     shape: `B=${a.probes} T=${T} V=${VOCAB} (layers ${a.layers}, width ${a.width}, ${model.numParameters()} params)`,
     wholeLogitsMiB: Math.round((a.probes * T * VOCAB * 4) / 2 ** 20),
-    heapBeforeMiB: Math.round((wasmHeapBytes() ?? 0) / 2 ** 20),
+    heapBeforeMiB: memoryFigures().wasmHeapMiB,
   };
   try {
     const c0 = process.cpuUsage();
@@ -95,9 +81,7 @@ async function runOne(a: Args, path: 'plain' | 'chunked'): Promise<Record<string
     out['ok'] = false;
     out['error'] = String((e as Error).message ?? e).slice(0, 300);
   }
-  out['wasmHeapMiB'] = Math.round((wasmHeapBytes() ?? 0) / 2 ** 20);
-  out['tfMemoryMiB'] = Math.round(tf.memory().numBytes / 2 ** 20);
-  out['peakRssMiB'] = Math.round(process.resourceUsage().maxRSS / 1024);
+  Object.assign(out, memoryFigures());
   model.dispose();
   return out;
 }
@@ -108,15 +92,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(await runOne(a, a.path)));
     return;
   }
-  // One child process per path: a wasm abort on the plain path must not end the measurement.
-  const self = fileURLToPath(import.meta.url);
-  for (const path of ['chunked', 'plain'] as const) {
-    const argv = process.argv.slice(2).filter((_, i, all) => all[i] !== '--path' && all[i - 1] !== '--path');
-    const res = spawnSync(process.execPath, [...process.execArgv, self, ...argv, '--path', path], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    const line = res.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-    if (line) console.log(line);
-    else console.log(JSON.stringify({ path, ok: false, exit: res.status, signal: res.signal, error: (res.stderr || '').trim().split('\n').slice(-3).join(' | ').slice(0, 300) }));
-  }
+  runPathsInChildren(fileURLToPath(import.meta.url), ['chunked', 'plain']);
 }
 
 await main();

@@ -14,13 +14,11 @@
  * `--path compare` runs both paths in ONE process (for a CPU-time ratio on a shape where the plain
  * path fits; its heap figures are then those of the larger run) and prints chunked / plain.
  */
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { CausalLM, DEFAULT_LOGITS_CHUNK_BYTES, defineModelConfig, initBackend, packBatchArrays, seededRandom } from '@emrl/lm';
+import { DEFAULT_LOGITS_CHUNK_BYTES, initBackend, packBatchArrays, seededRandom } from '@emrl/lm';
 import { GrpoPolicyTerm, modelParameters, Trainer, type Sampler, type TrainBatch } from '@emrl/rl-grpo';
-
-const VOCAB = 151936;
+import { memoryFigures, randomQwen2, runPathsInChildren, VOCAB } from './real-vocab-common';
 
 interface Args {
   path: 'both' | 'plain' | 'chunked' | 'compare';
@@ -70,20 +68,9 @@ function fixedSampler(a: Args): Sampler {
   };
 }
 
-/** Current size of the wasm heap in bytes (emscripten grows it and never shrinks it: the peak). */
-function wasmHeapBytes(): number | null {
-  const b = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
-  return b.wasm?.HEAPU8?.buffer.byteLength ?? null;
-}
-
 async function runOne(a: Args, path: 'plain' | 'chunked'): Promise<Record<string, unknown>> {
   const backend = await initBackend({ prefer: 'wasm' });
-  const heads = Math.max(2, a.width / 32);
-  const config = defineModelConfig(
-    { family: 'llama', modelType: 'qwen2', vocabSize: VOCAB, hiddenSize: a.width, numLayers: a.layers, numHeads: heads, numKvHeads: heads / 2, intermediateSize: 2 * a.width, maxPositions: 4096, attentionBias: true, tieWordEmbeddings: true, ropeTheta: 1e6, normEps: 1e-6, padTokenId: 0 },
-    'real-vocab-grpo',
-  );
-  const model = CausalLM.init(config, 0);
+  const model = randomQwen2(a.layers, a.width, 'real-vocab-grpo');
   const trainer = new Trainer({
     id: `grpo-${path}`,
     model,
@@ -118,9 +105,7 @@ async function runOne(a: Args, path: 'plain' | 'chunked'): Promise<Record<string
     out['error'] = String((e as Error).message ?? e).slice(0, 300);
   }
   out['steps'] = steps;
-  out['wasmHeapMiB'] = Math.round((wasmHeapBytes() ?? 0) / 2 ** 20);
-  out['tfMemoryMiB'] = Math.round(tf.memory().numBytes / 2 ** 20);
-  out['peakRssMiB'] = Math.round(process.resourceUsage().maxRSS / 1024);
+  Object.assign(out, memoryFigures());
   trainer.dispose();
   model.dispose();
   return out;
@@ -142,15 +127,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(await runOne(a, a.path)));
     return;
   }
-  // One child process per path: a wasm abort on the plain path must not end the measurement.
-  const self = fileURLToPath(import.meta.url);
-  for (const path of ['chunked', 'plain'] as const) {
-    const argv = process.argv.slice(2).filter((_, i, all) => all[i] !== '--path' && all[i - 1] !== '--path');
-    const res = spawnSync(process.execPath, [...process.execArgv, self, ...argv, '--path', path], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    const line = res.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-    if (line) console.log(line);
-    else console.log(JSON.stringify({ path, ok: false, exit: res.status, signal: res.signal, error: (res.stderr || '').trim().split('\n').slice(-3).join(' | ').slice(0, 300) }));
-  }
+  runPathsInChildren(fileURLToPath(import.meta.url), ['chunked', 'plain']);
 }
 
 await main();

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, CausalLM, defineModelConfig, generate, initBackend, type ModelConfig } from '@emrl/lm';
+import { AdamW, CausalLM, defineModelConfig, generate, initBackend, wasmHeapBytes, type ModelConfig } from '@emrl/lm';
 import { cpuMs, median } from './stats';
 
 /**
@@ -62,12 +62,6 @@ export function realSizeConfig(layers: number): ModelConfig {
     tieWordEmbeddings: true,
     activation: 'silu',
   });
-}
-
-/** The wasm backend's heap (the Emscripten module's HEAPU8); tfjs exposes no public accessor. */
-function wasmHeapBytes(): number | null {
-  const b = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
-  return b.wasm?.HEAPU8?.buffer.byteLength ?? null;
 }
 
 function timeCpu(reps: number, fn: () => void | Promise<void>): Promise<number> {

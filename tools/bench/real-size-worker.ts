@@ -5,7 +5,7 @@
  */
 import './register-hooks';
 
-const tf = await import('@tensorflow/tfjs-core');
+const { wasmHeapBytes } = await import('@emrl/lm');
 const { measureEmrlRealSize, realSizePhase } = await import('./real-size-measure');
 
 const arg = (name: string, fallback: number): number => {
@@ -18,7 +18,7 @@ const layers = arg('--layers', 1);
 try {
   console.log(JSON.stringify(await measureEmrlRealSize(layers, arg('--reps', 1))));
 } catch (e) {
-  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.buffer.byteLength;
+  const heap = wasmHeapBytes();
   const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
   console.log(JSON.stringify({ layers, error: `${msg} (during ${realSizePhase.now}; wasm heap ${heap ? (heap / 2 ** 30).toFixed(2) : '?'} GiB)` }));
 }
