@@ -36,3 +36,4 @@ export * from './optim/index';
 export * from './train/index';
 export * from './wasm-kernels/index';
 export * from './native-gemm/index';
+export * from './parallel/index';

@@ -5,13 +5,12 @@ import { readTextFile } from '../checkpoint/read-text';
 import { matchPlainByteLevel } from './bpe-json';
 import { ByteTokenizer } from './byte-tokenizer';
 import { HfTokenizer } from './hf-tokenizer';
-import type { Tokenizer } from './tokenizer';
+import type { Tokenizer, TokenizerFiles } from './tokenizer';
 import { parseTokenizerConfig, pickChatTemplate, tokenContent, type TokenizerConfig } from './tokenizer-config';
 
 const REQUIRED = 'a tokenizer directory must contain tokenizer.json (and usually tokenizer_config.json)';
 
-async function readJson(path: string): Promise<unknown> {
-  const text = await readTextFile(path, 'tokenizer');
+function parseJson(text: string, path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -19,20 +18,33 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
-/**
- * Loads the tokenizer of a Hugging Face model directory: tokenizer.json, plus tokenizer_config.json
- * (pad/eos/bos tokens, chat_template) and chat_template.jinja when present. Our byte-level files load
- * as a ByteTokenizer; anything else runs through @huggingface/tokenizers.
- */
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const jsonPath = join(dir, 'tokenizer.json');
   if (!existsSync(jsonPath)) throw new Error(`${jsonPath}: missing; ${REQUIRED}`);
-  const json = await readJson(jsonPath);
+  const files: TokenizerFiles = { 'tokenizer.json': await readTextFile(jsonPath, 'tokenizer') };
+  for (const name of ['tokenizer_config.json', 'chat_template.jinja']) {
+    const path = join(dir, name);
+    if (existsSync(path)) files[name] = name.endsWith('.json') ? await readTextFile(path, 'tokenizer') : await readFile(path, 'utf8');
+  }
+  return tokenizerFromFiles(files, dir);
+}
+
+/**
+ * A tokenizer from the files of a tokenizer directory held in memory (file name -> content, as
+ * Tokenizer.toFiles() gives them): tokenizer.json, optional tokenizer_config.json and
+ * chat_template.jinja. `dir` names the source in error messages. Worker threads rebuild the
+ * policy's tokenizer with it.
+ */
+export function tokenizerFromFiles(files: TokenizerFiles, dir: string): Tokenizer {
+  const jsonPath = join(dir, 'tokenizer.json');
+  const jsonText = files['tokenizer.json'];
+  if (jsonText === undefined) throw new Error(`${jsonPath}: missing; ${REQUIRED}`);
+  const json = parseJson(jsonText, jsonPath);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${jsonPath}: must be a JSON object`);
   const configPath = join(dir, 'tokenizer_config.json');
-  const config: TokenizerConfig = existsSync(configPath) ? parseTokenizerConfig(await readJson(configPath), configPath) : {};
-  const jinjaPath = join(dir, 'chat_template.jinja');
-  const chatTemplate = existsSync(jinjaPath) ? await readFile(jinjaPath, 'utf8') : pickChatTemplate(config);
+  const configText = files['tokenizer_config.json'];
+  const config: TokenizerConfig = configText !== undefined ? parseTokenizerConfig(parseJson(configText, configPath), configPath) : {};
+  const chatTemplate = files['chat_template.jinja'] ?? pickChatTemplate(config);
 
   const specials = matchPlainByteLevel(json);
   if (specials !== null) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { PackedArrays } from '@emrl/lm';
+import { slicePackedRows, type PackedArrays } from '@emrl/lm';
 import type { TrainBatch } from './sampler';
 
 /** One micro-batch: rows [start, end) of the step's batch. */
@@ -14,21 +14,6 @@ export interface MicroBatch {
   totalRows: number;
   /** The frozen logits of these rows [b, T, V] (a slice the caller disposes, or the batch's own). */
   frozenLogits?: tf.Tensor3D;
-}
-
-/** Rows [start, end) of a packed batch as a new PackedArrays (same T). */
-export function sliceRows(a: PackedArrays, start: number, end: number): PackedArrays {
-  const T = a.seqLen;
-  return {
-    ...a,
-    batchSize: end - start,
-    inputIds: a.inputIds.slice(start * T, end * T),
-    attentionMask: a.attentionMask.slice(start * T, end * T),
-    targets: a.targets.slice(start * T, end * T),
-    lossMask: a.lossMask.slice(start * T, end * T),
-    promptLengths: a.promptLengths.slice(start, end),
-    responseLengths: a.responseLengths.slice(start, end),
-  };
 }
 
 function sum(xs: ArrayLike<number>): number {
@@ -50,7 +35,7 @@ export function splitMicroBatches(batch: TrainBatch, count: number): MicroBatch[
   const out: MicroBatch[] = [];
   for (let s = 0; s < B; s += groupsPerMicro * groupSize) {
     const e = Math.min(B, s + groupsPerMicro * groupSize);
-    const arrays = sliceRows(packed, s, e);
+    const arrays = slicePackedRows(packed, s, e);
     const frozenLogits = batch.frozenLogits ? (tf.slice(batch.frozenLogits, [s, 0, 0], [e - s, -1, -1]) as tf.Tensor3D) : undefined;
     out.push({ start: s, end: e, arrays, tokens: sum(arrays.lossMask), totalTokens, totalRows: B, frozenLogits });
   }

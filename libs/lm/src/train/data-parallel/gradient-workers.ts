@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../../parallel/spawn-worker';
 import type { BackendName } from '../../backend';
 import type { ModelConfig } from '../../config';
 import type { PackedArrays } from '../../ops/pack-batch';
@@ -16,16 +17,6 @@ const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const ENTRY = new URL(`./worker-entry${OWN_EXTENSION}`, import.meta.url);
 
 /**
- * Start the worker module. From TypeScript sources (tsx, vitest) the thread registers tsx's ESM
- * loader first: worker threads do not inherit the parent's loader hooks.
- */
-function spawn(entry: URL): Worker {
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry);
-  const code = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(code, { eval: true });
-}
-
-/**
  * Threads that compute gradient shards for data-parallel training on one machine (the CPU cousin
  * of PyTorch DDP: every step the caller sends the current weights and a shard of the batch to
  * each thread and averages the returned gradients with its own, weighted by loss tokens).
@@ -40,7 +31,7 @@ export class GradientWorkers {
 
   /** Start `count` threads with a replica of a model of `config` on `backend` (the caller's). */
   static async start(count: number, config: ModelConfig, backend: BackendName, parameterSizes: number[]): Promise<GradientWorkers> {
-    const workers = Array.from({ length: count }, () => spawn(ENTRY));
+    const workers = Array.from({ length: count }, () => spawnWorker(ENTRY));
     const pool = new GradientWorkers(workers);
     try {
       const replies = await Promise.all(workers.map((w) => pool.request(w, { type: 'init', config, backend })));

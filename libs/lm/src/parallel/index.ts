@@ -1,0 +1,3 @@
+export * from './model-workers';
+export * from './row-shares';
+export type { WorkerForwardOptions } from './worker-protocol';
