@@ -24,6 +24,13 @@ export function parseModelFlag(value: string): ModelSpec {
   return { type: 'hf', path };
 }
 
+/** `--threads <n|auto>`: a positive integer or "auto" (the cores, at most 8). */
+export function parseThreadsFlag(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  if (!/^[1-9][0-9]*$/.test(value)) throw new ConfigError('--threads', [`"${value}": expected a positive integer (e.g. 2) or "auto" (the machine's cores, at most 8)`]);
+  return Number(value);
+}
+
 /**
  * `--task <modchain|word-problems|path.jsonl>`: a file ending in .jsonl becomes a JSONL task
  * (path resolved from the current folder); any other value names a registered task type with its
@@ -46,8 +53,9 @@ export function parseTaskFlag(value: string): TaskSpec {
  * `emrl eval|diagnose --task file.jsonl` measure every line of the file (`test: file`): a benchmark
  * is scored whole. Elsewhere a JSONL file is split 80/20 into train and test (the jsonl task's default).
  */
-export function shortcutOverrides(opts: { model?: string; task?: string }, command?: string): { path: string; value: unknown }[] {
+export function shortcutOverrides(opts: { model?: string; task?: string; threads?: string }, command?: string): { path: string; value: unknown }[] {
   const out: { path: string; value: unknown }[] = [];
+  if (opts.threads !== undefined) out.push({ path: 'threads', value: parseThreadsFlag(opts.threads) });
   if (opts.model !== undefined) out.push({ path: 'model', value: parseModelFlag(opts.model) });
   if (opts.task !== undefined) {
     const spec = parseTaskFlag(opts.task);

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { EMPTY, type Observable } from 'rxjs';
-import { renderPrompt, type Task } from '@emrl/rl-grpo';
+import { EMPTY, finalize, type Observable } from 'rxjs';
+import { renderPrompt, type Policy, type Task } from '@emrl/rl-grpo';
 import type { Tokenizer } from '@emrl/lm';
 import { ConfigError } from './config/config-error';
 import { createStages, parsePipelineConfig, resolveConfig } from './config/load-config';
@@ -11,6 +11,7 @@ import { buildRunRecord } from './run-record';
 import { CONFIG_FILE, RunDir, type RunRecord } from './run-dir';
 import { NotWiredError, type PipelineRuntime } from './runtime';
 import { runPipeline } from './scheduler';
+import { startRunThreads } from './run-threads';
 
 export interface PreparedRun {
   runDir: RunDir;
@@ -51,7 +52,7 @@ function checkPromptsRender(task: Task, tokenizer: Tokenizer): void {
 
 async function prepare(config: PipelineConfig, runtime: PipelineRuntime) {
   const stages = createStages(config, runtime.registry);
-  const backend = await runtime.initBackend(config.backend);
+  const backendInfo = await runtime.initBackend(config.backend);
   const task = await loadInput('task', () => runtime.loadTask(config.task));
   const policy = await loadInput('model', () => runtime.loadPolicy(config.model, config.seed));
   try {
@@ -60,12 +61,23 @@ async function prepare(config: PipelineConfig, runtime: PipelineRuntime) {
     policy.model.dispose();
     throw e;
   }
+  // Worker threads (threads - 1) share every stage's rows; the run record says how many ran.
+  const threads = await startRunThreads(config.threads, backendInfo);
+  if (threads.workers) policy.workers = threads.workers;
+  const backend = backendInfo && typeof backendInfo === 'object' ? { ...backendInfo, threads: threads.record } : backendInfo;
+  const closeWorkers = () => void threads.workers?.close();
   const base = { task, config: config.diagnostics, seed: config.seed };
   const probe = config.diagnostics.enabled && runtime.prepareProbe ? await runtime.prepareProbe(policy, base) : undefined;
   const diagnose = config.diagnostics.enabled
     ? (p: typeof policy, boundary: string) => runtime.diagnose(p, boundary, { ...base, probe })
     : () => Promise.resolve({});
-  return { stages, backend, task, policy, diagnose };
+  return { stages, backend, task, policy, diagnose, closeWorkers };
+}
+
+/** A policy restored from a checkpoint keeps the run's worker threads. */
+async function withWorkers(loaded: Promise<Policy>, base: Policy): Promise<Policy> {
+  const p = await loaded;
+  return base.workers ? { ...p, workers: base.workers } : p;
 }
 
 /** Load the model and task, create the run directory and return the (cold) pipeline. */
@@ -80,8 +92,8 @@ export async function startRun(opts: { config: PipelineConfig; runtime: Pipeline
     diagnose: p.diagnose,
     runDir,
     name: runDir.dir.split(/[\\/]/).pop()!,
-    loadCheckpoint: (path) => runtime.loadCheckpoint(path, p.policy),
-  });
+    loadCheckpoint: (path) => withWorkers(runtime.loadCheckpoint(path, p.policy), p.policy),
+  }).pipe(finalize(p.closeWorkers));
   return { runDir, config, events, alreadyFinished: false };
 }
 
@@ -111,7 +123,7 @@ export async function resumeRun(opts: { dir: string; runtime: PipelineRuntime; o
     runDir,
     resume: state !== undefined,
     name: runDir.dir.split(/[\\/]/).pop()!,
-    loadCheckpoint: (path) => opts.runtime.loadCheckpoint(path, p.policy),
-  });
+    loadCheckpoint: (path) => withWorkers(opts.runtime.loadCheckpoint(path, p.policy), p.policy),
+  }).pipe(finalize(p.closeWorkers));
   return { runDir, config, events, alreadyFinished: false };
 }

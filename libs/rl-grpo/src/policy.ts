@@ -1,4 +1,4 @@
-import type { CausalLM, Tokenizer } from '@emrl/lm';
+import type { CausalLM, ModelWorkers, Tokenizer } from '@emrl/lm';
 
 /**
  * What stages pass to each other: a model with its tokenizer. A stage that trains returns a new
@@ -9,4 +9,9 @@ export interface Policy {
   tokenizer: Tokenizer;
   /** Human-readable provenance, e.g. "embedded-modchain-byte" or "em@step10". */
   name: string;
+  /**
+   * The run's worker threads (threads - 1; absent = one thread): generation, scoring and gradient
+   * passes on this policy share their rows with them. Stages pass it on with the policy.
+   */
+  workers?: ModelWorkers;
 }

@@ -104,7 +104,7 @@ export function commandContext(cli: CliOptions, setCode: (code: number) => void)
 }
 
 /** The pipeline file named by <config> or --preset, with --set overrides applied and validated. */
-export function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string; command?: string; withoutStages?: boolean }, runtime: PipelineRuntime): PipelineConfig {
+export function loadPipeline(file: string | undefined, opts: { preset?: string; set?: string[]; model?: string; task?: string; threads?: string; command?: string; withoutStages?: boolean }, runtime: PipelineRuntime): PipelineConfig {
   if (!file && !opts.preset) throw new ConfigError('(command line)', ['give a config file or --preset <name> (see "emrl init --help")']);
   if (opts.preset && SWEEP_PRESETS.includes(opts.preset)) throw new ConfigError('--preset', [`"${opts.preset}" is a sweep; run it with "emrl sweep --preset ${opts.preset}"`]);
   const path = file ?? presetPath(opts.preset!);
@@ -125,7 +125,8 @@ export function runLike(cmd: Command): Command {
     .option('--runs <dir>', 'parent folder of run directories', 'runs')
     .option('--every <n>', 'log a progress line every n steps when not on a terminal', '10')
     .option('--no-report', 'skip writing report.html at the end')
-    .option('--dry-run', 'validate and print the resolved plan (every default filled) without loading or running anything');
+    .option('--dry-run', 'validate and print the resolved plan (every default filled) without loading or running anything')
+    .option('--threads <n|auto>', 'threads sharing every generation, scoring and gradient pass (same as --set threads=...; "auto" = the cores, at most 8)');
 }
 
 /** --model / --task: shortcuts for --set model=... / --set task=... (eval, diagnose, select). */
@@ -135,5 +136,5 @@ export function modelTask(cmd: Command): Command {
     .option('-t, --task <modchain|word-problems|path.jsonl>', 'task to use instead of the config\'s: a task type (default options) or a JSONL file');
 }
 
-export type RunOpts = { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean; dryRun?: boolean };
+export type RunOpts = { preset?: string; set: string[]; out?: string; runs: string; every: string; report: boolean; dryRun?: boolean; threads?: string };
 export type SingleOpts = RunOpts & { model?: string; task?: string };

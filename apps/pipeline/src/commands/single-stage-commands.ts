@@ -46,7 +46,7 @@ function registerDiagnose(program: Command, ctx: CommandContext): void {
     .action(
       ctx.guard(async (file: string | undefined, opts: SingleOpts) => {
         const runtime = ctx.cli.runtime();
-        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, command: 'diagnose', withoutStages: true, ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
+        const base = loadPipeline(file ?? presetPath(opts.preset ?? 'em-warmstart'), { set: opts.set, command: 'diagnose', withoutStages: true, ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.task !== undefined ? { task: opts.task } : {}) }, runtime);
         const config: PipelineConfig = { ...base, name: `${base.name}-diagnose`, stages: [], diagnostics: { ...base.diagnostics, enabled: true } };
         if (opts.dryRun) return (ctx.out(formatPlan(config)), EXIT.ok);
         const prepared = await startRun({ config, runtime, root: opts.runs, ...(opts.out ? { dir: opts.out } : {}) });

@@ -39,7 +39,7 @@ export function applyOverride(pipeline: Record<string, unknown>, dotted: string,
     return entry;
   });
   if (matched) return { data: { ...pipeline, stages: next }, matched };
-  if (['seed', 'backend', 'name', 'model', 'task', 'diagnostics'].includes(kind)) {
+  if (['seed', 'backend', 'threads', 'name', 'model', 'task', 'diagnostics'].includes(kind)) {
     return { data: setPath(pipeline, path, value) as Record<string, unknown>, matched: true };
   }
   return { data: pipeline, matched: false };

@@ -32,6 +32,10 @@ export { TaskSpecSchema, type TaskSpec };
 export const BackendPreferenceSchema = z.enum(['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']);
 export type BackendPreference = z.infer<typeof BackendPreferenceSchema>;
 
+/** Threads of a run: a count, or "auto" (the machine's cores, at most 8). */
+export const ThreadsSchema = z.union([z.number().int().min(1).max(64), z.literal('auto')]);
+export type Threads = z.infer<typeof ThreadsSchema>;
+
 /** What the scheduler measures at every stage boundary (start, between stages, end). */
 export const DiagnosticsConfigSchema = z
   .object({
@@ -69,6 +73,10 @@ export const PipelineFileSchema = z
     task: TaskSpecSchema,
     seed: z.number().int().min(0).default(0),
     backend: BackendPreferenceSchema.default('auto'),
+    threads: ThreadsSchema.default(1).meta({
+      description:
+        'threads that share the rows of every generation, scoring and gradient pass (wasm/cpu: one model replica per extra thread); "auto" = the cores, at most 8. Numbers are reproducible for a given seed and thread count',
+    }),
     diagnostics: DiagnosticsConfigSchema.default(DiagnosticsConfigSchema.parse({})),
     stages: z.array(z.record(z.string(), z.unknown())).meta({ description: 'ordered list of { <kind>: { options } }' }),
   })

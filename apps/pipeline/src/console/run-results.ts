@@ -37,7 +37,8 @@ export function runResultLines(run: Pick<RunData, 'events' | 'record'>): string[
 }
 
 /**
- * `backend: wasm (tfjs 4.22.0; native GEMM: on, 1 thread; skipped: tensorflow-gpu (not installed), ...)`.
+ * `backend: wasm (tfjs 4.22.0; native GEMM: on, 1 thread; threads: 2; skipped: tensorflow-gpu (not installed), ...)`.
+ * `threads` (the run's worker threads + 1) appears when the record has it (records before issue #15 do not).
  * The native GEMM part appears on wasm when the record has it (records before issue #15 do not).
  */
 export function formatBackendLine(backend: unknown): string {
@@ -48,11 +49,14 @@ export function formatBackendLine(backend: unknown): string {
     skipped?: { name: string; reason: string }[];
     kernelFixes?: string[];
     nativeGemm?: { used?: boolean; reason?: string; threads?: number };
+    threads?: { used?: number; reason?: string };
   };
   const short = (s: string): string => (s.length > 60 ? `${s.slice(0, 57)}...` : s);
   const skipped = (b.skipped ?? []).map((s) => `${s.name} (${short(s.reason)})`);
   const g = b.name === 'wasm' ? b.nativeGemm : undefined;
   const native = g ? [g.used ? `native GEMM: on, ${g.threads ?? 1} thread${g.threads === 2 ? 's' : ''}` : `native GEMM: off (${short(g.reason ?? 'no reason recorded')})`] : [];
-  const parts = [...(b.tfjsVersion ? [`tfjs ${b.tfjsVersion}`] : []), ...native, ...(skipped.length > 0 ? [`skipped: ${skipped.join(', ')}`] : [])];
+  const t = b.threads;
+  const threads = t?.used !== undefined ? [`threads: ${t.used}${t.reason ? ` (${short(t.reason)})` : ''}`] : [];
+  const parts = [...(b.tfjsVersion ? [`tfjs ${b.tfjsVersion}`] : []), ...native, ...threads, ...(skipped.length > 0 ? [`skipped: ${skipped.join(', ')}`] : [])];
   return `backend: ${b.name ?? 'unknown'}${parts.length > 0 ? ` (${parts.join('; ')})` : ''}`;
 }

@@ -67,6 +67,7 @@ export class EmStage implements Stage<EmStageConfig> {
         const trainer = new Trainer({
           id: this.id,
           model: ctx.policy.model,
+          workers: ctx.policy.workers ?? null,
           sampler,
           terms: [new EmLossTerm({ temperature: emEntropyTemperature(c), pooling: c.pooling, lastFraction: c.lastFraction, coef: { type: 'fixed', value: 1 } }, 'em')],
           parameters: modelParameters(ctx.policy.model),

@@ -1,3 +1,4 @@
 export * from './model-workers';
 export * from './row-shares';
 export type { WorkerForwardOptions } from './worker-protocol';
+export * from './replica-variables';

@@ -158,7 +158,7 @@ describe('ModelWorkers', () => {
       tf.tidy(() => {
         tf.variableGrads(() => {
           pass.workerStats(1);
-          return pass.workerStats(1)[0]!.logProbs.sum() as tf.Scalar; // the same temperature twice: refused
+          return tf.sum(pass.workerStats(1)[0]!.logProbs) as tf.Scalar; // the same temperature twice: refused
         }, [...model.trainableVariables(), pass.anchor]);
       }),
     ).toThrow(/asked for twice/);

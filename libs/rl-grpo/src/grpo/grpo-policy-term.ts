@@ -57,20 +57,32 @@ export class GrpoPolicyTerm implements LossTermPlugin {
   }
 
   /** Old (mu > 1) and reference (beta > 0) log-probs of each micro-batch, before any update. */
-  prepare(input: LossTermPrepareInput): void {
-    const logprobsOf = (model: CausalLM, a: PackedArrays, forward: ForwardOptions = {}): tf.Tensor2D =>
-      tf.tidy(() => {
-        const b = toPackedBatch(a);
-        const stats = modelTokenStats(model, b, { forward, logitsBudgetBytes: input.logitsBudgetBytes });
-        return stats.at(input.temperature).logProbs; // [b, T]
-      });
-    this.oldLogprobs = this.o.iterations > 1 ? input.microBatches.map((p) => logprobsOf(this.o.model, p)) : null;
+  async prepare(input: LossTermPrepareInput): Promise<void> {
+    const logprobsOf = (model: CausalLM, a: PackedArrays, forward: ForwardOptions = {}): Promise<tf.Tensor2D> =>
+      input.logProbsOf
+        ? input.logProbsOf(model, a, forward)
+        : Promise.resolve(
+            tf.tidy(() => {
+              const stats = modelTokenStats(model, toPackedBatch(a), { forward, logitsBudgetBytes: input.logitsBudgetBytes });
+              return stats.at(input.temperature).logProbs; // [b, T]
+            }),
+          );
     const ref = this.reference;
-    const refOf = (a: PackedArrays): tf.Tensor2D => {
+    const refOf = (a: PackedArrays): Promise<tf.Tensor2D> => {
       if (ref!.kind === 'copy') return logprobsOf(ref!.model, a);
       return logprobsOf(this.o.model, a, ref!.kind === 'base' ? { disableLora: true } : { lora: ref!.adapter });
     };
-    this.refLogprobs = ref ? input.microBatches.map(refOf) : null;
+    const old: tf.Tensor2D[] = [];
+    const refs: tf.Tensor2D[] = [];
+    try {
+      if (this.o.iterations > 1) for (const p of input.microBatches) old.push(await logprobsOf(this.o.model, p));
+      if (ref) for (const p of input.microBatches) refs.push(await refOf(p));
+    } catch (e) {
+      tf.dispose([...old, ...refs]);
+      throw e;
+    }
+    this.oldLogprobs = this.o.iterations > 1 ? old : null;
+    this.refLogprobs = ref ? refs : null;
   }
 
   compute(input: LossTermInput): LossTermOutput {

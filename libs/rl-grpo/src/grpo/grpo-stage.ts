@@ -46,6 +46,7 @@ export function grpoTrainer(o: GrpoTrainerOptions): Trainer {
   return new Trainer({
     id,
     model: o.policy.model,
+    workers: o.policy.workers ?? null,
     sampler: new GroupSampler({
       policy: o.policy,
       task: o.task,

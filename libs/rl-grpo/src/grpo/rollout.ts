@@ -1,4 +1,4 @@
-import { cutAtStopString, generate, stopStringsOf } from '@emrl/lm';
+import { cutAtStopString, generate, replicaUnsupported, stopStringsOf, type GenerateOptions } from '@emrl/lm';
 import type { Policy } from '../policy';
 import { encodePrompt } from '../tasks/prompt-format';
 import type { Task, TaskExample } from '../tasks/task';
@@ -70,7 +70,7 @@ export async function sampleGroups(
     }
   });
   const stopStrings = stopStringsFor(policy, task);
-  const out = await generate(policy.model, promptIds, {
+  const options: GenerateOptions = {
     maxNewTokens: opts.maxNewTokens,
     temperature: opts.temperature,
     topK: opts.topK,
@@ -80,7 +80,10 @@ export async function sampleGroups(
     padTokenId: tokenizer.padTokenId,
     seed: opts.seed,
     ...(opts.rowSeed ? { rowSeeds: flatExamples.map((ex, i) => opts.rowSeed!(ex, i % groupSize)) } : {}),
-  });
+  };
+  // With worker threads the rows are shared among them; every row keeps its own sampling stream.
+  const workers = policy.workers && replicaUnsupported(policy.model) === null ? policy.workers : null;
+  const out = workers ? await workers.generate(policy.model, tokenizer, promptIds, options) : await generate(policy.model, promptIds, options);
   return {
     examples: flatExamples,
     groupIndex,

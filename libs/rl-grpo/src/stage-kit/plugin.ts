@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { logitsTokenStats, type PackedArrays, type TokenStatsAt } from '@emrl/lm';
+import { logitsTokenStats, type CausalLM, type ForwardOptions, type PackedArrays, type TokenStatsAt } from '@emrl/lm';
 
 /**
  * Everything a loss term sees of one micro-batch, computed by the trainer from ONE forward pass.
@@ -79,6 +79,12 @@ export interface LossTermPrepareInput {
   temperature: number;
   /** The trainer's logits chunk budget in bytes (lm's modelTokenStats option); absent = lm's default. */
   logitsBudgetBytes?: number;
+  /**
+   * No-grad log-probs of the targets of packed rows at `temperature` under `model` (eval mode) [B, T]
+   * (the caller disposes). The trainer shares the rows among its worker threads when it has them; a
+   * host without it computes them on its own thread.
+   */
+  logProbsOf?(model: CausalLM, rows: PackedArrays, forward?: ForwardOptions): Promise<tf.Tensor2D>;
 }
 
 /**

@@ -1,5 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, clipGlobalNorm, deriveSeed, logitsTokenStats, lrAt, modelTokenStats, toPackedBatch, type CausalLM, type LrSchedule } from '@emrl/lm';
+import {
+  AdamW,
+  clipGlobalNorm,
+  deriveSeed,
+  logitsTokenStats,
+  lrAt,
+  modelTokenStats,
+  replicaUnsupported,
+  replicaVariables,
+  toPackedBatch,
+  type CausalLM,
+  type ForwardOptions,
+  type LrSchedule,
+  type ModelWorkers,
+  type PackedArrays,
+  type SplitGradPass,
+  type TokenStatsAt,
+} from '@emrl/lm';
 import type { HookResult, LossTermInput, LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
 import { assertFinite, countNonFinite } from './finite-guard';
 import { microBatchWeight, releaseMicroBatches, splitMicroBatches, type MicroBatch } from './micro-batches';
@@ -46,6 +63,12 @@ export interface TrainerOptions {
    * reference log-probs) in eval mode.
    */
   seed?: number;
+  /**
+   * Worker threads holding replicas of `model` (the run's `threads` - 1): each micro-batch's rows,
+   * the terms' scoring passes and the sampler's rollouts are shared among them and this thread.
+   * Absent = one thread. Not used for adapter parameters on frozen logits.
+   */
+  workers?: ModelWorkers | null;
 }
 
 export interface StepResult {
@@ -135,7 +158,7 @@ export class Trainer {
     try {
       for (let iter = 0; iter < iterations; iter++) {
         this.iteration = iter;
-        const grads = this.backward(batch, parts, step, sums);
+        const grads = await this.backward(batch, parts, step, sums);
         gradNorm = this.apply(grads, lr, step);
       }
     } finally {
@@ -163,18 +186,67 @@ export class Trainer {
       throw new Error(`stage "${this.id}": the sampler gives frozen logits, which only adapter parameters can train on (this trainer trains ${this.parameters.description})`);
     }
     const parts = splitMicroBatches(batch, this.opts.microBatches ?? 1);
-    const prep = { microBatches: parts.map((p) => p.arrays), step, temperature: this.opts.temperature, logitsBudgetBytes: this.opts.logitsBudgetBytes };
+    const o = this.opts;
+    const prep = {
+      microBatches: parts.map((p) => p.arrays),
+      step,
+      temperature: o.temperature,
+      logitsBudgetBytes: o.logitsBudgetBytes,
+      logProbsOf: (model: CausalLM, a: PackedArrays, forward: ForwardOptions = {}) => this.logProbsOf(model, a, forward),
+    };
     for (const t of this.terms) await t.prepare?.(prep);
     return parts;
   }
 
+  /**
+   * No-grad log-probs of packed rows at the trainer's temperature [B, T] (a term's old or reference
+   * log-probs), the rows shared among the worker threads when the trainer has them.
+   */
+  private async logProbsOf(model: CausalLM, a: PackedArrays, forward: ForwardOptions): Promise<tf.Tensor2D> {
+    const o = this.opts;
+    const w = o.workers;
+    if (w && a.batchSize > 1 && !forward.lora && !forward.training && !forward.cache && replicaUnsupported(model) === null) {
+      const s = await w.tokenStats(model, a, o.temperature, { forward: forward.disableLora ? { disableLora: true } : {}, logitsBudgetBytes: o.logitsBudgetBytes });
+      return tf.tensor2d(s.logProbs, [a.batchSize, a.seqLen]);
+    }
+    return tf.tidy(() => {
+      const stats = modelTokenStats(model, toPackedBatch(a), { forward, logitsBudgetBytes: o.logitsBudgetBytes });
+      return stats.at(o.temperature).logProbs; // [B, T]
+    });
+  }
+
+  /** Starts the workers' share of micro-batch `part`'s gradient pass, or null for one thread. */
+  private splitPass(part: MicroBatch, step: number): SplitGradPass | null {
+    const o = this.opts;
+    if (!o.workers || part.frozenLogits || this.parameters.kind !== 'model' || replicaUnsupported(o.model) !== null) return null;
+    return o.workers.startGradPass(o.model, part.arrays, {
+      temperature: o.temperature,
+      training: { seed: deriveSeed(o.seed ?? 0, step, this.iteration), rowOffset: part.start },
+      logitsBudgetBytes: o.logitsBudgetBytes,
+    });
+  }
+
   /** Gradients of the full-batch loss, accumulated over micro-batches (each term by its share). */
-  private backward(batch: TrainBatch, parts: MicroBatch[], step: number, sums: MetricSums): tf.NamedTensorMap {
+  private async backward(batch: TrainBatch, parts: MicroBatch[], step: number, sums: MetricSums): Promise<tf.NamedTensorMap> {
     const vars = this.parameters.variables();
     let acc: tf.NamedTensorMap | null = null;
     for (let m = 0; m < parts.length; m++) {
       const part = parts[m]!;
-      const { value, grads } = tf.variableGrads(() => this.loss(batch, part, m, step, sums), vars);
+      const pass = this.splitPass(part, step);
+      let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+      try {
+        result = tf.variableGrads(() => this.loss(batch, part, m, step, sums, pass), pass ? [...vars, pass.anchor] : vars);
+        pass?.finish();
+      } catch (e) {
+        if (pass) {
+          pass.abort();
+          await pass.gradients().catch(() => undefined);
+        }
+        throw e;
+      }
+      const { value } = result;
+      let grads = result.grads;
+      if (pass) grads = await this.addWorkerGradients(pass, grads);
       const loss = value.dataSync()[0]!;
       sums.add('loss', loss, 1);
       sums.flush(); // before value.dispose(): a term's kept metric may be the very same tensor
@@ -198,26 +270,63 @@ export class Trainer {
     return acc!;
   }
 
+  /**
+   * This thread's gradients plus the workers' (in worker order, so a thread count always sums in
+   * the same order); the anchor's gradient is dropped.
+   */
+  private async addWorkerGradients(pass: SplitGradPass, grads: tf.NamedTensorMap): Promise<tf.NamedTensorMap> {
+    grads[pass.anchor.name]?.dispose();
+    const theirs = await pass.gradients();
+    const keyOf = new Map([...replicaVariables(this.opts.model)].map(([k, v]) => [v, k]));
+    const out: tf.NamedTensorMap = {};
+    for (const v of this.parameters.variables()) {
+      const key = keyOf.get(v);
+      if (!key) throw new Error(`stage "${this.id}": trained variable ${v.name} is not one of the model's (split gradient pass)`);
+      const own = grads[v.name]!;
+      out[v.name] = tf.tidy(() => theirs.reduce<tf.Tensor>((g, t) => tf.add(g, tf.tensor(t.get(key)!, v.shape, 'float32')), own));
+      own.dispose();
+    }
+    return out;
+  }
+
   /** The weighted loss of one micro-batch (inside the gradient closure). */
-  private loss(batch: TrainBatch, part: MicroBatch, m: number, step: number, sums: MetricSums): tf.Scalar {
+  private loss(batch: TrainBatch, part: MicroBatch, m: number, step: number, sums: MetricSums, pass: SplitGradPass | null): tf.Scalar {
     const o = this.opts;
     const b = toPackedBatch(part.arrays);
     // Per-token stats from the model's train-mode forward pass (LoRA dropout masks from the seed, step and
-    // iteration): whole logits, or chunks of positions at a large vocabulary.
-    const training = { seed: deriveSeed(o.seed ?? 0, step, this.iteration), rowOffset: part.start };
+    // iteration): whole logits, or chunks of positions at a large vocabulary. With worker threads this
+    // thread forwards only its share of the rows and the workers' stats join it (SplitGradPass).
+    const training = { seed: deriveSeed(o.seed ?? 0, step, this.iteration), rowOffset: part.start + (pass?.ownStart ?? 0) };
     const stats = part.frozenLogits
       ? logitsTokenStats(this.parameters.applyToFrozen!(part.frozenLogits), b.targets)
-      : modelTokenStats(o.model, b, { logitsBudgetBytes: o.logitsBudgetBytes, forward: { training } });
+      : modelTokenStats(o.model, pass ? toPackedBatch(pass.own) : b, { logitsBudgetBytes: o.logitsBudgetBytes, forward: { training } });
+    const joined = new Map<number, TokenStatsAt>();
+    const statsAt = (tau: number): TokenStatsAt => {
+      if (!pass) return stats.at(tau);
+      let s = joined.get(tau);
+      if (!s) {
+        const mine = stats.at(tau);
+        const theirs = pass.workerStats(tau);
+        s = {
+          logProbs: tf.concat([mine.logProbs, ...theirs.map((t) => t.logProbs)], 0) as tf.Tensor2D, // [b, T]
+          entropy: tf.concat([mine.entropy, ...theirs.map((t) => t.entropy)], 0) as tf.Tensor2D,
+        };
+        joined.set(tau, s);
+      }
+      return s;
+    };
+    const id = this.id;
     const input: LossTermInput = {
       get logits() {
+        if (pass) throw new Error(`stage "${id}": a loss term read the whole logits, which a gradient pass shared among worker threads does not have; use tokenStats(tau) in the term, or run with threads: 1`);
         return stats.logits; // [b, T, V]
       },
-      tokenStats: (tau = o.temperature) => stats.at(tau), // [b, T] each
+      tokenStats: (tau = o.temperature) => statsAt(tau), // [b, T] each
       get logprobs() {
-        return stats.at(o.temperature).logProbs;
+        return statsAt(o.temperature).logProbs;
       },
       get entropy() {
-        return stats.at(o.temperature).entropy;
+        return statsAt(o.temperature).entropy;
       },
       targets: b.targets,
       lossMask: b.lossMask,
