@@ -21,6 +21,23 @@ const WAIT_MS = 10 * 60 * 1000;
 /** Replicas a worker keeps (the policy and, for GRPO's KL, a frozen reference copy). */
 const MAX_SLOTS = 2;
 
+/**
+ * Least work per share that is worth a thread, in multiply-adds (rows or tokens x parameters).
+ * Below it a job runs on the calling thread alone: a decoding step of a few rows of a small model
+ * is bound by per-token overhead, which every thread pays again (measured in docs/PERFORMANCE.md,
+ * "Both cores in every stage"). Generation counts rows (one token each per step), passes tokens.
+ */
+export const SPLIT_MIN_MACS = {
+  generate: Number(process.env['EMRL_SPLIT_MIN_GEN_MACS'] ?? 4e6),
+  pass: Number(process.env['EMRL_SPLIT_MIN_PASS_MACS'] ?? 1e8),
+};
+
+/** Shares of `rows` among `threads` so that each carries at least `minMacs` (units x parameters). */
+function sharesFor(rows: number, unitsPerRow: number, parameters: number, threads: number, minMacs: number): [number, number][] {
+  const perShare = Math.max(1, Math.ceil(minMacs / Math.max(1, unitsPerRow * parameters)));
+  return rowShares(rows, Math.max(1, Math.min(threads, Math.floor(rows / perShare))));
+}
+
 type DataId = object;
 const dataIdOf = (v: tf.Variable): DataId => (v as unknown as { dataId: DataId }).dataId;
 
@@ -160,7 +177,7 @@ export class ModelWorkers {
    * worker's copy of the tokenizer.
    */
   async generate(model: CausalLM, tokenizer: Tokenizer | null, promptIds: number[][], options: GenerateOptions = {}): Promise<GenerateResult> {
-    const shares = rowShares(promptIds.length, this.threads);
+    const shares = sharesFor(promptIds.length, 1, model.numParameters(), this.threads, SPLIT_MIN_MACS.generate);
     const stopStrings = [...(options.stopStrings?.strings ?? [])];
     if (shares.length < 2 || (stopStrings.length > 0 && !(tokenizer && this.filesOf(tokenizer)))) return generate(model, promptIds, options);
     const slot = this.mirror(model, tokenizer);
@@ -200,7 +217,7 @@ export class ModelWorkers {
     temperature: number,
     opts: { forward?: WorkerForwardOptions; logitsBudgetBytes?: number } = {},
   ): Promise<{ logProbs: Float32Array; entropy: Float32Array }> {
-    const shares = rowShares(packed.batchSize, this.threads);
+    const shares = sharesFor(packed.batchSize, packed.seqLen, model.numParameters(), this.threads, SPLIT_MIN_MACS.pass);
     const slot = shares.length > 1 ? this.mirror(model) : '';
     const jobs = shares.slice(1).map(([s, e], k) =>
       this.request(k, { type: 'stats', slot, packed: slicePackedRows(packed, s, e), temperatures: [temperature], forward: opts.forward ?? {}, logitsBudgetBytes: opts.logitsBudgetBytes }),
@@ -237,7 +254,7 @@ export class ModelWorkers {
     packed: PackedArrays,
     opts: { temperature: number; training?: { seed: number; rowOffset: number }; logitsBudgetBytes?: number },
   ): SplitGradPass | null {
-    const shares = rowShares(packed.batchSize, this.threads);
+    const shares = sharesFor(packed.batchSize, packed.seqLen, model.numParameters(), this.threads, SPLIT_MIN_MACS.pass);
     if (shares.length < 2) return null;
     const slot = this.mirror(model);
     this.anchorVar ??= tf.variable(tf.scalar(0), true, `emrl_split_grad_anchor_${objectId(this)}`);
