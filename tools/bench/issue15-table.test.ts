@@ -51,7 +51,7 @@ describe('issue #15 summary table', () => {
         { batch: 64, workers: 1, tokensPerS: 2 },
         { batch: 64, workers: 2, tokensPerS: 150 },
       ],
-      steps: [step('em-step', 'emrl', 1, 60), step('em-step', 'pytorch', 1, 30), step('em-step', 'pytorch', 2, 40), step('grpo-step', 'pytorch', 1, 300)],
+      steps: [step('em-step', 'emrl', 1, 60), step('em-step', 'emrl', 2, 35), step('em-step', 'pytorch', 1, 30), step('em-step', 'pytorch', 2, 40), step('grpo-step', 'pytorch', 1, 300)],
       torch: [
         { threads: 1, name: 'train-a', ms: 1, tokens_per_s: 200 },
         { threads: 2, name: 'train-a', ms: 1, tokens_per_s: 250 },
@@ -66,7 +66,11 @@ describe('issue #15 summary table', () => {
       ['cached greedy decoding', 160, null, null, undefined, undefined],
       ['cached greedy decoding', 640, 320, null, 1, 1],
       ['EM step (8 rollouts', 60, 30, 40, 1, 1],
+      ['EM step (8 rollouts', 35, 30, 40, 'best', 1],
     ]); // no GRPO row: emrl's GRPO step was not measured
-    expect(rows.map((r) => r.unit)).toEqual(['tokens/s', 'tokens/s', 'tokens/s', 'tokens/s', 'tokens/s', 'ms']);
+    expect(rows.map((r) => r.unit)).toEqual(['tokens/s', 'tokens/s', 'tokens/s', 'tokens/s', 'tokens/s', 'ms', 'ms']);
+    // The 2-thread step is judged against PyTorch's better thread count (here its 1 thread: 30 ms).
+    expect(goalStatus(rows[6]!)).toBe('<= 1 x best PyTorch: missed');
+    expect(goalStatus({ ...rows[6]!, emrl: 29 })).toBe('<= 1 x best PyTorch: met');
   });
 });

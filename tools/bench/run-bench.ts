@@ -167,7 +167,7 @@ async function main(): Promise<void> {
   let steps: StepTiming[] = [];
   if (opts.steps) {
     const stepReps = opts.quick ? 5 : 10;
-    steps = await benchEmrlSteps(stepReps);
+    steps = await benchEmrlSteps(stepReps, [1, 2]);
     const py = opts.torch ? findTorchPython() : null;
     let check = '';
     if (py) {
@@ -181,10 +181,10 @@ async function main(): Promise<void> {
     console.log(
       table(
         ['step', 'impl', 'ms', 'rollout ms', 'score ms', 'backward + update ms', 'rows x seq', 'generated tokens'],
-        steps.map((r) => [r.name, r.impl === 'emrl' ? 'emrl' : `PyTorch ${r.threads}t`, fmt(r.ms), fmt(r.rolloutMs), fmt(r.scoreMs), fmt(r.updateMs), `${r.rows} x ${fmt(r.seqLen, 0)}`, fmt(r.generatedTokens, 0)]),
+        steps.map((r) => [r.name, r.impl === 'emrl' ? `emrl ${r.threads}t` : `PyTorch ${r.threads}t`, fmt(r.ms), fmt(r.rolloutMs), fmt(r.scoreMs), fmt(r.updateMs), `${r.rows} x ${fmt(r.seqLen, 0)}`, fmt(r.generatedTokens, 0)]),
       ),
     );
-    console.log(`\n(emrl and PyTorch 1t: CPU time; PyTorch 2t: wall time${check})\n`);
+    console.log(`\n(emrl 1t and PyTorch 1t: CPU time; emrl 2t (--threads 2: rows of every pass shared with a worker thread) and PyTorch 2t: wall time${check})\n`);
   }
 
   if (opts.realSize) {

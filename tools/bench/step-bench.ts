@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { generate, loadPretrained, packBatchArrays, tokenLogProbsAndEntropy, toPackedBatch, withTotalSteps, type CausalLM } from '@emrl/lm';
+import { currentBackend, generate, loadPretrained, ModelWorkers, packBatchArrays, tokenLogProbsAndEntropy, toPackedBatch, withTotalSteps, type CausalLM } from '@emrl/lm';
 import {
   createRegistry,
   createTask,
@@ -63,7 +63,10 @@ export interface StepTiming {
  * wrapped sampler, or by the first term's prepare, which the trainer calls right after collect).
  */
 class StepPhases {
+  /** 'cpu': process CPU time (one thread); 'wall': wall time (worker threads run alongside). */
+  constructor(private readonly clock: 'cpu' | 'wall' = 'cpu') {}
   private start = process.cpuUsage();
+  private wallStart = performance.now();
   rolloutMs = 0;
   scoreMs = 0;
   rows = 0;
@@ -71,18 +74,24 @@ class StepPhases {
 
   begin(): void {
     this.start = process.cpuUsage();
+    this.wallStart = performance.now();
     this.rolloutMs = 0;
     this.scoreMs = 0;
   }
 
   endRollout(rows: number, seqLen: number): void {
-    this.rolloutMs = cpuMs(this.start);
+    this.rolloutMs = this.elapsedMs();
     this.rows = rows;
     this.seqLen = seqLen;
   }
 
   elapsedMs(): number {
-    return cpuMs(this.start);
+    return this.clock === 'cpu' ? cpuMs(this.start) : performance.now() - this.wallStart;
+  }
+
+  /** A clock reading in the same unit as elapsedMs, for timing a phase inside the step. */
+  now(): number {
+    return this.clock === 'cpu' ? cpuMs({ user: 0, system: 0 }) : performance.now();
   }
 }
 
@@ -115,9 +124,9 @@ function timePrepare(term: LossTermPlugin, phases: StepPhases): void {
       parts.reduce((n, p) => n + p.batchSize, 0),
       Math.max(...parts.map((p) => p.seqLen)),
     );
-    const t0 = process.cpuUsage();
+    const t0 = phases.now();
     await prepare(input);
-    phases.scoreMs += cpuMs(t0);
+    phases.scoreMs += phases.now() - t0;
   };
 }
 
@@ -127,9 +136,9 @@ interface TimedTrainer {
 }
 
 /** The em stage's trainer (libs/em-plugin warm-start/em-stage.ts) on one train prompt. */
-function emTrainer(policy: Policy, task: Task): TimedTrainer {
+function emTrainer(policy: Policy, task: Task, clock: 'cpu' | 'wall'): TimedTrainer {
   const c = EmStageConfigSchema.parse(EM);
-  const phases = new StepPhases();
+  const phases = new StepPhases(clock);
   // The stage picks its prompt with `select`; the step's cost does not depend on which prompt.
   const prompt = task.split('train')[0]!;
   const sampler = new PromptSampler({
@@ -143,6 +152,7 @@ function emTrainer(policy: Policy, task: Task): TimedTrainer {
   const trainer = new Trainer({
     id: 'em',
     model: policy.model,
+    workers: policy.workers ?? null,
     sampler: new PhaseSampler(sampler, phases),
     terms: [new EmLossTerm({ temperature: tau, pooling: c.pooling, lastFraction: c.lastFraction, coef: { type: 'fixed', value: 1 } }, 'em')],
     parameters: modelParameters(policy.model),
@@ -154,16 +164,16 @@ function emTrainer(policy: Policy, task: Task): TimedTrainer {
 }
 
 /** The grpo stage's own trainer (grpoTrainer), its policy term's prepare timed. */
-function grpoTimedTrainer(policy: Policy, task: Task): TimedTrainer {
+function grpoTimedTrainer(policy: Policy, task: Task, clock: 'cpu' | 'wall'): TimedTrainer {
   const registry = createRegistry();
   const config = grpoConfigSchema(registry).parse(GRPO);
   const trainer = grpoTrainer({ policy, task, config, seed: SEED, registry, id: 'grpo' });
-  const phases = new StepPhases();
+  const phases = new StepPhases(clock);
   timePrepare(trainer.terms[0]!, phases);
   return { trainer, phases };
 }
 
-async function timeSteps(name: StepTiming['name'], timed: TimedTrainer, reps: number): Promise<StepTiming> {
+async function timeSteps(name: StepTiming['name'], timed: TimedTrainer, reps: number, threads: number): Promise<StepTiming> {
   const { trainer, phases } = timed;
   const rows: Omit<StepTiming, 'name' | 'impl' | 'threads'>[] = [];
   try {
@@ -180,7 +190,7 @@ async function timeSteps(name: StepTiming['name'], timed: TimedTrainer, reps: nu
     trainer.dispose();
   }
   const med = (k: keyof (typeof rows)[number]): number => median(rows.map((r) => r[k]));
-  return { name, impl: 'emrl', threads: 1, ms: med('ms'), rolloutMs: med('rolloutMs'), scoreMs: med('scoreMs'), updateMs: med('updateMs'), rows: rows.at(-1)!.rows, seqLen: med('seqLen'), generatedTokens: med('generatedTokens') };
+  return { name, impl: 'emrl', threads, ms: med('ms'), rolloutMs: med('rolloutMs'), scoreMs: med('scoreMs'), updateMs: med('updateMs'), rows: rows.at(-1)!.rows, seqLen: med('seqLen'), generatedTokens: med('generatedTokens') };
 }
 
 async function loadPolicy(): Promise<{ policy: Policy; model: CausalLM }> {
@@ -188,19 +198,31 @@ async function loadPolicy(): Promise<{ policy: Policy; model: CausalLM }> {
   return { policy: { model, tokenizer, name: 'modchain-byte' }, model };
 }
 
-/** emrl's EM and GRPO steps (each on a fresh copy of the embedded model). */
-export async function benchEmrlSteps(reps: number): Promise<StepTiming[]> {
+/**
+ * emrl's EM and GRPO steps (each on a fresh copy of the embedded model), on one thread (CPU time)
+ * and, for each count in `threads` above 1, with the run's worker threads (lm ModelWorkers, as
+ * `--threads n` starts them; wall time, since the workers' CPU is not the step's latency).
+ */
+export async function benchEmrlSteps(reps: number, threads: number[] = [1]): Promise<StepTiming[]> {
   const task = createTask({ type: 'modchain' });
   const out: StepTiming[] = [];
-  for (const [name, build] of [
-    ['em-step', emTrainer],
-    ['grpo-step', grpoTimedTrainer],
-  ] as const) {
-    const { policy, model } = await loadPolicy();
+  for (const n of threads) {
+    const workers = n > 1 ? await ModelWorkers.start(n - 1, currentBackend()!.name) : null;
     try {
-      out.push(await timeSteps(name, build(policy, task), reps));
+      for (const [name, build] of [
+        ['em-step', emTrainer],
+        ['grpo-step', grpoTimedTrainer],
+      ] as const) {
+        const { policy, model } = await loadPolicy();
+        if (workers) policy.workers = workers;
+        try {
+          out.push(await timeSteps(name, build(policy, task, n > 1 ? 'wall' : 'cpu'), reps, n));
+        } finally {
+          model.dispose();
+        }
+      }
     } finally {
-      model.dispose();
+      await workers?.close();
     }
   }
   return out;

@@ -38,7 +38,7 @@ export function runResultLines(run: Pick<RunData, 'events' | 'record'>): string[
 
 /**
  * `backend: wasm (tfjs 4.22.0; native GEMM: on, 1 thread; threads: 2; skipped: tensorflow-gpu (not installed), ...)`.
- * `threads` (the run's worker threads + 1) appears when the record has it (records before issue #15 do not).
+ * `threads` (the run's worker threads + 1) appears when more than one ran, or with the reason fewer did.
  * The native GEMM part appears on wasm when the record has it (records before issue #15 do not).
  */
 export function formatBackendLine(backend: unknown): string {
@@ -56,7 +56,7 @@ export function formatBackendLine(backend: unknown): string {
   const g = b.name === 'wasm' ? b.nativeGemm : undefined;
   const native = g ? [g.used ? `native GEMM: on, ${g.threads ?? 1} thread${g.threads === 2 ? 's' : ''}` : `native GEMM: off (${short(g.reason ?? 'no reason recorded')})`] : [];
   const t = b.threads;
-  const threads = t?.used !== undefined ? [`threads: ${t.used}${t.reason ? ` (${short(t.reason)})` : ''}`] : [];
+  const threads = t?.used !== undefined && (t.used > 1 || t.reason) ? [`threads: ${t.used}${t.reason ? ` (${short(t.reason)})` : ''}`] : [];
   const parts = [...(b.tfjsVersion ? [`tfjs ${b.tfjsVersion}`] : []), ...native, ...threads, ...(skipped.length > 0 ? [`skipped: ${skipped.join(', ')}`] : [])];
   return `backend: ${b.name ?? 'unknown'}${parts.length > 0 ? ` (${parts.join('; ')})` : ''}`;
 }

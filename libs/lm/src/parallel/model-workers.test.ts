@@ -13,7 +13,7 @@ let workers: ModelWorkers;
 
 beforeAll(async () => {
   await setupTestBackend();
-  workers = await ModelWorkers.start(1, currentBackend()!.name);
+  workers = await ModelWorkers.start(1, currentBackend()!.name, { minMacs: { generate: 0, pass: 0 } });
 }, 60_000);
 
 afterAll(async () => {
@@ -52,6 +52,22 @@ describe('rowShares', () => {
 });
 
 describe('ModelWorkers', () => {
+  it('keeps small jobs on the calling thread (SPLIT_MIN_MACS)', async () => {
+    const pool = await ModelWorkers.start(1, currentBackend()!.name);
+    try {
+      const model = makeTinyModel({ family: 'gpt2', seed: 1 });
+      // ~25k parameters: 8 rows x 10 tokens is far below 1e8 multiply-adds per share.
+      expect(pool.startGradPass(model, packed(8), { temperature: 1 })).toBeNull();
+      const split = workers.startGradPass(model, packed(8), { temperature: 1 });
+      expect(split).not.toBeNull();
+      split!.abort();
+      await expect(split!.gradients()).rejects.toThrow(/aborted/);
+      model.dispose();
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it('generates the same tokens as one thread, stop strings and per-row streams included', async () => {
     for (const family of ['gpt2', 'llama'] as const) {
       const model = makeTinyModel({ family, vocabSize: 262, seed: 3 });

@@ -27,10 +27,14 @@ const MAX_SLOTS = 2;
  * is bound by per-token overhead, which every thread pays again (measured in docs/PERFORMANCE.md,
  * "Both cores in every stage"). Generation counts rows (one token each per step), passes tokens.
  */
-export const SPLIT_MIN_MACS = {
-  generate: Number(process.env['EMRL_SPLIT_MIN_GEN_MACS'] ?? 4e6),
-  pass: Number(process.env['EMRL_SPLIT_MIN_PASS_MACS'] ?? 1e8),
-};
+export const SPLIT_MIN_MACS: Readonly<SplitThresholds> = { generate: 4e6, pass: 1e8 };
+
+export interface SplitThresholds {
+  /** Decoding rows x parameters per share. */
+  generate: number;
+  /** Tokens (rows x T) x parameters per share of a scoring or gradient pass. */
+  pass: number;
+}
 
 /** Shares of `rows` among `threads` so that each carries at least `minMacs` (units x parameters). */
 function sharesFor(rows: number, unitsPerRow: number, parameters: number, threads: number, minMacs: number): [number, number][] {
@@ -85,7 +89,10 @@ export class ModelWorkers {
   /** A scalar in every split gradient pass's variable list: it keeps the worker rows' leaves on the tape. */
   private anchorVar: tf.Variable | null = null;
 
-  private constructor(private readonly workers: Worker[]) {
+  private constructor(
+    private readonly workers: Worker[],
+    private readonly minMacs: SplitThresholds,
+  ) {
     this.pending = workers.map(() => []);
     workers.forEach((w, k) => {
       w.on('message', (reply: WorkerReply) => {
@@ -103,10 +110,16 @@ export class ModelWorkers {
     });
   }
 
-  /** Starts `count` worker threads on `backend` (the trainer thread's). */
-  static async start(count: number, backend: BackendName): Promise<ModelWorkers> {
+  /**
+   * Starts `count` worker threads on `backend` (the trainer thread's). `minMacs` (default
+   * SPLIT_MIN_MACS) sets the least work per share; tests pass 0 to split the smallest jobs.
+   */
+  static async start(count: number, backend: BackendName, opts: { minMacs?: Partial<SplitThresholds> } = {}): Promise<ModelWorkers> {
     if (!Number.isInteger(count) || count < 1) throw new Error(`ModelWorkers.start: count must be a positive integer, got ${count}`);
-    const pool = new ModelWorkers(Array.from({ length: count }, () => spawnWorker(ENTRY)));
+    const pool = new ModelWorkers(
+      Array.from({ length: count }, () => spawnWorker(ENTRY)),
+      { ...SPLIT_MIN_MACS, ...opts.minMacs },
+    );
     try {
       await Promise.all(pool.workers.map((_, k) => pool.request(k, { type: 'init', backend })));
     } catch (e) {
@@ -177,7 +190,7 @@ export class ModelWorkers {
    * worker's copy of the tokenizer.
    */
   async generate(model: CausalLM, tokenizer: Tokenizer | null, promptIds: number[][], options: GenerateOptions = {}): Promise<GenerateResult> {
-    const shares = sharesFor(promptIds.length, 1, model.numParameters(), this.threads, SPLIT_MIN_MACS.generate);
+    const shares = sharesFor(promptIds.length, 1, model.numParameters(), this.threads, this.minMacs.generate);
     const stopStrings = [...(options.stopStrings?.strings ?? [])];
     if (shares.length < 2 || (stopStrings.length > 0 && !(tokenizer && this.filesOf(tokenizer)))) return generate(model, promptIds, options);
     const slot = this.mirror(model, tokenizer);
@@ -217,7 +230,7 @@ export class ModelWorkers {
     temperature: number,
     opts: { forward?: WorkerForwardOptions; logitsBudgetBytes?: number } = {},
   ): Promise<{ logProbs: Float32Array; entropy: Float32Array }> {
-    const shares = sharesFor(packed.batchSize, packed.seqLen, model.numParameters(), this.threads, SPLIT_MIN_MACS.pass);
+    const shares = sharesFor(packed.batchSize, packed.seqLen, model.numParameters(), this.threads, this.minMacs.pass);
     const slot = shares.length > 1 ? this.mirror(model) : '';
     const jobs = shares.slice(1).map(([s, e], k) =>
       this.request(k, { type: 'stats', slot, packed: slicePackedRows(packed, s, e), temperatures: [temperature], forward: opts.forward ?? {}, logitsBudgetBytes: opts.logitsBudgetBytes }),
@@ -254,7 +267,7 @@ export class ModelWorkers {
     packed: PackedArrays,
     opts: { temperature: number; training?: { seed: number; rowOffset: number }; logitsBudgetBytes?: number },
   ): SplitGradPass | null {
-    const shares = sharesFor(packed.batchSize, packed.seqLen, model.numParameters(), this.threads, SPLIT_MIN_MACS.pass);
+    const shares = sharesFor(packed.batchSize, packed.seqLen, model.numParameters(), this.threads, this.minMacs.pass);
     if (shares.length < 2) return null;
     const slot = this.mirror(model);
     this.anchorVar ??= tf.variable(tf.scalar(0), true, `emrl_split_grad_anchor_${objectId(this)}`);
@@ -353,6 +366,11 @@ export class SplitGradPass {
     readonly anchor: tf.Variable,
     private readonly workers: { channel: GradChannel; job: Promise<WorkerReply>; rows: number; seqLen: number }[],
   ) {}
+
+  /** Threads this pass runs on (the caller's and the workers'). */
+  get threads(): number {
+    return this.workers.length + 1;
+  }
 
   /** The workers' rows at `tau`, in order: leaves on the caller's tape ([rows, T] each). Blocks until they are computed. */
   workerStats(tau: number): { logProbs: tf.Tensor2D; entropy: tf.Tensor2D }[] {

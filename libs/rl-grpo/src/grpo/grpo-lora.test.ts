@@ -32,8 +32,8 @@ function logprobs(model: CausalLM): Float32Array {
     return tokenLogProbsAndEntropy(model.forward(b.inputIds, { attentionMask: b.attentionMask }), b.targets, 1).logProbs.dataSync() as Float32Array;
   });
 }
-function refOf(term: GrpoPolicyTerm): Float32Array {
-  term.prepare({ microBatches: [PACKED], step: 0, temperature: 1 });
+async function refOf(term: GrpoPolicyTerm): Promise<Float32Array> {
+  await term.prepare({ microBatches: [PACKED], step: 0, temperature: 1 });
   const ref = (term as unknown as { refLogprobs: tf.Tensor2D[] }).refLogprobs[0]!.dataSync() as Float32Array;
   term.release();
   return ref;
@@ -94,7 +94,7 @@ describe('prepareStageLora', () => {
 });
 
 describe('GRPO reference under LoRA', () => {
-  it('adapter attached by the stage: the reference is the base model without it, and costs no weight copy', () => {
+  it('adapter attached by the stage: the reference is the base model without it, and costs no weight copy', async () => {
     const m = tiny();
     const base = m.clone(); // independent: the weights before any adapter exists
     models.push(base);
@@ -103,12 +103,12 @@ describe('GRPO reference under LoRA', () => {
     const bytes = tf.memory().numBytes;
     const term = termFor(m, true);
     expect(tf.memory().numBytes).toBe(bytes);
-    expect(maxDiff(refOf(term), logprobs(base))).toBeLessThan(1e-6);
+    expect(maxDiff(await refOf(term), logprobs(base))).toBeLessThan(1e-6);
     expect(maxDiff(logprobs(m), logprobs(base))).toBeGreaterThan(1e-3); // the adapter does change the policy
     term.dispose();
   });
 
-  it('adapter the policy entered with: the reference is base + that adapter frozen; only the adapter is copied', () => {
+  it('adapter the policy entered with: the reference is base + that adapter frozen; only the adapter is copied', async () => {
     const m = tiny();
     m.attachLora(LORA, 3);
     randomizeB(m, 11);
@@ -119,26 +119,26 @@ describe('GRPO reference under LoRA', () => {
     const term = termFor(m, false);
     expect(tf.memory().numBytes - bytes).toBe(4 * m.getLora()!.numParameters());
     randomizeB(m, 99); // training moves the live adapter; the reference must not move
-    expect(maxDiff(refOf(term), logprobs(entering))).toBeLessThan(1e-5);
+    expect(maxDiff(await refOf(term), logprobs(entering))).toBeLessThan(1e-5);
     expect(maxDiff(logprobs(m), logprobs(entering))).toBeGreaterThan(1e-3);
     const before = tf.memory().numTensors;
     term.dispose();
     expect(tf.memory().numTensors).toBe(before - 2 * m.getLora()!.pairs.size);
   });
 
-  it('without LoRA the reference is still a frozen copy of the model', () => {
+  it('without LoRA the reference is still a frozen copy of the model', async () => {
     const m = tiny();
     const entering = m.clone();
     models.push(entering);
     const term = termFor(m, false);
     tf.tidy(() => [...m.weights.values()].forEach((w) => w.assign(tf.add(w, 0.01))));
-    expect(maxDiff(refOf(term), logprobs(entering))).toBe(0);
+    expect(maxDiff(await refOf(term), logprobs(entering))).toBe(0);
     term.dispose();
   });
 });
 
 describe('GRPO loss gradient w.r.t. LoRA variables', () => {
-  it('matches central finite differences (k3 KL to the frozen adapter active)', () => {
+  it('matches central finite differences (k3 KL to the frozen adapter active)', async () => {
     const m = tiny();
     m.attachLora(LORA, 3);
     randomizeB(m, 5, 0.2);
@@ -146,7 +146,7 @@ describe('GRPO loss gradient w.r.t. LoRA variables', () => {
     // so the ratio is 1 at every perturbed point and finite differences would miss the policy term).
     const term = termFor(m, false, 0.5, 2);
     randomizeB(m, 6, 0.2); // policy != reference, so the KL term has a gradient
-    term.prepare({ microBatches: [PACKED], step: 0, temperature: 1 });
+    await term.prepare({ microBatches: [PACKED], step: 0, temperature: 1 });
     const advantages = tf.tensor1d([1.0, -0.7]);
     const lossOf = (): tf.Scalar =>
       tf.tidy(() => {

@@ -116,6 +116,8 @@ export class Trainer {
   private readonly hooks: TrainerHooks;
   /** The optimizer update within the step (GRPO's mu loop), for the train-mode forward. */
   private iteration = 0;
+  /** Most threads a gradient pass of this step ran on (perf/threads). */
+  private passThreads = 1;
 
   constructor(opts: TrainerOptions) {
     this.opts = opts;
@@ -148,6 +150,7 @@ export class Trainer {
     const hookBefore = await this.hooks.beforeStep?.({ stage: this.id, step, totalSteps: o.totalSteps });
     if (hookBefore && hookBefore.stop) return { metrics: {}, stop: { reason: hookBefore.reason }, skipped: true };
     const t0 = performance.now();
+    this.passThreads = 1;
     const batch = await o.sampler.collect(step);
     const tGen = performance.now();
     const parts = await this.score(batch, step);
@@ -175,6 +178,7 @@ export class Trainer {
     metrics['perf/generation_time'] = (tGen - t0) / 1000;
     metrics['perf/tokens_per_sec'] = (batchSize * seqLen * (1 + iterations)) / ((tEnd - t0) / 1000);
     metrics['perf/generated_tokens'] = batch.generatedTokens;
+    metrics['perf/threads'] = this.passThreads;
     for (const t of this.terms) t.afterStep?.(metrics, step);
     const hook: HookResult = await this.hooks.afterStep?.({ stage: this.id, step, totalSteps: o.totalSteps, metrics });
     return hook && hook.stop ? { metrics, stop: { reason: hook.reason } } : { metrics };
@@ -219,11 +223,13 @@ export class Trainer {
   private splitPass(part: MicroBatch, step: number): SplitGradPass | null {
     const o = this.opts;
     if (!o.workers || part.frozenLogits || this.parameters.kind !== 'model' || replicaUnsupported(o.model) !== null) return null;
-    return o.workers.startGradPass(o.model, part.arrays, {
+    const pass = o.workers.startGradPass(o.model, part.arrays, {
       temperature: o.temperature,
       training: { seed: deriveSeed(o.seed ?? 0, step, this.iteration), rowOffset: part.start },
       logitsBudgetBytes: o.logitsBudgetBytes,
     });
+    if (pass) this.passThreads = Math.max(this.passThreads, pass.threads);
+    return pass;
   }
 
   /** Gradients of the full-batch loss, accumulated over micro-batches (each term by its share). */
