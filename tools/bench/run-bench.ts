@@ -180,11 +180,11 @@ async function main(): Promise<void> {
     console.log('rollout = sampling + rewards + packing; score = old / reference log-probs; backward + update = the rest (forward, loss, backward, clipping, AdamW, x mu)\n');
     console.log(
       table(
-        ['step', 'impl', 'ms', 'rollout ms', 'score ms', 'backward + update ms', 'rows x seq', 'generated tokens'],
-        steps.map((r) => [r.name, r.impl === 'emrl' ? `emrl ${r.threads}t` : `PyTorch ${r.threads}t`, fmt(r.ms), fmt(r.rolloutMs), fmt(r.scoreMs), fmt(r.updateMs), `${r.rows} x ${fmt(r.seqLen, 0)}`, fmt(r.generatedTokens, 0)]),
+        ['step', 'impl', 'ms', 'wall ms', 'rollout ms', 'score ms', 'backward + update ms', 'rows x seq', 'generated tokens'],
+        steps.map((r) => [r.name, r.impl === 'emrl' ? `emrl ${r.threads}t` : `PyTorch ${r.threads}t`, fmt(r.ms), r.wallMs === undefined ? '-' : fmt(r.wallMs), fmt(r.rolloutMs), fmt(r.scoreMs), fmt(r.updateMs), `${r.rows} x ${fmt(r.seqLen, 0)}`, fmt(r.generatedTokens, 0)]),
       ),
     );
-    console.log(`\n(emrl 1t and PyTorch 1t: CPU time; emrl 2t (--threads 2: rows of every pass shared with a worker thread) and PyTorch 2t: wall time${check})\n`);
+    console.log(`\n(ms: emrl 1t and PyTorch 1t CPU time, emrl 2t (--threads 2: rows of every pass shared with a worker thread) and PyTorch 2t wall time; phases in the same unit as ms; "wall ms": emrl's wall time, where 1t and 2t compare${check})\n`);
   }
 
   if (opts.realSize) {

@@ -55,6 +55,8 @@ export interface StepTiming {
   rows: number;
   seqLen: number;
   generatedTokens: number;
+  /** emrl only: median wall ms of the whole step (on one thread V8's helper threads add CPU time that is not latency). */
+  wallMs?: number;
 }
 
 /**
@@ -181,16 +183,18 @@ async function timeSteps(name: StepTiming['name'], timed: TimedTrainer, reps: nu
     for (let i = 0; i < WARMUP_STEPS; i++) await trainer.step(i);
     for (let i = WARMUP_STEPS; i < WARMUP_STEPS + reps; i++) {
       phases.begin();
+      const w0 = performance.now();
       const res = await trainer.step(i);
       const ms = phases.elapsedMs();
+      const wallMs = performance.now() - w0;
       const generatedTokens = res.metrics['perf/generated_tokens'] ?? NaN;
-      rows.push({ ms, rolloutMs: phases.rolloutMs, scoreMs: phases.scoreMs, updateMs: ms - phases.rolloutMs - phases.scoreMs, rows: phases.rows, seqLen: phases.seqLen, generatedTokens });
+      rows.push({ ms, wallMs, rolloutMs: phases.rolloutMs, scoreMs: phases.scoreMs, updateMs: ms - phases.rolloutMs - phases.scoreMs, rows: phases.rows, seqLen: phases.seqLen, generatedTokens });
     }
   } finally {
     trainer.dispose();
   }
-  const med = (k: keyof (typeof rows)[number]): number => median(rows.map((r) => r[k]));
-  return { name, impl: 'emrl', threads, ms: med('ms'), rolloutMs: med('rolloutMs'), scoreMs: med('scoreMs'), updateMs: med('updateMs'), rows: rows.at(-1)!.rows, seqLen: med('seqLen'), generatedTokens: med('generatedTokens') };
+  const med = (k: keyof (typeof rows)[number]): number => median(rows.map((r) => r[k] ?? NaN));
+  return { name, impl: 'emrl', threads, ms: med('ms'), wallMs: med('wallMs'), rolloutMs: med('rolloutMs'), scoreMs: med('scoreMs'), updateMs: med('updateMs'), rows: rows.at(-1)!.rows, seqLen: med('seqLen'), generatedTokens: med('generatedTokens') };
 }
 
 async function loadPolicy(): Promise<{ policy: Policy; model: CausalLM }> {
