@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCsv } from './metrics-csv';
 import type { RunRecord } from './run-dir';
-import { spawnEmrl, TINY_DIAGNOSTICS, type CliResult } from './testing/e2e-helpers';
+import { spawnEmrl, TINY_DIAGNOSTICS, waitForEvent, type CliResult } from './testing/e2e-helpers';
 
 const root = mkdtempSync(join(tmpdir(), 'emrl-threads-'));
 
@@ -19,7 +19,7 @@ ${TINY_DIAGNOSTICS}
 stages:
   - select: { candidates: 8, samplesPerPrompt: 4, topN: 1 }
   - em: { steps: 2, rollouts: 32, prompt: selected }
-  - grpo: { steps: 2, promptsPerStep: 4, groupSize: 8, numIterations: 2, beta: 0.04 }
+  - grpo: { steps: 3, promptsPerStep: 4, groupSize: 8, numIterations: 2, beta: 0.04, checkpointEvery: 1 }
   - eval: { temperatures: [0, 1], samples: 2, split: test, limit: 16 }
 `;
 
@@ -49,7 +49,7 @@ describe('--threads 2: every stage on two threads', () => {
 
   it('the training passes ran split (perf/threads = 2 on every em and grpo step)', () => {
     const trained = csv(join(root, 'two')).filter((r) => r.stage === 'em' || r.stage === 'grpo');
-    expect(trained.length).toBe(4);
+    expect(trained.length).toBe(5);
     for (const r of trained) expect(r.metrics['perf/threads']).toBe(2);
   });
 
@@ -73,6 +73,19 @@ describe('--threads 2: every stage on two threads', () => {
     const table = (r: CliResult) => r.stdout.slice(r.stdout.indexOf('eval "eval"'));
     expect(table(runs['two']!)).toBe(table(runs['one']!));
   });
+
+  it('kill -9 inside GRPO on two threads, then `emrl resume`: the straight two-thread run, bit for bit', async () => {
+    const dir = join(root, 'killed');
+    const first = await spawnEmrl(['run', join(root, 'p.yaml'), '--out', dir, '--threads', '2', '--no-report'], {
+      onSpawn: (kill) => void waitForEvent(dir, ['"type":"checkpoint"', '"stage":"grpo"', '"step":1']).then(() => kill('SIGKILL')),
+    });
+    expect(first.code).not.toBe(0);
+    const resumed = await spawnEmrl(['resume', dir, '--no-report']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/^backend: .*threads: 2/m); // the recorded thread count, again
+    const stable = (rows: ReturnType<typeof csv>) => rows.map((r) => ({ ...r, metrics: Object.fromEntries(Object.entries(r.metrics).filter(([h]) => !h.startsWith('perf/') && !/seconds|time/.test(h))) }));
+    expect(stable(csv(dir))).toEqual(stable(csv(join(root, 'two'))));
+  }, 300_000);
 
   it('--threads takes a positive integer or auto, and says so', async () => {
     const r = await spawnEmrl(['run', join(root, 'p.yaml'), '--threads', '0', '--dry-run']);
