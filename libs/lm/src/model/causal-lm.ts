@@ -112,6 +112,21 @@ export class CausalLM {
   }
 
   /**
+   * A model of `config` with every weight 0: a shell whose weights are assigned next (worker-thread
+   * replicas), without the cost of the seeded init at a real size.
+   */
+  static zeros(config: ModelConfig): CausalLM {
+    const c = ModelConfigSchema.parse(config);
+    const weights = new Map<string, tf.Variable>();
+    for (const spec of weightSpecs(c)) {
+      const t = tf.zeros(spec.shape);
+      weights.set(spec.name, tf.variable(t, true));
+      t.dispose();
+    }
+    return new CausalLM(c, weights);
+  }
+
+  /**
    * Builds a model from tensors in Hugging Face layout (e.g. read from safetensors). Checks that
    * every expected name is present with its expected shape and nothing else is; the error names the
    * tensor and the expected shape. Transposes the nn.Linear weights of Llama/Qwen2

@@ -59,7 +59,7 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
     case 'build': {
       slots.get(msg.slot)?.model.dispose();
       const { spec } = msg;
-      const model = CausalLM.init(spec.config, 0); // weights arrive next
+      const model = CausalLM.zeros(spec.config); // weights arrive next
       if (spec.lora) model.setLora(LoraAdapter.create(model.config, spec.lora, 0));
       model.stopTokenIds = [...spec.stopTokenIds];
       const tokenizer = spec.tokenizerFiles ? tokenizerFromFiles(spec.tokenizerFiles, '(policy tokenizer, worker copy)') : null;
