@@ -59,6 +59,9 @@ describe('parsePipelineConfig', () => {
     expect(errorOf(`${head}backend: wsm\nstages: []\n`)[0]).toBe(
       'pipeline.yaml: backend: expected one of "auto" | "wasm" | "cpu" | "tensorflow" | "tensorflow-gpu", received string ("wsm") (did you mean "wasm"?)',
     );
+    expect(errorOf(`${head}threads: two\nstages: []\n`)[0]).toBe(
+      'pipeline.yaml: threads: expected a whole number of threads from 1 to 64 (e.g. 2), or "auto" (the machine\'s cores, at most 8), received string ("two")',
+    );
     expect(errorOf(`${head}model: { type: hff, path: x }\nstages: []\n`)[0]).toContain('model.type: expected one of "embedded" | "hf", received string ("hff") (did you mean "hf"?)');
     expect(errorOf(`${head}model: { type: hf, pth: x }\nstages: []\n`).join('\n')).toContain('model.pth: unknown key (did you mean "path"?); allowed here: type, path');
   });
@@ -70,6 +73,7 @@ describe('parsePipelineConfig', () => {
     const cfg = parsePipelineConfig(parseConfigText(`${head}stages:\n  - grpo: { steps: 3 }\n  - eval:\n  - grpo: {}\n`, 'my-run.yaml'), 'my-run.yaml', registry);
     expect(cfg.name).toBe('my-run');
     expect(cfg.backend).toBe('auto');
+    expect(cfg.threads).toBe(1);
     expect(cfg.diagnostics.temperatures).toEqual([0, 0.6, 1]);
     expect(cfg.stages.map((s) => s.id)).toEqual(['grpo', 'eval', 'grpo-2']);
     expect((cfg.stages[0]!.options as { steps: number; groupSize: number }).groupSize).toBe(8);

@@ -33,7 +33,9 @@ export const BackendPreferenceSchema = z.enum(['auto', 'wasm', 'cpu', 'tensorflo
 export type BackendPreference = z.infer<typeof BackendPreferenceSchema>;
 
 /** Threads of a run: a count, or "auto" (the machine's cores, at most 8). */
-export const ThreadsSchema = z.union([z.number().int().min(1).max(64), z.literal('auto')]);
+export const ThreadsSchema = z.union([z.number().int().min(1).max(64), z.literal('auto')], {
+  error: 'expected a whole number of threads from 1 to 64 (e.g. 2), or "auto" (the machine\'s cores, at most 8)',
+});
 export type Threads = z.infer<typeof ThreadsSchema>;
 
 /** What the scheduler measures at every stage boundary (start, between stages, end). */
