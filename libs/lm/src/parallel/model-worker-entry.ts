@@ -66,6 +66,13 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
       slots.set(msg.slot, { model, tokenizer, variables: replicaVariables(model) });
       return { type: 'ok' };
     }
+    case 'lora': {
+      const r = replica(msg.slot);
+      r.model.detachLora()?.dispose();
+      if (msg.lora) r.model.setLora(LoraAdapter.create(r.model.config, msg.lora, 0)); // its variables arrive next
+      r.variables = replicaVariables(r.model);
+      return { type: 'ok' };
+    }
     case 'weights': {
       const r = replica(msg.slot);
       msg.names.forEach((name, i) => {

@@ -103,6 +103,34 @@ describe('ModelWorkers', () => {
     model.dispose();
   }, 60_000);
 
+  it('copies only what changed: an optimizer-like update, then an attached LoRA adapter without the base', async () => {
+    const model = makeTinyModel({ family: 'llama', seed: 8 });
+    const a = packed(4);
+    const stats = () =>
+      tf.tidy(() => modelTokenStats(model, toPackedBatch(a)).at(1).logProbs.dataSync() as Float32Array);
+    await workers.tokenStats(model, a, 1);
+    const base = model.numParameters();
+    let before = workers.copiedValues;
+    await workers.tokenStats(model, a, 1);
+    expect(workers.copiedValues - before).toBe(0); // nothing changed
+    const w = model.weights.get('model.norm.weight')!;
+    w.assign(tf.tidy(() => tf.add(w, 0.5)));
+    before = workers.copiedValues;
+    expect(maxRel((await workers.tokenStats(model, a, 1)).logProbs, stats())).toBeLessThan(1e-5);
+    expect(workers.copiedValues - before).toBe(w.size);
+    const lora = model.attachLora({ r: 2, alpha: 4, targetModules: ['q_proj', 'o_proj'] }, 1);
+    for (const v of lora.variables()) v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.2, 'float32', 3))));
+    before = workers.copiedValues;
+    expect(maxRel((await workers.tokenStats(model, a, 1)).logProbs, stats())).toBeLessThan(1e-5);
+    const adapter = lora.variables().reduce((n, v) => n + v.size, 0);
+    expect(workers.copiedValues - before).toBe(adapter);
+    expect(adapter).toBeLessThan(base / 4);
+    // Detached again: the replica drops its adapter too.
+    model.detachLora()!.dispose();
+    expect(maxRel((await workers.tokenStats(model, a, 1)).logProbs, stats())).toBeLessThan(1e-5);
+    model.dispose();
+  }, 60_000);
+
   it('splits a gradient pass: the same gradients as one thread (to 1e-5), flat tensor counts on both threads', async () => {
     for (const lora of [false, true]) {
       const model = makeTinyModel({ family: 'llama', seed: 6 });

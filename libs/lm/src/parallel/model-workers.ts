@@ -48,7 +48,10 @@ const dataIdOf = (v: tf.Variable): DataId => (v as unknown as { dataId: DataId }
 interface SlotState {
   name: string;
   model: WeakRef<CausalLM>;
+  /** The replica's config, stop ids and tokenizer: a change rebuilds it. */
   specKey: string;
+  /** Its LoRA adapter: a change replaces only the adapter (the base weights stay). */
+  loraKey: string;
   synced: WeakMap<tf.Variable, DataId>;
   lastUse: number;
 }
@@ -84,6 +87,7 @@ export class ModelWorkers {
   private readonly slotOf = new WeakMap<CausalLM, SlotState>();
   private readonly tokenizerFiles = new WeakMap<Tokenizer, TokenizerFiles | null>();
   private failure: Error | null = null;
+  private copied = 0;
   private clock = 0;
   private slotCounter = 0;
   /** A scalar in every split gradient pass's variable list: it keeps the worker rows' leaves on the tape. */
@@ -134,6 +138,11 @@ export class ModelWorkers {
     return this.workers.length;
   }
 
+  /** Float values copied to the workers so far (weight syncs; tests and benches). */
+  get copiedValues(): number {
+    return this.copied;
+  }
+
   /** Threads that share the work: the workers and the calling thread. */
   get threads(): number {
     return this.workers.length + 1;
@@ -151,19 +160,25 @@ export class ModelWorkers {
     const files = tokenizer ? this.filesOf(tokenizer) : null;
     const lora = model.getLora();
     const spec: ReplicaSpec = { config: model.config, stopTokenIds: model.stopTokenIds, lora: lora?.config ?? null, tokenizerFiles: files };
-    const specKey = JSON.stringify({ config: spec.config, stop: spec.stopTokenIds, lora: spec.lora, loraId: lora ? objectId(lora) : null, tok: tokenizer ? objectId(tokenizer) : null });
+    const specKey = JSON.stringify({ config: spec.config, stop: spec.stopTokenIds, tok: tokenizer ? objectId(tokenizer) : null });
+    const loraKey = JSON.stringify({ lora: spec.lora, id: lora ? objectId(lora) : null });
     let slot = this.slotOf.get(model);
     if (slot && slot.model.deref() !== model) slot = undefined;
     if (!slot || slot.specKey !== specKey) {
       if (!slot) {
         if (this.slots.length >= MAX_SLOTS) this.evictOldest();
-        slot = { name: `m${this.slotCounter++}`, model: new WeakRef(model), specKey, synced: new WeakMap(), lastUse: 0 };
+        slot = { name: `m${this.slotCounter++}`, model: new WeakRef(model), specKey, loraKey, synced: new WeakMap(), lastUse: 0 };
         this.slots.push(slot);
         this.slotOf.set(model, slot);
       }
       slot.specKey = specKey;
+      slot.loraKey = loraKey;
       slot.synced = new WeakMap();
       this.broadcast({ type: 'build', slot: slot.name, spec });
+    } else if (slot.loraKey !== loraKey) {
+      // An adapter attached, detached or replaced: new variables (sent below), the same base weights.
+      slot.loraKey = loraKey;
+      this.broadcast({ type: 'lora', slot: slot.name, lora: spec.lora });
     }
     slot.lastUse = ++this.clock;
     const names: string[] = [];
@@ -178,6 +193,7 @@ export class ModelWorkers {
       for (let k = 0; k < this.workers.length; k++) {
         // A copy per worker: postMessage transfers (detaches) them.
         const values = vars.map((v) => new Float32Array(v.dataSync() as Float32Array));
+        this.copied += values.reduce((n, a) => n + a.length, 0);
         this.post(k, { type: 'weights', slot: slot.name, names, values }, values.map((a) => a.buffer as ArrayBuffer));
       }
     }

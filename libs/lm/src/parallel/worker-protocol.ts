@@ -39,6 +39,8 @@ export interface WorkerForwardOptions {
 export type WorkerRequest =
   | { type: 'init'; backend: BackendName }
   | { type: 'build'; slot: string; spec: ReplicaSpec }
+  /** Replaces the replica's LoRA adapter (null = none) and keeps its base weights (they did not change). */
+  | { type: 'lora'; slot: string; lora: LoraConfig | null }
   /** Weights by key: `weight:<HF name>` (the model's internal layout) or `lora:<PEFT name>`. */
   | { type: 'weights'; slot: string; names: string[]; values: Float32Array[] }
   | { type: 'drop'; slot: string }
