@@ -13,7 +13,7 @@ let workers: ModelWorkers;
 
 beforeAll(async () => {
   await setupTestBackend();
-  workers = await ModelWorkers.start(1, currentBackend()!.name, { minMacs: { generate: 0, pass: 0 } });
+  workers = await ModelWorkers.start(1, currentBackend()!.name, { minShare: { generateRows: 1, passTokens: 1 } });
 }, 60_000);
 
 afterAll(async () => {
@@ -52,11 +52,11 @@ describe('rowShares', () => {
 });
 
 describe('ModelWorkers', () => {
-  it('keeps small jobs on the calling thread (SPLIT_MIN_MACS)', async () => {
+  it('keeps small jobs on the calling thread (SPLIT_MIN)', async () => {
     const pool = await ModelWorkers.start(1, currentBackend()!.name);
     try {
       const model = makeTinyModel({ family: 'gpt2', seed: 1 });
-      // ~25k parameters: 8 rows x 10 tokens is far below 1e8 multiply-adds per share.
+      // 8 rows x ~10 tokens: 40 tokens per share, below SPLIT_MIN.passTokens.
       expect(pool.startGradPass(model, packed(8), { temperature: 1 })).toBeNull();
       const split = workers.startGradPass(model, packed(8), { temperature: 1 });
       expect(split).not.toBeNull();

@@ -22,23 +22,24 @@ const WAIT_MS = 10 * 60 * 1000;
 const MAX_SLOTS = 2;
 
 /**
- * Least work per share that is worth a thread, in multiply-adds (rows or tokens x parameters).
- * Below it a job runs on the calling thread alone: a decoding step of a few rows of a small model
- * is bound by per-token overhead, which every thread pays again (measured in docs/PERFORMANCE.md,
- * "Both cores in every stage"). Generation counts rows (one token each per step), passes tokens.
+ * Least work per share that is worth a thread. Below it a job runs on the calling thread alone:
+ * - decoding: a step of a few rows is bound by per-token overhead (a small model) or by streaming
+ *   the weights (a large one; each thread reads its own replica), which every thread pays again;
+ * - passes (scoring, gradients): a few hundred tokens per share keep the GEMMs compute-bound.
+ * Measured in docs/PERFORMANCE.md, "Both cores in every stage".
  */
-export const SPLIT_MIN_MACS: Readonly<SplitThresholds> = { generate: 4e6, pass: 1e8 };
+export const SPLIT_MIN: Readonly<SplitThresholds> = { generateRows: 16, passTokens: 384 };
 
 export interface SplitThresholds {
-  /** Decoding rows x parameters per share. */
-  generate: number;
-  /** Tokens (rows x T) x parameters per share of a scoring or gradient pass. */
-  pass: number;
+  /** Rows per share of a generate() call. */
+  generateRows: number;
+  /** Tokens (rows x T) per share of a scoring or gradient pass. */
+  passTokens: number;
 }
 
-/** Shares of `rows` among `threads` so that each carries at least `minMacs` (units x parameters). */
-function sharesFor(rows: number, unitsPerRow: number, parameters: number, threads: number, minMacs: number): [number, number][] {
-  const perShare = Math.max(1, Math.ceil(minMacs / Math.max(1, unitsPerRow * parameters)));
+/** Shares of `rows` rows among at most `threads`, each with at least `minUnits` (rows x unitsPerRow). */
+function sharesFor(rows: number, unitsPerRow: number, threads: number, minUnits: number): [number, number][] {
+  const perShare = Math.max(1, Math.ceil(minUnits / Math.max(1, unitsPerRow)));
   return rowShares(rows, Math.max(1, Math.min(threads, Math.floor(rows / perShare))));
 }
 
@@ -95,7 +96,7 @@ export class ModelWorkers {
 
   private constructor(
     private readonly workers: Worker[],
-    private readonly minMacs: SplitThresholds,
+    private readonly minShare: SplitThresholds,
   ) {
     this.pending = workers.map(() => []);
     workers.forEach((w, k) => {
@@ -115,14 +116,14 @@ export class ModelWorkers {
   }
 
   /**
-   * Starts `count` worker threads on `backend` (the trainer thread's). `minMacs` (default
-   * SPLIT_MIN_MACS) sets the least work per share; tests pass 0 to split the smallest jobs.
+   * Starts `count` worker threads on `backend` (the trainer thread's). `minShare` (default
+   * SPLIT_MIN) sets the least work per share; tests pass 1 to split the smallest jobs.
    */
-  static async start(count: number, backend: BackendName, opts: { minMacs?: Partial<SplitThresholds> } = {}): Promise<ModelWorkers> {
+  static async start(count: number, backend: BackendName, opts: { minShare?: Partial<SplitThresholds> } = {}): Promise<ModelWorkers> {
     if (!Number.isInteger(count) || count < 1) throw new Error(`ModelWorkers.start: count must be a positive integer, got ${count}`);
     const pool = new ModelWorkers(
       Array.from({ length: count }, () => spawnWorker(ENTRY)),
-      { ...SPLIT_MIN_MACS, ...opts.minMacs },
+      { ...SPLIT_MIN, ...opts.minShare },
     );
     try {
       await Promise.all(pool.workers.map((_, k) => pool.request(k, { type: 'init', backend })));
@@ -206,7 +207,7 @@ export class ModelWorkers {
    * worker's copy of the tokenizer.
    */
   async generate(model: CausalLM, tokenizer: Tokenizer | null, promptIds: number[][], options: GenerateOptions = {}): Promise<GenerateResult> {
-    const shares = sharesFor(promptIds.length, 1, model.numParameters(), this.threads, this.minMacs.generate);
+    const shares = sharesFor(promptIds.length, 1, this.threads, this.minShare.generateRows);
     const stopStrings = [...(options.stopStrings?.strings ?? [])];
     if (shares.length < 2 || (stopStrings.length > 0 && !(tokenizer && this.filesOf(tokenizer)))) return generate(model, promptIds, options);
     const slot = this.mirror(model, tokenizer);
@@ -246,7 +247,7 @@ export class ModelWorkers {
     temperature: number,
     opts: { forward?: WorkerForwardOptions; logitsBudgetBytes?: number } = {},
   ): Promise<{ logProbs: Float32Array; entropy: Float32Array }> {
-    const shares = sharesFor(packed.batchSize, packed.seqLen, model.numParameters(), this.threads, this.minMacs.pass);
+    const shares = sharesFor(packed.batchSize, packed.seqLen, this.threads, this.minShare.passTokens);
     const slot = shares.length > 1 ? this.mirror(model) : '';
     const jobs = shares.slice(1).map(([s, e], k) =>
       this.request(k, { type: 'stats', slot, packed: slicePackedRows(packed, s, e), temperatures: [temperature], forward: opts.forward ?? {}, logitsBudgetBytes: opts.logitsBudgetBytes }),
@@ -283,7 +284,7 @@ export class ModelWorkers {
     packed: PackedArrays,
     opts: { temperature: number; training?: { seed: number; rowOffset: number }; logitsBudgetBytes?: number },
   ): SplitGradPass | null {
-    const shares = sharesFor(packed.batchSize, packed.seqLen, model.numParameters(), this.threads, this.minMacs.pass);
+    const shares = sharesFor(packed.batchSize, packed.seqLen, this.threads, this.minShare.passTokens);
     if (shares.length < 2) return null;
     const slot = this.mirror(model);
     this.anchorVar ??= tf.variable(tf.scalar(0), true, `emrl_split_grad_anchor_${objectId(this)}`);

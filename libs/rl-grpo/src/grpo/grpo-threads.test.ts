@@ -18,7 +18,7 @@ let workers: ModelWorkers;
 beforeAll(async () => {
   await setupTestBackend();
   // Split even the tiny test model's jobs (the default thresholds keep them on one thread).
-  workers = await ModelWorkers.start(1, currentBackend()!.name, { minMacs: { generate: 0, pass: 0 } });
+  workers = await ModelWorkers.start(1, currentBackend()!.name, { minShare: { generateRows: 1, passTokens: 1 } });
 }, 60_000);
 
 afterAll(async () => {
