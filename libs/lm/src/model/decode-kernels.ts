@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { callOriginal } from '../wasm-kernels/original-kernels';
 import { simdGemm, type GemmShape, type WasmMemory } from '../wasm-kernels/simd-gemm';
-import { asWasmBackend, type WasmBackend } from '../wasm-kernels/wasm-backend';
+import { isLargeWeight } from '../wasm-kernels/batch-mat-mul';
+import { nativeGemmRouting } from '../native-gemm/kernels';
+import { asWasmBackend, xnnFusedMatMul, type WasmBackend } from '../wasm-kernels/wasm-backend';
 import {
   addBias,
   attentionScores,
@@ -128,6 +130,13 @@ function linearKernel(args: KernelArgs): tf.TensorInfo {
   const transposeB = Boolean(args.attrs?.['transposeB']);
   const [n, k] = x.shape as [number, number];
   const m = transposeB ? w.shape[0]! : w.shape[1]!;
+  if (directXnnpack(backend, transposeB, bias, n, k, m)) {
+    const wb = asWasmBackend(backend);
+    const out = wb.makeOutput([n, m], 'float32');
+    const id = (t: tf.TensorInfo): number => wb.dataIdMap.get(t.dataId).id;
+    xnnFusedMatMul(wb, id(x), id(w), bias ? id(bias) : 0, id(out), n, k, m);
+    return out;
+  }
   const backendName = (backend as { wasm?: unknown }).wasm ? 'wasm' : 'cpu';
   const config = tf.getKernel('_FusedMatMul', backendName);
   if (!config) throw new Error(`libs/lm/src/model/decode-kernels.ts: no ${backendName} kernel "_FusedMatMul"`);
@@ -136,6 +145,19 @@ function linearKernel(args: KernelArgs): tf.TensorInfo {
   const attrs = { transposeA: false, transposeB, activation: 'linear', leakyreluAlpha: 0 };
   const out = config.kernelFunc({ inputs, backend: backend as tf.KernelBackend, attrs }) as tf.TensorInfo;
   return { ...out, shape: [n, m] };
+}
+
+/**
+ * Whether x [n, k] @ w [k, m] (+ bias) would end in the stock kernel's XNNPACK call anyway on this
+ * backend: wasm, w untransposed and not a large weight (fused-mat-mul.ts sends those to the SIMD GEMM),
+ * a rank-1 bias, and a product the native GEMM declines (fewer than minRows rows or at most minMacs
+ * multiply-adds, native-gemm/kernels.ts). Those products skip the kernel chain (native hook, fix,
+ * ccall) and call the C export directly: same C++ call, same result (decoding at small batch).
+ */
+function directXnnpack(backend: unknown, transposeB: boolean, bias: tf.TensorInfo | undefined, n: number, k: number, m: number): boolean {
+  if (!(backend as { wasm?: unknown }).wasm || transposeB || isLargeWeight(k, m)) return false;
+  if (bias && bias.shape.length !== 1) return false;
+  return n < nativeGemmRouting.minRows || n * k * m <= nativeGemmRouting.minMacs;
 }
 
 interface HeapGemm {
