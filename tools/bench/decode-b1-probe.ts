@@ -24,7 +24,7 @@ async function cpuMsPer(maxNewTokens: number): Promise<number> {
 
 const first = (await generate(model, prompts, opts)).tokens[0]!.join(',');
 const full = await cpuMsPer(38);
-const prefill = await cpuMsPer(1);
+const prefill = process.env['PROBE_FULL_ONLY'] ? 0 : await cpuMsPer(1); // PROBE_FULL_ONLY=1: profile whole generations only
 const stepMs = (full - prefill) / 37;
 console.log(`batch ${batch}: generate ${full.toFixed(3)} ms, prefill ${prefill.toFixed(3)} ms, step ${(stepMs * 1000).toFixed(1)} us, ${((batch * 38 * 1000) / full).toFixed(0)} new tok/s (CPU)`);
 console.log(`row 0 tokens: ${first}`);
