@@ -110,8 +110,16 @@ export async function countDispatches(fn: () => Promise<unknown>): Promise<numbe
   return n;
 }
 
-/** Greedy generation of 38 new tokens per row from 13-token prompts with the embedded shape (a). */
-export async function benchGenerate(batch: number, useCache: boolean, reps: number, fused = true): Promise<GenResult> {
+/**
+ * Greedy generation of 38 new tokens per row from 13-token prompts with the embedded shape (a).
+ * `warmupMs`: CPU time of untimed generations (at most 30) run before the timed ones, besides the
+ * first three, so that V8 has compiled the decoding code with its optimizing tier: in a fresh
+ * process the first ~10 batch-1 generations cost 3-6x a later one (JIT tier-up; tools/bench/
+ * decode-b1-probe.ts), which a long run (npm start: hundreds of generations) pays once. PyTorch's
+ * reference takes one untimed generation (no JIT). 0 = only the first three (the bench before
+ * session 6).
+ */
+export async function benchGenerate(batch: number, useCache: boolean, reps: number, fused = true, warmupMs = 0): Promise<GenResult> {
   const model = CausalLM.init(configOf(trainShapes(false)[0]!), 0);
   const prompts = Array.from({ length: batch }, (_, b) => Array.from({ length: PROMPT_LEN }, (_, i) => (b * 31 + i * 7) % VOCAB));
   const opts = { maxNewTokens: NEW_TOKENS, temperature: 0, stopTokenIds: [], padTokenId: 0, useCache, fusedDecoding: fused };
@@ -121,6 +129,8 @@ export async function benchGenerate(batch: number, useCache: boolean, reps: numb
     const dispatchesPerStep = useCache
       ? ((await countDispatches(() => generate(model, prompts, opts))) - (await countDispatches(() => generate(model, prompts, { ...opts, maxNewTokens: 1 })))) / (NEW_TOKENS - 1)
       : null;
+    const w0 = process.cpuUsage();
+    for (let i = 0; i < 30 && cpuMs(w0) < warmupMs; i++) await generate(model, prompts, opts);
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {
       const t0 = process.cpuUsage();

@@ -23,6 +23,7 @@ interface Options {
   realSize: boolean;
   realSizeLayers?: string;
   reps?: string;
+  genWarmup: string;
   filter?: string;
 }
 
@@ -39,6 +40,7 @@ const program = new Command()
   .option('--real-size', 'also run the Qwen2.5-0.5B-shaped model (random weights; slow, opt-in)', false)
   .option('--real-size-layers <list>', 'layer counts of the real-size model, comma-separated (default: 1,2,4,24)')
   .option('--reps <n>', 'repetitions per measurement (median reported)')
+  .option('--gen-warmup <ms>', 'CPU ms of untimed generations before each timed generation row (JIT warm-up; 0 = none beyond the first three)', '1000')
   .option('--filter <text>', 'only kernel cases whose kernel or shape contains this text');
 
 async function main(): Promise<void> {
@@ -71,12 +73,14 @@ async function main(): Promise<void> {
   if (opts.train) for (const s of trainShapes(opts.quick)) train.push(benchTrain(s, s.name === 'train-b' ? Math.max(1, Math.ceil(reps / 2)) : reps));
   const gen: GenResult[] = [];
   if (opts.gen) {
+    const warm = Number(opts.genWarmup);
+    if (!Number.isFinite(warm) || warm < 0) throw new Error(`tools/bench: --gen-warmup must be a non-negative number of ms, got ${opts.genWarmup}`);
     for (const b of [1, 16, 64]) {
-      gen.push(await benchGenerate(b, true, reps));
-      gen.push(await benchGenerate(b, true, reps, false));
+      gen.push(await benchGenerate(b, true, reps, true, warm));
+      gen.push(await benchGenerate(b, true, reps, false, warm));
     }
-    gen.push(await benchGenerate(16, false, Math.max(1, Math.ceil(reps / 2))));
-    if (!opts.quick) gen.push(await benchGenerate(64, false, 1));
+    gen.push(await benchGenerate(16, false, Math.max(1, Math.ceil(reps / 2)), true, warm));
+    if (!opts.quick) gen.push(await benchGenerate(64, false, 1, true, warm));
   }
 
   let torchRows: TorchRow[] = [];
@@ -115,6 +119,7 @@ async function main(): Promise<void> {
       return c && n ? [`batch ${b}: ${fmt(n.ms / c.ms, 1)}x`] : [];
     });
     console.log('## generation, shape (a), greedy, 13-token prompts, 38 new tokens\n');
+    console.log(`emrl rows timed after ${opts.genWarmup} ms of untimed generations (JIT warm-up, --gen-warmup; at most 30) besides the first three\n`);
     console.log(
       table(
         ['run', 'batch', 'dispatches/step', 'ms', 'new tokens/s', 'torch 1t tok/s', 'emrl/torch 1t', 'torch 2t tok/s', 'emrl/torch 2t'],

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import type { CausalLM } from '../model/causal-lm';
 import { KVCache } from '../model/kv-cache';
+import { inPlaceBackend } from '../model/tensor-memory';
 import { createRng, deriveSeed, type Rng } from './rng';
 import { sampleToken } from './sampling';
 import { StopStringMatcher, type StopStrings } from './stop-strings';
@@ -94,6 +95,7 @@ export async function generate(model: CausalLM, promptIds: number[][], options: 
   const rngs: Rng[] = promptIds.map((_, row) => createRng(opts.rowSeeds ? opts.rowSeeds[row]! : deriveSeed(opts.seed, row)));
   const params = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP };
   const stopText = options.stopStrings ? new StopStringMatcher(options.stopStrings) : null;
+  const syncBackend = inPlaceBackend() !== null;
   const cache = opts.useCache ? new KVCache(model.config.numLayers, { capacity: tp + opts.maxNewTokens, fused: opts.fusedDecoding }) : null;
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
@@ -108,7 +110,8 @@ export async function generate(model: CausalLM, promptIds: number[][], options: 
       });
       let data: Float32Array;
       try {
-        data = (await last.data()) as Float32Array;
+        // wasm and cpu compute synchronously: read in place of an async round trip per token.
+        data = (syncBackend ? last.dataSync() : await last.data()) as Float32Array;
       } finally {
         last.dispose();
       }

@@ -30,7 +30,7 @@ import { decodeLayer } from './decode-layer';
 import type { KVCache } from './kv-cache';
 import { layerNorm, linear, rmsNorm } from './layers';
 import type { LogitsAdapter } from './logits-adapter';
-import { attentionBias, positionIds } from './masks';
+import { attentionBias, attentionBiasHost, positionIds, positionIdsHost } from './masks';
 import { mlp } from './mlp';
 import { ropeTables, ropeTablesFromPositions } from './rope';
 import { ropeFrequencies, type RopeFrequencies } from './rope-scaling';
@@ -322,13 +322,16 @@ export class CausalLM {
     const fused = this.fusedStep(opts, t);
     const lora = opts.disableLora ? null : (opts.lora ?? this.lora);
     return tf.tidy(() => {
-      const mask = this.fullMask(b, t, past, opts); // [B, Tk]
-      if (cache) cache.setMask(mask);
+      const joined = this.fullMask(b, t, past, opts);
+      const mask = joined.mask; // [B, Tk]
+      // Decoding steps keep the (tiny) mask, ids and positions on the host: no gather/reshape/cast
+      // dispatches, and one read-back of the mask at most.
+      const maskHost = fused ? (joined.values ?? (mask.dataSync() as Float32Array)) : null;
+      if (cache) cache.setMask(mask, maskHost ?? undefined);
       const n = b * t;
-      const posBT = positionIds(mask, t); // [B, T]
-      // Decoding steps read the (tiny) ids and positions on the host: no gather/reshape/cast dispatches.
-      const posHost = fused ? posBT.dataSync() : null;
-      const pos = fused ? null : (tf.reshape(posBT, [n]) as tf.Tensor1D); // [N]
+      const tk = past + t;
+      const posHost = maskHost ? positionIdsHost(maskHost, b, tk, t) : null;
+      const pos = maskHost ? null : (tf.reshape(positionIds(mask, t), [n]) as tf.Tensor1D); // [N]
       const train = lora && lora.config.dropout > 0 && opts.training && pos ? dropoutRows(opts.training, pos, b, t) : undefined;
       const project = this.projection(lora, fused, train);
       const wpe = c.family === 'gpt2' ? this.weight('transformer.wpe.weight') : null;
@@ -344,9 +347,14 @@ export class CausalLM {
         project,
         batch: b,
         seqLen: t,
-        bias: attentionBias(mask, t),
+        bias: maskHost ? attentionBiasHost(maskHost, b, tk, t) : attentionBias(mask, t),
         // The window only changes anything once the sequence is longer than it.
-        windowBias: c.slidingWindow !== null && past + t > c.slidingWindow ? attentionBias(mask, t, c.slidingWindow) : undefined,
+        windowBias:
+          c.slidingWindow !== null && tk > c.slidingWindow
+            ? maskHost
+              ? attentionBiasHost(maskHost, b, tk, t, c.slidingWindow)
+              : attentionBias(mask, t, c.slidingWindow)
+            : undefined,
         rope: this.rope ? (posHost ? ropeTablesFromPositions(posHost, c.headDim, this.rope) : ropeTables(pos!, c.headDim, this.rope)) : null,
         cache,
         fused,
@@ -389,10 +397,13 @@ export class CausalLM {
     });
   }
 
-  /** Attention mask over all Tk = past + T positions, float32 [B, Tk]. */
-  private fullMask(b: number, t: number, past: number, opts: ForwardOptions): tf.Tensor2D {
+  /**
+   * Attention mask over all Tk = past + T positions, float32 [B, Tk]; `values`: its values when
+   * they were joined on the host (decoding on a fused cache).
+   */
+  private fullMask(b: number, t: number, past: number, opts: ForwardOptions): { mask: tf.Tensor2D; values?: Float32Array } {
     const given = opts.attentionMask;
-    const newCols = (): tf.Tensor2D => (given ? (tf.cast(given, 'float32') as tf.Tensor2D) : tf.ones([b, t]));
+    const newCols = (): { mask: tf.Tensor2D } => ({ mask: given ? (tf.cast(given, 'float32') as tf.Tensor2D) : tf.ones([b, t]) });
     if (given && given.shape[0] !== b) {
       throw new Error(`CausalLM.forward: attentionMask has batch ${given.shape[0]}, inputIds has ${b}; pass a [B, T] mask`);
     }
@@ -405,16 +416,16 @@ export class CausalLM {
     if (width !== t) {
       throw new Error(`CausalLM.forward: with a cache of ${past} positions attentionMask must be [${b}, ${t}] or [${b}, ${past + t}], got [${b}, ${width}]`);
     }
-    if (!opts.cache.fused) return tf.concat([opts.cache.mask, newCols()], 1);
+    if (!opts.cache.fused) return { mask: tf.concat([opts.cache.mask, newCols().mask], 1) };
     // Fused cache (decoding): the [B, Tk] mask is tiny, so it is joined on the host (no cast/concat dispatches).
-    const old = opts.cache.mask.dataSync();
+    const old = opts.cache.maskValues()!;
     const cols = given ? given.dataSync() : new Float32Array(b * t).fill(1);
     const out = new Float32Array(b * (past + t));
     for (let r = 0; r < b; r++) {
       out.set(old.subarray(r * past, (r + 1) * past), r * (past + t));
       for (let j = 0; j < t; j++) out[r * (past + t) + past + j] = cols[r * t + j]!;
     }
-    return tf.tensor2d(out, [b, past + t]);
+    return { mask: tf.tensor2d(out, [b, past + t]), values: out };
   }
 
   /**

@@ -97,6 +97,24 @@ describe('fused decoding kernels', () => {
       });
     });
   });
+
+  it('a linear of few rows (the direct XNNPACK call on wasm) equals the registered _FusedMatMul kernel bit for bit, with and without bias', async () => {
+    await onEachBackend((backend) => {
+      expect(fusedDecodingAvailable()).toBe(true);
+      tf.tidy(() => {
+        for (const rows of [1, 3, 7]) {
+          const x = tf.randomNormal([rows, 96], 0, 1, 'float32', 20 + rows) as tf.Tensor2D;
+          const w = tf.randomNormal([96, 288], 0, 0.2, 'float32', 21) as tf.Tensor2D;
+          const bias = tf.randomNormal([288], 0, 0.2, 'float32', 22) as tf.Tensor1D;
+          // tf.fused.matMul dispatches the registered kernel chain (native hook, wasm fix, stock ccall).
+          const viaKernel = tf.fused.matMul({ a: x, b: w, bias });
+          expect(Array.from(fusedLinear(x, w, bias).dataSync()), `${backend} rows ${rows}`).toEqual(Array.from(viaKernel.dataSync()));
+          expect(Array.from(fusedLinear(x, w).dataSync()), `${backend} rows ${rows}`).toEqual(Array.from(tf.fused.matMul({ a: x, b: w }).dataSync()));
+          expect(fusedLinear(x, w, bias).shape).toEqual([rows, 288]);
+        }
+      });
+    });
+  });
 });
 
 const TINY = { vocabSize: 64, hiddenSize: 32, numLayers: 2, numHeads: 4, maxPositions: 64, padTokenId: 0, eosTokenId: 2 };

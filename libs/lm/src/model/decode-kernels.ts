@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { callOriginal } from '../wasm-kernels/original-kernels';
 import { simdGemm, type GemmShape, type WasmMemory } from '../wasm-kernels/simd-gemm';
-import { asWasmBackend, type WasmBackend } from '../wasm-kernels/wasm-backend';
+import { isLargeWeight } from '../wasm-kernels/batch-mat-mul';
+import { nativeGemmRouting } from '../native-gemm/kernels';
+import { asWasmBackend, byteOffset, tensorId, xnnFusedMatMul, type WasmBackend } from '../wasm-kernels/wasm-backend';
 import {
   addBias,
   attentionScores,
@@ -128,6 +130,12 @@ function linearKernel(args: KernelArgs): tf.TensorInfo {
   const transposeB = Boolean(args.attrs?.['transposeB']);
   const [n, k] = x.shape as [number, number];
   const m = transposeB ? w.shape[0]! : w.shape[1]!;
+  if (directXnnpack(backend, transposeB, bias, n, k, m)) {
+    const wb = asWasmBackend(backend);
+    const out = wb.makeOutput([n, m], 'float32');
+    xnnFusedMatMul(wb, tensorId(wb, x), tensorId(wb, w), bias ? tensorId(wb, bias) : 0, tensorId(wb, out), n, k, m);
+    return out;
+  }
   const backendName = (backend as { wasm?: unknown }).wasm ? 'wasm' : 'cpu';
   const config = tf.getKernel('_FusedMatMul', backendName);
   if (!config) throw new Error(`libs/lm/src/model/decode-kernels.ts: no ${backendName} kernel "_FusedMatMul"`);
@@ -136,6 +144,19 @@ function linearKernel(args: KernelArgs): tf.TensorInfo {
   const attrs = { transposeA: false, transposeB, activation: 'linear', leakyreluAlpha: 0 };
   const out = config.kernelFunc({ inputs, backend: backend as tf.KernelBackend, attrs }) as tf.TensorInfo;
   return { ...out, shape: [n, m] };
+}
+
+/**
+ * Whether x [n, k] @ w [k, m] (+ bias) would end in the stock kernel's XNNPACK call anyway on this
+ * backend: wasm, w untransposed and not a large weight (fused-mat-mul.ts sends those to the SIMD GEMM),
+ * a rank-1 bias, and a product the native GEMM declines (fewer than minRows rows or at most minMacs
+ * multiply-adds, native-gemm/kernels.ts). Those products skip the kernel chain (native hook, fix,
+ * ccall) and call the C export directly: same C++ call, same result (decoding at small batch).
+ */
+function directXnnpack(backend: unknown, transposeB: boolean, bias: tf.TensorInfo | undefined, n: number, k: number, m: number): boolean {
+  if (!(backend as { wasm?: unknown }).wasm || transposeB || isLargeWeight(k, m)) return false;
+  if (bias && bias.shape.length !== 1) return false;
+  return n < nativeGemmRouting.minRows || n * k * m <= nativeGemmRouting.minMacs;
 }
 
 interface HeapGemm {
@@ -159,10 +180,9 @@ function wasmGemm(backend: unknown, read: tf.TensorInfo[]): HeapGemm | null {
  */
 function gemmPerKvHead(g: HeapGemm, shape: GemmShape, a: tf.TensorInfo, bMat: tf.TensorInfo, c: tf.TensorInfo, d: DecodeDims, strides: [number, number, number]): void {
   const fn = simdGemm(g.memory, shape);
-  const off = (t: tf.TensorInfo): number => g.backend.dataIdMap.get(t.dataId).memoryOffset;
   const [aRow, bBlock, cRow] = strides;
   const group = d.heads / d.kvHeads;
-  const [aBase, bBase, cBase] = [off(a), off(bMat), off(c)];
+  const [aBase, bBase, cBase] = [byteOffset(g.backend, a), byteOffset(g.backend, bMat), byteOffset(g.backend, c)];
   for (let bi = 0; bi < d.batch; bi++) {
     for (let kv = 0; kv < d.kvHeads; kv++) {
       const head = bi * d.heads + kv * group; // first query head of this kv head
@@ -222,6 +242,33 @@ function addInto(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo): tf.Tenso
 }
 
 /**
+ * Runs a kernel of this file directly (absent inputs dropped) and records its output in `temps`.
+ * Top-level rather than closures in layerKernel: tsx (esbuild keepNames) wraps every named closure
+ * in a `__name` call, ~3% of a batch-1 decoding step when made per layer and step.
+ */
+function callTracked(
+  temps: tf.TensorInfo[],
+  backend: unknown,
+  fn: (a: KernelArgs) => tf.TensorInfo,
+  inputs: Record<string, tf.TensorInfo | undefined>,
+  attrs: tf.NamedAttrMap = {},
+): tf.TensorInfo {
+  const clean: tf.NamedTensorInfoMap = {};
+  for (const k in inputs) {
+    const v = inputs[k];
+    if (v) clean[k] = v;
+  }
+  const out = fn({ inputs: clean, backend, attrs });
+  temps.push(out);
+  return out;
+}
+
+/** The linear `name` (weights `${name}W`, `${name}B`) of a layer, output recorded in `temps`. */
+function linTracked(temps: tf.TensorInfo[], backend: unknown, w: tf.NamedTensorInfoMap, x: tf.TensorInfo, name: string): tf.TensorInfo {
+  return callTracked(temps, backend, linearKernel, { x, w: w[`${name}W`], bias: w[`${name}B`] });
+}
+
+/**
  * A whole decoder layer for one decoding step (T = 1) in one dispatch: x [B, D] ->
  * x + attn(norm1(x)) then + mlp(norm2(.)), composed from the kernels above called directly (each
  * an engine dispatch otherwise). Weights by role (see decodeLayer in decode-layer.ts); GPT-2: packed
@@ -235,35 +282,27 @@ function layerKernel(args: KernelArgs): tf.TensorInfo {
   const x = input(args, 'x');
   const b = x.shape[0]!;
   const temps: tf.TensorInfo[] = [];
-  const call = (fn: (a: KernelArgs) => tf.TensorInfo, inputs: Record<string, tf.TensorInfo | undefined>, at: tf.NamedAttrMap = {}): tf.TensorInfo => {
-    const clean: tf.NamedTensorInfoMap = {};
-    for (const [k, v] of Object.entries(inputs)) if (v) clean[k] = v;
-    const out = fn({ inputs: clean, backend, attrs: at });
-    temps.push(out);
-    return out;
-  };
-  const lin = (xIn: tf.TensorInfo, name: string): tf.TensorInfo => call(linearKernel, { x: xIn, w: w[`${name}W`], bias: w[`${name}B`] });
   try {
-    const h1 = call(normKernel, { x, gamma: w['norm1G'], beta: w['norm1B'] }, { eps });
+    const h1 = callTracked(temps, backend, normKernel, { x, gamma: w['norm1G'], beta: w['norm1B'] }, { eps });
     const attention: Record<string, tf.TensorInfo | undefined> = { kCache: w['kCache'], vCache: w['vCache'], bias: w['bias'], cos: w['cos'], sin: w['sin'] };
-    if (w['qkvW']) attention['qkv'] = lin(h1, 'qkv');
+    if (w['qkvW']) attention['qkv'] = linTracked(temps, backend, w, h1, 'qkv');
     else {
       const [h, hkv, hd] = [attrs['heads'] as number, attrs['kvHeads'] as number, attrs['headDim'] as number];
-      let [q, k] = [lin(h1, 'q'), lin(h1, 'k')];
+      let [q, k] = [linTracked(temps, backend, w, h1, 'q'), linTracked(temps, backend, w, h1, 'k')];
       if (w['qNormG'] && w['kNormG']) {
-        q = call(normKernel, { x: { ...q, shape: [b * h, hd] }, gamma: w['qNormG'] }, { eps });
-        k = call(normKernel, { x: { ...k, shape: [b * hkv, hd] }, gamma: w['kNormG'] }, { eps });
+        q = callTracked(temps, backend, normKernel, { x: { ...q, shape: [b * h, hd] }, gamma: w['qNormG'] }, { eps });
+        k = callTracked(temps, backend, normKernel, { x: { ...k, shape: [b * hkv, hd] }, gamma: w['kNormG'] }, { eps });
       }
-      Object.assign(attention, { q, k, v: lin(h1, 'v') });
+      Object.assign(attention, { q, k, v: linTracked(temps, backend, w, h1, 'v') });
     }
-    const att = call(attentionKernel, attention, attrs);
-    const x1 = addInto(backend, x, lin(att, 'o'));
+    const att = callTracked(temps, backend, attentionKernel, attention, attrs);
+    const x1 = addInto(backend, x, linTracked(temps, backend, w, att, 'o'));
     temps.push(x1);
-    const h2 = call(normKernel, { x: x1, gamma: w['norm2G'], beta: w['norm2B'] }, { eps });
+    const h2 = callTracked(temps, backend, normKernel, { x: x1, gamma: w['norm2G'], beta: w['norm2B'] }, { eps });
     const hidden = w['upW']
-      ? call(swiGluKernel, { gate: lin(h2, 'gate'), up: lin(h2, 'up') })
-      : call(activationKernel, { x: lin(h2, 'fc') }, { fn: attrs['activation'] as string });
-    return addInto(backend, x1, lin(hidden, 'down'));
+      ? callTracked(temps, backend, swiGluKernel, { gate: linTracked(temps, backend, w, h2, 'gate'), up: linTracked(temps, backend, w, h2, 'up') })
+      : callTracked(temps, backend, activationKernel, { x: linTracked(temps, backend, w, h2, 'fc') }, { fn: attrs['activation'] as string });
+    return addInto(backend, x1, linTracked(temps, backend, w, hidden, 'down'));
   } finally {
     for (const t of temps) free(backend, t);
   }

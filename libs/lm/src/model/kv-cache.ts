@@ -36,6 +36,7 @@ export class KVCache {
   /** With `fused`: the buffers (keys [B, Hkv, hd, capacity], values [B, Hkv, capacity, hd]); else [B, Hkv, Tk, hd] each. */
   private layers: (LayerCache | null)[];
   private maskTensor: tf.Tensor2D | null = null; // [B, Tk] float32, 1 = real token
+  private maskHost: Float32Array | null = null; // its values on the host, when known
   private readonly derivedValues = new Map<string, Derived>();
   /** True when this cache writes in place and CausalLM may use the fused decoding kernels. */
   readonly fused: boolean;
@@ -63,11 +64,22 @@ export class KVCache {
     return this.maskTensor;
   }
 
-  /** Replaces the stored mask (the cache keeps its own reference). Call before the layers append. */
-  setMask(mask: tf.Tensor2D): void {
+  /**
+   * Replaces the stored mask (the cache keeps its own reference). Call before the layers append.
+   * `values`: the mask's values when the caller has them on the host (spares a read-back per step).
+   */
+  setMask(mask: tf.Tensor2D, values?: Float32Array): void {
     const old = this.maskTensor;
     this.maskTensor = tf.keep(mask);
+    this.maskHost = values ?? null;
     if (old && old !== mask) old.dispose();
+  }
+
+  /** The stored mask's values [B * Tk] on the host (read once, then kept), or null when empty. */
+  maskValues(): Float32Array | null {
+    if (!this.maskTensor) return null;
+    this.maskHost ??= this.maskTensor.dataSync() as Float32Array;
+    return this.maskHost;
   }
 
   /**
@@ -143,6 +155,7 @@ export class KVCache {
     this.layers.fill(null);
     this.maskTensor?.dispose();
     this.maskTensor = null;
+    this.maskHost = null;
     for (const d of this.derivedValues.values()) d.value.dispose();
     this.derivedValues.clear();
   }

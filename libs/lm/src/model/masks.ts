@@ -11,7 +11,11 @@ export const MASK_VALUE = -1e9;
 export function positionIds(mask: tf.Tensor2D, t: number): tf.Tensor2D {
   // Built in JS from the (small) mask: one tensor instead of ~6 kernels per forward (decoding steps).
   const [b, tk] = mask.shape;
-  const m = mask.dataSync();
+  return tf.tensor2d(positionIdsHost(mask.dataSync(), b, tk, t), [b, t], 'int32');
+}
+
+/** positionIds on host values: m [B, Tk] (row-major) -> [B, t] positions, row-major. */
+export function positionIdsHost(m: ArrayLike<number>, b: number, tk: number, t: number): Int32Array {
   const out = new Int32Array(b * t);
   for (let r = 0; r < b; r++) {
     let c = 0;
@@ -20,7 +24,7 @@ export function positionIds(mask: tf.Tensor2D, t: number): tf.Tensor2D {
       if (j >= tk - t) out[r * t + j - (tk - t)] = Math.max(c - 1, 0);
     }
   }
-  return tf.tensor2d(out, [b, t], 'int32');
+  return out;
 }
 
 /**
@@ -31,8 +35,12 @@ export function positionIds(mask: tf.Tensor2D, t: number): tf.Tensor2D {
  */
 export function attentionBias(mask: tf.Tensor2D, t: number, window?: number): tf.Tensor4D {
   const [b, tk] = mask.shape;
+  return attentionBiasHost(mask.dataSync(), b, tk, t, window);
+}
+
+/** attentionBias from host mask values m [B, Tk] (row-major). */
+export function attentionBiasHost(m: ArrayLike<number>, b: number, tk: number, t: number, window?: number): tf.Tensor4D {
   const past = tk - t;
-  const m = mask.dataSync();
   const bias = new Float32Array(b * t * tk).fill(MASK_VALUE);
   for (let r = 0; r < b; r++) {
     for (let i = 0; i < t; i++) {

@@ -13,6 +13,11 @@ export interface WasmModule {
   _free(ptr: number): void;
   /** C export of BatchMatMul: (aId, aShapePtr, aRank, bId, bShapePtr, bRank, transposeA, transposeB, outId). */
   _BatchMatMul(aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number, ta: number, tb: number, outId: number): void;
+  /**
+   * C export of _FusedMatMul (emscripten prefixes the C name `_FusedMatMul` with `_`): (aId, aShapePtr,
+   * aRank, bId, bShapePtr, bRank, transposeA, transposeB, activation, biasId, preluId, leakyreluAlpha, outId).
+   */
+  __FusedMatMul(aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number, ta: number, tb: number, act: number, biasId: number, preluId: number, alpha: number, outId: number): void;
   /** The module's exports; `memory` is the heap, imported by the generated SIMD kernels. */
   asm: { memory: { readonly buffer: ArrayBuffer } };
   tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void };
@@ -107,6 +112,26 @@ export function xnnMatMul(backend: WasmBackend, aId: number, bId: number, outId:
   h[i + 4] = k;
   h[i + 5] = n;
   wasm._BatchMatMul(aId, ptr, 3, bId, ptr + 12, 3, 0, 0, outId);
+}
+
+/**
+ * out[1, M, N] = a[1, M, K] @ b[1, K, N] (+ bias [N], id 0 = none), no activation, by calling the
+ * module's exported _FusedMatMul directly: the same C++ call (XNNPACK, operator cached on bId) as the
+ * stock kernel, without its emscripten `ccall` (stack allocation and copies of the two shape arrays per
+ * call) and the JS around it. Ids may be views.
+ */
+export function xnnFusedMatMul(backend: WasmBackend, aId: number, bId: number, biasId: number, outId: number, m: number, k: number, n: number): void {
+  const wasm = backend.wasm;
+  const ptr = shapeScratch(wasm);
+  const h = wasm.HEAP32;
+  const i = ptr >>> 2;
+  h[i] = 1;
+  h[i + 1] = m;
+  h[i + 2] = k;
+  h[i + 3] = 1;
+  h[i + 4] = k;
+  h[i + 5] = n;
+  wasm.__FusedMatMul(aId, ptr, 3, bId, ptr + 12, 3, 0, 0, 0 /* linear */, biasId, 0, 0, outId);
 }
 
 /**
