@@ -95,13 +95,8 @@ function shapeScratch(wasm: WasmModule): number {
   return ptr;
 }
 
-/**
- * out[1, M, N] = a[1, M, K] @ b[1, K, N] through the untransposed batch-1 branch of the C++ kernel,
- * which is the only one that runs XNNPACK. Ids may be views. The operator XNNPACK builds is cached on
- * bId, so weights (stable ids) are packed once.
- */
-export function xnnMatMul(backend: WasmBackend, aId: number, bId: number, outId: number, m: number, k: number, n: number): void {
-  const wasm = backend.wasm;
+/** Writes the shapes [1, M, K] and [1, K, N] to the scratch area; returns its address (b's shape at + 12). */
+function matMulShapes(wasm: WasmModule, m: number, k: number, n: number): number {
   const ptr = shapeScratch(wasm);
   const h = wasm.HEAP32;
   const i = ptr >>> 2;
@@ -111,6 +106,17 @@ export function xnnMatMul(backend: WasmBackend, aId: number, bId: number, outId:
   h[i + 3] = 1;
   h[i + 4] = k;
   h[i + 5] = n;
+  return ptr;
+}
+
+/**
+ * out[1, M, N] = a[1, M, K] @ b[1, K, N] through the untransposed batch-1 branch of the C++ kernel,
+ * which is the only one that runs XNNPACK. Ids may be views. The operator XNNPACK builds is cached on
+ * bId, so weights (stable ids) are packed once.
+ */
+export function xnnMatMul(backend: WasmBackend, aId: number, bId: number, outId: number, m: number, k: number, n: number): void {
+  const wasm = backend.wasm;
+  const ptr = matMulShapes(wasm, m, k, n);
   wasm._BatchMatMul(aId, ptr, 3, bId, ptr + 12, 3, 0, 0, outId);
 }
 
@@ -122,15 +128,7 @@ export function xnnMatMul(backend: WasmBackend, aId: number, bId: number, outId:
  */
 export function xnnFusedMatMul(backend: WasmBackend, aId: number, bId: number, biasId: number, outId: number, m: number, k: number, n: number): void {
   const wasm = backend.wasm;
-  const ptr = shapeScratch(wasm);
-  const h = wasm.HEAP32;
-  const i = ptr >>> 2;
-  h[i] = 1;
-  h[i + 1] = m;
-  h[i + 2] = k;
-  h[i + 3] = 1;
-  h[i + 4] = k;
-  h[i + 5] = n;
+  const ptr = matMulShapes(wasm, m, k, n);
   wasm.__FusedMatMul(aId, ptr, 3, bId, ptr + 12, 3, 0, 0, 0 /* linear */, biasId, 0, 0, outId);
 }
 
