@@ -1,9 +1,10 @@
 // @emrl/lm/testing: tiny seeded fixtures for tests in any lib.
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendInfo } from './backend';
+import { currentBackend, initBackend, type BackendInfo } from './backend';
 import { defineModelConfig, type ModelConfig } from './config';
 import { createRng, deriveSeed, hashString } from './generation/rng';
 import { CausalLM } from './model/causal-lm';
+import { ModelWorkers } from './parallel/model-workers';
 
 /** Initialize the default backend for tests (wasm unless EMRL_BACKEND says otherwise). */
 export async function setupTestBackend(): Promise<BackendInfo> {
@@ -70,4 +71,13 @@ export function makeTinyModel(opts: TinyModelOptions): CausalLM {
     w.assign(tf.tidy(() => tf.add(w, tf.tensor1d(noise))));
   }
   return model;
+}
+
+/**
+ * One worker thread on the test backend that splits even the tiny test models' jobs (the default
+ * SPLIT_MIN keeps them on one thread). Close it after use.
+ */
+export async function startSplittingWorkers(): Promise<ModelWorkers> {
+  const backend = currentBackend() ?? (await setupTestBackend());
+  return ModelWorkers.start(1, backend.name, { minShare: { generateRows: 1, passTokens: 1 } });
 }

@@ -5,7 +5,7 @@ import { generate } from '../generation/generate';
 import { modelTokenStats } from '../model/model-token-stats';
 import { packBatchArrays, toPackedBatch, type PackedArrays } from '../ops/pack-batch';
 import { ByteTokenizer } from '../tokenizer/byte-tokenizer';
-import { makeTinyModel, setupTestBackend } from '../testing';
+import { makeTinyModel, setupTestBackend, startSplittingWorkers } from '../testing';
 import { ModelWorkers } from './model-workers';
 import { rowShares } from './row-shares';
 
@@ -13,7 +13,7 @@ let workers: ModelWorkers;
 
 beforeAll(async () => {
   await setupTestBackend();
-  workers = await ModelWorkers.start(1, currentBackend()!.name, { minShare: { generateRows: 1, passTokens: 1 } });
+  workers = await startSplittingWorkers();
 }, 60_000);
 
 afterAll(async () => {

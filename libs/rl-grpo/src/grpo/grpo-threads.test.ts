@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ByteTokenizer, currentBackend, ModelWorkers } from '@emrl/lm';
-import { makeTinyModel, setupTestBackend } from '@emrl/lm/testing';
+import { ByteTokenizer, type ModelWorkers } from '@emrl/lm';
+import { makeTinyModel, setupTestBackend, startSplittingWorkers } from '@emrl/lm/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry } from '../builtins';
 import type { Policy } from '../policy';
@@ -17,8 +17,7 @@ let workers: ModelWorkers;
 
 beforeAll(async () => {
   await setupTestBackend();
-  // Split even the tiny test model's jobs (the default thresholds keep them on one thread).
-  workers = await ModelWorkers.start(1, currentBackend()!.name, { minShare: { generateRows: 1, passTokens: 1 } });
+  workers = await startSplittingWorkers();
 }, 60_000);
 
 afterAll(async () => {
