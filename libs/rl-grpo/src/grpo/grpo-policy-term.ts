@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { maskedMean, modelTokenStats, toPackedBatch, type CausalLM, type ForwardOptions, type LoraAdapter, type PackedArrays } from '@emrl/lm';
-import type { LossTermInput, LossTermOutput, LossTermPlugin, LossTermPrepareInput } from '../stage-kit/plugin';
+import { maskedMean, type CausalLM, type ForwardOptions, type LoraAdapter, type PackedArrays } from '@emrl/lm';
+import { logProbsOnThisThread, type LossTermInput, type LossTermOutput, type LossTermPlugin, type LossTermPrepareInput } from '../stage-kit/plugin';
 import { grpoLoss, stopGradient, type GrpoLossType, type ImportanceLevel } from './loss';
 
 export interface GrpoPolicyTermOptions {
@@ -59,14 +59,7 @@ export class GrpoPolicyTerm implements LossTermPlugin {
   /** Old (mu > 1) and reference (beta > 0) log-probs of each micro-batch, before any update. */
   async prepare(input: LossTermPrepareInput): Promise<void> {
     const logprobsOf = (model: CausalLM, a: PackedArrays, forward: ForwardOptions = {}): Promise<tf.Tensor2D> =>
-      input.logProbsOf
-        ? input.logProbsOf(model, a, forward)
-        : Promise.resolve(
-            tf.tidy(() => {
-              const stats = modelTokenStats(model, toPackedBatch(a), { forward, logitsBudgetBytes: input.logitsBudgetBytes });
-              return stats.at(input.temperature).logProbs; // [b, T]
-            }),
-          );
+      input.logProbsOf ? input.logProbsOf(model, a, forward) : Promise.resolve(logProbsOnThisThread(model, a, input.temperature, forward, input.logitsBudgetBytes)); // [b, T]
     const ref = this.reference;
     const refOf = (a: PackedArrays): Promise<tf.Tensor2D> => {
       if (ref!.kind === 'copy') return logprobsOf(ref!.model, a);

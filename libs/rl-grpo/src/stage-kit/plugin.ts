@@ -1,5 +1,5 @@
-import type * as tf from '@tensorflow/tfjs-core';
-import { logitsTokenStats, type CausalLM, type ForwardOptions, type PackedArrays, type TokenStatsAt } from '@emrl/lm';
+import * as tf from '@tensorflow/tfjs-core';
+import { logitsTokenStats, modelTokenStats, toPackedBatch, type CausalLM, type ForwardOptions, type PackedArrays, type TokenStatsAt } from '@emrl/lm';
 
 /**
  * Everything a loss term sees of one micro-batch, computed by the trainer from ONE forward pass.
@@ -69,6 +69,14 @@ export interface LossTermOutput {
    * big batch exactly.
    */
   normalizer?: 'tokens' | 'sequences';
+}
+
+/**
+ * No-grad log-probs of the targets of packed rows at `temperature` under `model` on this thread
+ * [B, T] (the caller disposes): what `LossTermPrepareInput.logProbsOf` does without worker threads.
+ */
+export function logProbsOnThisThread(model: CausalLM, rows: PackedArrays, temperature: number, forward: ForwardOptions = {}, logitsBudgetBytes?: number): tf.Tensor2D {
+  return tf.tidy(() => modelTokenStats(model, toPackedBatch(rows), { forward, logitsBudgetBytes }).at(temperature).logProbs);
 }
 
 /** What a term may prepare once per step, before the gradient passes (e.g. reference log-probs). */

@@ -17,7 +17,7 @@ import {
   type SplitGradPass,
   type TokenStatsAt,
 } from '@emrl/lm';
-import type { HookResult, LossTermInput, LossTermPlugin, TrainerHooks } from '../stage-kit/plugin';
+import { logProbsOnThisThread, type HookResult, type LossTermInput, type LossTermPlugin, type TrainerHooks } from '../stage-kit/plugin';
 import { assertFinite, countNonFinite } from './finite-guard';
 import { microBatchWeight, releaseMicroBatches, splitMicroBatches, type MicroBatch } from './micro-batches';
 import type { TrainableParameters } from './parameters';
@@ -213,10 +213,7 @@ export class Trainer {
       const s = await w.tokenStats(model, a, o.temperature, { forward: forward.disableLora ? { disableLora: true } : {}, logitsBudgetBytes: o.logitsBudgetBytes });
       return tf.tensor2d(s.logProbs, [a.batchSize, a.seqLen]);
     }
-    return tf.tidy(() => {
-      const stats = modelTokenStats(model, toPackedBatch(a), { forward, logitsBudgetBytes: o.logitsBudgetBytes });
-      return stats.at(o.temperature).logProbs; // [B, T]
-    });
+    return logProbsOnThisThread(model, a, o.temperature, forward, o.logitsBudgetBytes); // [B, T]
   }
 
   /** Starts the workers' share of micro-batch `part`'s gradient pass, or null for one thread. */
